@@ -1,0 +1,209 @@
+// Package config holds gridlake's settings: one struct, defaults in one
+// place, loaded from a YAML file, GRIDLAKE_* environment variables and
+// command-line flags (in rising precedence), and validated all at once so a
+// bad setting fails at start with a precise message.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gridlake/gridlake/schemas"
+)
+
+// Config is every setting of every subcommand. A subcommand reads the parts
+// it needs. Each field's YAML key, flag and environment variable derive from
+// its yaml tag path (see Keys): s3.access_key is --s3-access-key and
+// GRIDLAKE_S3_ACCESS_KEY.
+type Config struct {
+	DataDir string `yaml:"data_dir" help:"folder of the embedded broker's log and the embedded object store"`
+	Log     Log    `yaml:"log"`
+	Kafka   Kafka  `yaml:"kafka"`
+	S3      S3     `yaml:"s3"`
+	Site    Site   `yaml:"site"`
+	Events  Events `yaml:"events"`
+	HTTP    HTTP   `yaml:"http"`
+	Sim     Sim    `yaml:"simulate"`
+}
+
+type Log struct {
+	Level  string `yaml:"level" help:"log level: debug, info, warn or error"`
+	Format string `yaml:"format" help:"log format: text or json"`
+}
+
+type Kafka struct {
+	Brokers      []string `yaml:"brokers" help:"Kafka bootstrap host:port list, comma separated; empty starts the embedded broker"`
+	EmbeddedPort int      `yaml:"embedded_port" help:"port of the embedded broker on 127.0.0.1 (0 picks a free one)"`
+	Partitions   int      `yaml:"partitions" help:"partitions of the topics gridlake creates"`
+	Replication  int      `yaml:"replication" help:"replication factor of the topics gridlake creates"`
+	// Retention must exceed the batch interval by a wide margin: the speed
+	// layer rebuilds itself by replaying Kafka from the last batch cut.
+	Retention time.Duration `yaml:"retention" help:"retention of the topics gridlake creates; must far exceed the batch interval"`
+}
+
+type S3 struct {
+	Endpoint     string `yaml:"endpoint" help:"MinIO/S3 host:port; empty starts the embedded S3-compatible server"`
+	EmbeddedPort int    `yaml:"embedded_port" help:"port of the embedded S3 server on 127.0.0.1 (0 picks a free one)"`
+	AccessKey    string `yaml:"access_key" help:"S3 access key"`
+	SecretKey    string `yaml:"secret_key" help:"S3 secret key"`
+	Bucket       string `yaml:"bucket" help:"bucket of the lake (created when missing)"`
+	Region       string `yaml:"region" help:"S3 region"`
+	UseTLS       bool   `yaml:"use_tls" help:"connect to the S3 endpoint with TLS"`
+}
+
+type Site struct {
+	Timezone string `yaml:"timezone" help:"IANA time zone of the hotel's local days (room energy report)"`
+}
+
+type Events struct {
+	Retention  time.Duration `yaml:"retention" help:"reject events older than this before their Kafka record time; also the lake's horizon"`
+	MaxAhead   time.Duration `yaml:"max_ahead" help:"reject events whose ts is this far ahead of their Kafka record time"`
+	CloseGrace time.Duration `yaml:"close_grace" help:"a local day is closed by batch this long after it ends"`
+}
+
+type HTTP struct {
+	Addr string `yaml:"addr" help:"listen address of the HTTP API, dashboard, /healthz and /metrics"`
+}
+
+// Sim configures the device simulator (gridlake simulate, gridlake up --simulate).
+type Sim struct {
+	Batteries int           `yaml:"batteries" help:"simulated battery packs"`
+	Rooms     int           `yaml:"rooms" help:"simulated hotel rooms"`
+	Rate      float64       `yaml:"rate" help:"readings per second per battery"`
+	Seed      uint64        `yaml:"seed" help:"random seed; the same seed sends the same messages"`
+	Duration  time.Duration `yaml:"duration" help:"stop after this much simulated time (0 runs until interrupted)"`
+	Start     string        `yaml:"start" help:"simulated start time, RFC 3339 (empty: now)"`
+	Fast      bool          `yaml:"fast" help:"send as fast as possible instead of pacing to real time"`
+	Duplicate float64       `yaml:"duplicate" help:"probability that a message is sent twice"`
+	Reorder   time.Duration `yaml:"reorder" help:"maximum delay of a reordered message (0: in order)"`
+	Loss      float64       `yaml:"loss" help:"probability that a message is lost"`
+	Late      float64       `yaml:"late" help:"probability that a message is held back as an edge backlog"`
+	LateDelay time.Duration `yaml:"late_delay" help:"how old the edge backlog is when it is finally sent"`
+	Malformed float64       `yaml:"malformed" help:"probability of a malformed message"`
+	Record    string        `yaml:"record" help:"write every message sent, as NDJSON, to this file"`
+}
+
+// Default returns the documented defaults: an embedded single-machine stack.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Log:     Log{Level: "info", Format: "text"},
+		Kafka: Kafka{
+			EmbeddedPort: 19092,
+			Partitions:   12,
+			Replication:  1,
+			Retention:    7 * 24 * time.Hour,
+		},
+		S3: S3{
+			EmbeddedPort: 19000,
+			AccessKey:    "gridlake",
+			SecretKey:    "gridlake-secret",
+			Bucket:       "gridlake",
+			Region:       "us-east-1",
+		},
+		Site: Site{Timezone: "Asia/Seoul"},
+		Events: Events{
+			Retention:  30 * 24 * time.Hour,
+			MaxAhead:   5 * time.Minute,
+			CloseGrace: time.Hour,
+		},
+		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		Sim: Sim{
+			Batteries: 1000,
+			Rooms:     50,
+			Rate:      1,
+			Seed:      1,
+			LateDelay: 2 * time.Hour,
+		},
+	}
+}
+
+// Limits returns the validation limits of schemas for this configuration.
+func (c *Config) Limits() schemas.Limits {
+	return schemas.Limits{Retention: c.Events.Retention, MaxAhead: c.Events.MaxAhead}
+}
+
+// Location loads the site time zone.
+func (c *Config) Location() (*time.Location, error) {
+	return time.LoadLocation(c.Site.Timezone)
+}
+
+// Validate checks every setting and returns all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 1000 {
+		bad("kafka.partitions", "%d must be between 1 and 1000", c.Kafka.Partitions)
+	}
+	if c.Kafka.Replication < 1 {
+		bad("kafka.replication", "%d must be at least 1", c.Kafka.Replication)
+	}
+	if c.Kafka.Retention < time.Hour {
+		bad("kafka.retention", "%s must be at least 1h: the speed layer replays Kafka from the last batch cut", c.Kafka.Retention)
+	}
+	checkPort(bad, "kafka.embedded_port", c.Kafka.EmbeddedPort)
+	checkPort(bad, "s3.embedded_port", c.S3.EmbeddedPort)
+	if c.S3.Bucket == "" {
+		bad("s3.bucket", "must not be empty")
+	}
+	if len(c.S3.AccessKey) < 3 || len(c.S3.SecretKey) < 8 {
+		bad("s3.access_key/s3.secret_key", "access key needs 3+ characters and secret key 8+ (MinIO's rule)")
+	}
+	if _, err := time.LoadLocation(c.Site.Timezone); err != nil {
+		bad("site.timezone", "%q is not an IANA time zone (for example Asia/Seoul, Europe/Berlin)", c.Site.Timezone)
+	}
+	if c.Events.Retention < time.Hour {
+		bad("events.retention", "%s must be at least 1h", c.Events.Retention)
+	}
+	if c.Events.MaxAhead < 0 {
+		bad("events.max_ahead", "%s must not be negative", c.Events.MaxAhead)
+	}
+	if c.Events.CloseGrace < 0 {
+		bad("events.close_grace", "%s must not be negative", c.Events.CloseGrace)
+	}
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "must not be empty (for example 127.0.0.1:8080)")
+	}
+	s := c.Sim
+	if s.Batteries < 0 || s.Rooms < 0 || s.Batteries+s.Rooms == 0 {
+		bad("simulate.batteries/rooms", "need a non-negative count and at least one device")
+	}
+	if s.Rate <= 0 || s.Rate > 1000 {
+		bad("simulate.rate", "%g must be above 0 and at most 1000 readings/s per battery", s.Rate)
+	}
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{{"simulate.duplicate", s.Duplicate}, {"simulate.loss", s.Loss}, {"simulate.late", s.Late}, {"simulate.malformed", s.Malformed}} {
+		if p.v < 0 || p.v > 0.5 {
+			bad(p.key, "%g must be a probability between 0 and 0.5", p.v)
+		}
+	}
+	if s.Reorder < 0 || s.LateDelay < 0 || s.Duration < 0 {
+		bad("simulate.reorder/late_delay/duration", "must not be negative")
+	}
+	if s.LateDelay >= c.Events.Retention {
+		bad("simulate.late_delay", "%s must be shorter than events.retention %s, or every late event is rejected", s.LateDelay, c.Events.Retention)
+	}
+	return errors.Join(errs...)
+}
+
+func checkPort(bad func(string, string, ...any), key string, port int) {
+	if port < 0 || port > 65535 {
+		bad(key, "%d is not a TCP port (0 picks a free one)", port)
+	}
+}

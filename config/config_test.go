@@ -1,0 +1,95 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l := Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	return l.Load(func(k string) string { return env[k] })
+}
+
+func TestLoad_Precedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gridlake.yaml")
+	yaml := "kafka:\n  partitions: 6\n  brokers: [a:9092, b:9092]\nsite:\n  timezone: Europe/Berlin\nevents:\n  close_grace: 30m\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, []string{"--config", file, "--kafka-partitions", "3", "--simulate-fast"},
+		map[string]string{"GRIDLAKE_KAFKA_PARTITIONS": "4", "GRIDLAKE_S3_BUCKET": "lake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.Partitions != 3 {
+		t.Errorf("flag should beat env and file: partitions = %d", c.Kafka.Partitions)
+	}
+	if c.S3.Bucket != "lake" {
+		t.Errorf("env should beat default: bucket = %q", c.S3.Bucket)
+	}
+	if c.Site.Timezone != "Europe/Berlin" || c.Events.CloseGrace != 30*time.Minute {
+		t.Errorf("file values lost: %+v %+v", c.Site, c.Events)
+	}
+	if len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[1] != "b:9092" {
+		t.Errorf("brokers = %v", c.Kafka.Brokers)
+	}
+	if !c.Sim.Fast {
+		t.Error("bool flag without value should set true")
+	}
+	if c.HTTP.Addr != Default().HTTP.Addr {
+		t.Errorf("untouched setting should keep its default, got %q", c.HTTP.Addr)
+	}
+}
+
+func TestLoad_PreciseErrors(t *testing.T) {
+	_, err := load(t, []string{"--kafka-partitions", "0", "--site-timezone", "Mars/Olympus", "--simulate-loss", "0.9"}, nil)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"kafka.partitions: 0 must be between 1 and 1000", `site.timezone: "Mars/Olympus"`, "simulate.loss"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q should mention %q", err, want)
+		}
+	}
+	_, err = load(t, nil, map[string]string{"GRIDLAKE_EVENTS_RETENTION": "forever"})
+	if err == nil || !strings.Contains(err.Error(), "GRIDLAKE_EVENTS_RETENTION") {
+		t.Fatalf("bad env value should name the variable, got %v", err)
+	}
+}
+
+func TestLoad_UnknownYAMLKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("kafka:\n  partitons: 3\n"), 0o644)
+	_, err := load(t, []string{"--config", file}, nil)
+	if err == nil || !strings.Contains(err.Error(), "partitons") {
+		t.Fatalf("misspelt key should be an error naming it, got %v", err)
+	}
+}
+
+func TestKeys_Names(t *testing.T) {
+	c := Default()
+	found := false
+	for _, s := range Keys(&c) {
+		if s.Key == "s3.access_key" {
+			found = s.Flag == "s3-access-key" && s.Env == "GRIDLAKE_S3_ACCESS_KEY" && s.Help != ""
+		}
+		if s.Help == "" {
+			t.Errorf("%s has no help text", s.Key)
+		}
+	}
+	if !found {
+		t.Fatal("s3.access_key naming is wrong")
+	}
+}

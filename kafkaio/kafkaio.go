@@ -1,0 +1,86 @@
+// Package kafkaio is gridlake's Kafka wiring on kafka-go: topic creation,
+// producers with Kafka's default partitioning, and the dead-letter queue.
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/gridlake/gridlake/schemas"
+)
+
+// Topics are the topics gridlake creates: the two event topics and the
+// dead-letter queue.
+var Topics = []string{schemas.TopicBattery, schemas.TopicRoom, schemas.TopicDLQ}
+
+// TopicSpec says how to create the topics.
+type TopicSpec struct {
+	Partitions  int
+	Replication int
+	Retention   time.Duration
+}
+
+// EnsureTopics creates the gridlake topics that do not exist yet. Existing
+// topics are left as they are.
+func EnsureTopics(ctx context.Context, brokers []string, spec TopicSpec) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range Topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{
+			Topic:             t,
+			NumPartitions:     spec.Partitions,
+			ReplicationFactor: spec.Replication,
+			ConfigEntries: []kafka.ConfigEntry{
+				{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(spec.Retention.Milliseconds(), 10)},
+			},
+		})
+	}
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics on %v (is the broker reachable?): %w", brokers, err)
+	}
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", topic, err)
+		}
+	}
+	return nil
+}
+
+// Partitions returns the partition count of topic.
+func Partitions(ctx context.Context, brokers []string, topic string) (int, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return 0, fmt.Errorf("metadata of %s: %w", topic, t.Error)
+			}
+			return len(t.Partitions), nil
+		}
+	}
+	return 0, fmt.Errorf("topic %s not found", topic)
+}
+
+// NewWriter returns a producer that partitions by key the way the Java
+// client does (murmur2), so devices keyed by id land on the same partition
+// whichever client produced them. Topic is set per message.
+func NewWriter(brokers []string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    1000,
+		BatchBytes:   4 << 20,
+		BatchTimeout: 5 * time.Millisecond,
+		Compression:  kafka.Lz4,
+	}
+}

@@ -1,0 +1,210 @@
+// Package objstore is gridlake's object-store client: a thin layer over
+// minio-go with the operations the lake needs, conditional puts among them.
+// Every layer, the tests and the embedded server go through this one code
+// path, so what works against the embedded server works against MinIO.
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// ErrNotFound means the object does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// ErrPrecondition means a conditional put lost: the object already existed
+// (PutIfAbsent) or changed since it was read (PutIfMatch).
+var ErrPrecondition = errors.New("precondition failed")
+
+// Options says where the store is.
+type Options struct {
+	Endpoint  string // host:port
+	AccessKey string
+	SecretKey string
+	Bucket    string
+	Region    string
+	UseTLS    bool
+}
+
+// Store is a bucket on an S3-compatible server.
+type Store struct {
+	client *minio.Client
+	bucket string
+}
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+}
+
+// Open connects to the server and makes sure the bucket exists.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	region := o.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	client, err := minio.New(o.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
+		Secure: o.UseTLS,
+		Region: region, // known region: no location lookup per request
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object store client for %s: %w", o.Endpoint, err)
+	}
+	s := &Store{client: client, bucket: o.Bucket}
+	ok, err := client.BucketExists(ctx, o.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("reach object store at %s (is it running, are the keys right?): %w", o.Endpoint, err)
+	}
+	if !ok {
+		err := client.MakeBucket(ctx, o.Bucket, minio.MakeBucketOptions{Region: region})
+		if err != nil && !isCode(err, "BucketAlreadyOwnedByYou", "BucketAlreadyExists") {
+			return nil, fmt.Errorf("create bucket %s: %w", o.Bucket, err)
+		}
+	}
+	return s, nil
+}
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// Put writes an object unconditionally and returns its ETag.
+func (s *Store) Put(ctx context.Context, key string, data []byte) (string, error) {
+	return s.put(ctx, key, data, minio.PutObjectOptions{})
+}
+
+// PutIfAbsent writes an object only if no object has the key; otherwise it
+// returns ErrPrecondition. It is the commit primitive of the lake's
+// manifests and of the job locks.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
+	var o minio.PutObjectOptions
+	o.SetMatchETagExcept("*")
+	return s.put(ctx, key, data, o)
+}
+
+// PutIfMatch replaces an object only if its ETag is still etag; otherwise
+// (changed or deleted) it returns ErrPrecondition.
+func (s *Store) PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error) {
+	var o minio.PutObjectOptions
+	o.SetMatchETag(etag)
+	tag, err := s.put(ctx, key, data, o)
+	if errors.Is(err, ErrNotFound) { // S3 answers 404 when the object is gone
+		err = fmt.Errorf("%w: %w", ErrPrecondition, err)
+	}
+	return tag, err
+}
+
+// PutReader streams an object of known size, for large files.
+func (s *Store) PutReader(ctx context.Context, key string, r io.Reader, size int64) (string, error) {
+	info, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: contentType(key)})
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", key, translate(err))
+	}
+	return info.ETag, nil
+}
+
+func (s *Store) put(ctx context.Context, key string, data []byte, o minio.PutObjectOptions) (string, error) {
+	o.ContentType = contentType(key)
+	info, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), o)
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", key, translate(err))
+	}
+	return info.ETag, nil
+}
+
+// Get reads a whole object.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, translate(err))
+	}
+	defer obj.Close()
+	st, err := obj.Stat()
+	if err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, translate(err))
+	}
+	data := make([]byte, 0, st.Size)
+	buf := bytes.NewBuffer(data)
+	if _, err := io.Copy(buf, obj); err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, translate(err))
+	}
+	return buf.Bytes(), info(st), nil
+}
+
+// Stat returns an object's metadata.
+func (s *Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	st, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, translate(err))
+	}
+	return info(st), nil
+}
+
+// List returns the objects whose keys start with prefix, in key order. Only
+// housekeeping lists: readers find data through manifests.
+func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	var out []ObjectInfo
+	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, translate(o.Err))
+		}
+		out = append(out, info(o))
+	}
+	return out, nil
+}
+
+// Delete removes an object; deleting a missing object is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("delete %s: %w", key, translate(err))
+	}
+	return nil
+}
+
+func info(o minio.ObjectInfo) ObjectInfo {
+	return ObjectInfo{Key: o.Key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified}
+}
+
+func contentType(key string) string {
+	switch {
+	case len(key) > 5 && key[len(key)-5:] == ".json":
+		return "application/json"
+	case len(key) > 8 && key[len(key)-8:] == ".parquet":
+		return "application/vnd.apache.parquet"
+	}
+	return "application/octet-stream"
+}
+
+// translate maps S3 error codes onto the package's sentinel errors, keeping
+// the original error in the chain.
+func translate(err error) error {
+	resp := minio.ToErrorResponse(err)
+	switch {
+	case resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed":
+		return fmt.Errorf("%w: %w", ErrPrecondition, err)
+	case resp.Code == "NoSuchKey" || resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket":
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+func isCode(err error, codes ...string) bool {
+	code := minio.ToErrorResponse(err).Code
+	for _, c := range codes {
+		if code == c {
+			return true
+		}
+	}
+	return false
+}
