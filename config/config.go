@@ -196,6 +196,9 @@ func (c *Config) Validate() error {
 	if s.Reorder < 0 || s.LateDelay < 0 || s.Duration < 0 {
 		bad("simulate.reorder/late_delay/duration", "must not be negative")
 	}
+	if _, err := c.SimStart(time.Now()); err != nil {
+		errs = append(errs, err)
+	}
 	if s.LateDelay >= c.Events.Retention {
 		bad("simulate.late_delay", "%s must be shorter than events.retention %s, or every late event is rejected", s.LateDelay, c.Events.Retention)
 	}
@@ -206,4 +209,34 @@ func checkPort(bad func(string, string, ...any), key string, port int) {
 	if port < 0 || port > 65535 {
 		bad(key, "%d is not a TCP port (0 picks a free one)", port)
 	}
+}
+
+// BrokerAddrs are the Kafka brokers to connect to: the configured ones, or
+// the embedded broker's address that `gridlake up` listens on.
+func (c *Config) BrokerAddrs() []string {
+	if len(c.Kafka.Brokers) > 0 {
+		return c.Kafka.Brokers
+	}
+	return []string{fmt.Sprintf("127.0.0.1:%d", c.Kafka.EmbeddedPort)}
+}
+
+// S3Endpoint is the object store to connect to: the configured one, or the
+// embedded server's address that `gridlake up` listens on.
+func (c *Config) S3Endpoint() string {
+	if c.S3.Endpoint != "" {
+		return c.S3.Endpoint
+	}
+	return fmt.Sprintf("127.0.0.1:%d", c.S3.EmbeddedPort)
+}
+
+// SimStart parses simulate.start; empty means now.
+func (c *Config) SimStart(now time.Time) (time.Time, error) {
+	if c.Sim.Start == "" {
+		return now, nil
+	}
+	t, err := time.Parse(time.RFC3339, c.Sim.Start)
+	if err != nil {
+		return t, fmt.Errorf("simulate.start: %q is not RFC 3339 (for example 2026-11-21T00:00:00Z)", c.Sim.Start)
+	}
+	return t, nil
 }

@@ -84,3 +84,12 @@ func NewWriter(brokers []string) *kafka.Writer {
 		Compression:  kafka.Lz4,
 	}
 }
+
+// Ping checks that a broker answers a metadata request.
+func Ping(ctx context.Context, brokers []string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 3 * time.Second}
+	if _, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
+		return fmt.Errorf("kafka %v: %w", brokers, err)
+	}
+	return nil
+}

@@ -208,3 +208,15 @@ func isCode(err error, codes ...string) bool {
 	}
 	return false
 }
+
+// Ping checks that the server answers and the bucket exists.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("object store: bucket %s is missing", s.bucket)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/kafkaio/broker"
+	"github.com/gridlake/gridlake/objstore"
+	"github.com/gridlake/gridlake/objstore/s3server"
+	"github.com/gridlake/gridlake/serving"
+)
+
+const upSynopsis = `Runs the whole pipeline in one process on embedded defaults: a
+Kafka-protocol broker on 127.0.0.1 (unless --kafka-brokers is given), an
+S3-compatible object store backed by --data-dir (unless --s3-endpoint is
+given), the HTTP endpoints (/healthz, /readyz) on --http-addr and, with
+--simulate, the device simulator at a small scale.
+
+Data lives under --data-dir: kafka/ holds the broker's log, s3/ the lake.
+Stop with Ctrl-C; a restart continues where it stopped.
+
+Example: gridlake up --simulate`
+
+func runUp(ctx context.Context, e *env, args []string) error {
+	fs, loader := flags(e, "up", upSynopsis)
+	withSim := fs.Bool("simulate", false, "also run the device simulator (simulate.* settings)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loader.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	st, err := startStack(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	mux := http.NewServeMux()
+	health := serving.NewHealth()
+	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, st.brokers) })
+	health.Add("object_store", st.store.Ping)
+	health.Register(mux)
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (is another gridlake running? pick another with --http-addr): %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	defer srv.Shutdown(context.Background())
+
+	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/healthz, /readyz)\n  data    %s\n",
+		st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, ln.Addr(), cfg.DataDir)
+
+	if *withSim {
+		w := kafkaio.NewWriter(st.brokers)
+		defer w.Close()
+		go func() {
+			if err := simulateTo(ctx, &cfg, w, e.stderr); err != nil && ctx.Err() == nil {
+				log.Error("simulator stopped", "err", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	fmt.Fprintln(e.stdout, "gridlake: shutting down")
+	return nil
+}
+
+// stack is the broker and object store a process runs on, embedded or not.
+type stack struct {
+	brokers []string
+	s3Addr  string
+	store   *objstore.Store
+	closers []func()
+}
+
+func (s *stack) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// startStack starts the embedded broker and object store unless external
+// ones are configured, creates the topics and opens the lake's bucket.
+func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stack, error) {
+	st := &stack{brokers: cfg.BrokerAddrs(), s3Addr: cfg.S3Endpoint()}
+	ok := false
+	defer func() {
+		if !ok {
+			st.close()
+		}
+	}()
+	if len(cfg.Kafka.Brokers) == 0 {
+		b, err := broker.Start(broker.Options{Port: cfg.Kafka.EmbeddedPort, DataDir: filepath.Join(cfg.DataDir, "kafka"), DefaultPartitions: cfg.Kafka.Partitions})
+		if err != nil {
+			return nil, fmt.Errorf("%w (another gridlake running? --kafka-embedded-port 0 picks a free port)", err)
+		}
+		st.closers = append(st.closers, b.Close)
+		st.brokers = []string{b.Addr()}
+		log.Info("embedded Kafka broker started", "addr", b.Addr())
+	}
+	spec := kafkaio.TopicSpec{Partitions: cfg.Kafka.Partitions, Replication: cfg.Kafka.Replication, Retention: cfg.Kafka.Retention}
+	if err := kafkaio.EnsureTopics(ctx, st.brokers, spec); err != nil {
+		return nil, err
+	}
+	if cfg.S3.Endpoint == "" {
+		srv := s3server.New(filepath.Join(cfg.DataDir, "s3"), cfg.S3.AccessKey, log)
+		if err := srv.Start(fmt.Sprintf("127.0.0.1:%d", cfg.S3.EmbeddedPort)); err != nil {
+			return nil, fmt.Errorf("%w (another gridlake running? --s3-embedded-port 0 picks a free port)", err)
+		}
+		st.closers = append(st.closers, func() { _ = srv.Close() })
+		st.s3Addr = srv.Addr()
+		log.Info("embedded object store started", "addr", srv.Addr())
+	}
+	store, err := objstore.Open(ctx, objstore.Options{Endpoint: st.s3Addr, AccessKey: cfg.S3.AccessKey,
+		SecretKey: cfg.S3.SecretKey, Bucket: cfg.S3.Bucket, Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS})
+	if err != nil {
+		return nil, err
+	}
+	st.store = store
+	ok = true
+	return st, nil
+}
+
