@@ -38,10 +38,10 @@ type Faults struct {
 
 // Stats count what the simulator did.
 type Stats struct {
-	Sent, Batteries, Rooms       int64 // messages written, by topic
-	Duplicates, Lost, Late, Bad  int64
-	Reordered                    int64
-	SimulatedMS                  int64 // simulated time covered
+	Sent, Batteries, Rooms      int64 // messages written, by topic
+	Duplicates, Lost, Late, Bad int64
+	Reordered                   int64
+	SimulatedMS                 int64 // simulated time covered
 }
 
 // Sim is a deterministic generator of device messages.

@@ -135,4 +135,3 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 	ok = true
 	return st, nil
 }
-
