@@ -1,0 +1,183 @@
+// Package agg holds the mergeable aggregates and the room-energy semantics
+// of DESIGN §4, shared by the speed layer, the batch layer and the serving
+// merge, so that every layer computes the same numbers the same way.
+package agg
+
+import (
+	"math"
+)
+
+// Res is a window resolution.
+type Res uint8
+
+const (
+	Minutely Res = iota
+	Hourly
+	Daily
+)
+
+// Millis is the window length in milliseconds.
+func (r Res) Millis() int64 {
+	switch r {
+	case Hourly:
+		return 3_600_000
+	case Daily:
+		return 86_400_000
+	}
+	return 60_000
+}
+
+func (r Res) String() string {
+	switch r {
+	case Hourly:
+		return "1h"
+	case Daily:
+		return "1d"
+	}
+	return "1m"
+}
+
+// ParseRes parses "1m", "1h" or "1d".
+func ParseRes(s string) (Res, bool) {
+	switch s {
+	case "1m":
+		return Minutely, true
+	case "1h":
+		return Hourly, true
+	case "1d":
+		return Daily, true
+	}
+	return 0, false
+}
+
+// WindowStart floors a Unix-millisecond time to its UTC window.
+func (r Res) WindowStart(ms int64) int64 {
+	w := r.Millis()
+	s := ms - ms%w
+	if ms < 0 && ms%w != 0 {
+		s -= w
+	}
+	return s
+}
+
+// Moments summarise one metric: min, max, mean and the sum of squared
+// deviations M2, merged with Chan's formula so precision holds where raw
+// sums of squares would cancel catastrophically.
+type Moments struct {
+	Min, Max, Mean, M2 float64
+}
+
+// Metrics are the four battery metrics of a reading.
+type Metrics struct {
+	VoltageV, CurrentA, TemperatureC, SOCPct float64
+}
+
+// Reading is one battery reading as the aggregates need it.
+type Reading struct {
+	TS int64 // Unix ms
+	Metrics
+}
+
+// BatteryStats aggregates the readings of one battery in one window.
+type BatteryStats struct {
+	N                                  int64
+	Voltage, Current, Temperature, SOC Moments
+	Last                               Reading // the reading with the greatest ts
+}
+
+// Add folds one reading in (Welford's update).
+func (s *BatteryStats) Add(r Reading) {
+	s.N++
+	n := float64(s.N)
+	add := func(m *Moments, x float64) {
+		if s.N == 1 {
+			*m = Moments{Min: x, Max: x, Mean: x}
+			return
+		}
+		d := x - m.Mean
+		m.Mean += d / n
+		m.M2 += d * (x - m.Mean)
+		m.Min = math.Min(m.Min, x)
+		m.Max = math.Max(m.Max, x)
+	}
+	add(&s.Voltage, r.VoltageV)
+	add(&s.Current, r.CurrentA)
+	add(&s.Temperature, r.TemperatureC)
+	add(&s.SOC, r.SOCPct)
+	if s.N == 1 || r.TS > s.Last.TS {
+		s.Last = r
+	}
+}
+
+// Merge folds another window's aggregate of disjoint readings in.
+func (s *BatteryStats) Merge(o *BatteryStats) {
+	if o.N == 0 {
+		return
+	}
+	if s.N == 0 {
+		*s = *o
+		return
+	}
+	na, nb := float64(s.N), float64(o.N)
+	n := na + nb
+	merge := func(a *Moments, b Moments) {
+		d := b.Mean - a.Mean
+		a.Mean += d * nb / n
+		a.M2 += b.M2 + d*d*na*nb/n
+		a.Min = math.Min(a.Min, b.Min)
+		a.Max = math.Max(a.Max, b.Max)
+	}
+	merge(&s.Voltage, o.Voltage)
+	merge(&s.Current, o.Current)
+	merge(&s.Temperature, o.Temperature)
+	merge(&s.SOC, o.SOC)
+	s.N += o.N
+	if o.Last.TS > s.Last.TS {
+		s.Last = o.Last
+	}
+}
+
+// Std is the population standard deviation of a metric with n readings.
+func (m Moments) Std(n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	v := m.M2 / float64(n)
+	if v < 0 { // rounding
+		v = 0
+	}
+	return math.Sqrt(v)
+}
+
+// FleetStats aggregate all batteries in one window: readings, distinct
+// batteries and min/max/mean per metric.
+type FleetStats struct {
+	Readings                           int64
+	Batteries                          int64
+	Voltage, Current, Temperature, SOC Moments // M2 unused
+}
+
+// AddBattery folds one battery's window into the fleet window.
+func (f *FleetStats) AddBattery(s *BatteryStats) {
+	if s.N == 0 {
+		return
+	}
+	nb := float64(s.N)
+	na := float64(f.Readings)
+	n := na + nb
+	merge := func(a *Moments, b Moments) {
+		if f.Readings == 0 {
+			*a = Moments{Min: b.Min, Max: b.Max, Mean: b.Mean}
+			return
+		}
+		a.Mean += (b.Mean - a.Mean) * nb / n
+		a.Min = math.Min(a.Min, b.Min)
+		a.Max = math.Max(a.Max, b.Max)
+	}
+	merge(&f.Voltage, s.Voltage)
+	merge(&f.Current, s.Current)
+	merge(&f.Temperature, s.Temperature)
+	merge(&f.SOC, s.SOC)
+	f.Readings += s.N
+	f.Batteries++
+}
