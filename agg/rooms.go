@@ -67,16 +67,17 @@ type RoomDay struct {
 
 // RoomState is a room's state at one instant.
 type RoomState struct {
-	Occupied, Sold bool
-	Devices        map[string]DeviceState
+	Occupied bool                   `json:"occupied"`
+	Sold     bool                   `json:"sold"`
+	Devices  map[string]DeviceState `json:"devices"`
 }
 
 // DeviceState is a device's state at one instant.
 type DeviceState struct {
-	Type   string
-	On     bool
-	PowerW float64 // power of the event that switched it on
-	Since  int64   // ts of that event
+	Type   string  `json:"device_type"`
+	On     bool    `json:"on"`
+	PowerW float64 `json:"power_w"`  // power of the event that switched it on
+	Since  int64   `json:"since_ms"` // ts of that event
 }
 
 // sortEvents orders events by ts; at equal ts the losing states come first

@@ -64,25 +64,34 @@ func (r Res) WindowStart(ms int64) int64 {
 // deviations M2, merged with Chan's formula so precision holds where raw
 // sums of squares would cancel catastrophically.
 type Moments struct {
-	Min, Max, Mean, M2 float64
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	M2   float64 `json:"m2"`
 }
 
 // Metrics are the four battery metrics of a reading.
 type Metrics struct {
-	VoltageV, CurrentA, TemperatureC, SOCPct float64
+	VoltageV     float64 `json:"voltage_v"`
+	CurrentA     float64 `json:"current_a"`
+	TemperatureC float64 `json:"temperature_c"`
+	SOCPct       float64 `json:"soc_pct"`
 }
 
 // Reading is one battery reading as the aggregates need it.
 type Reading struct {
-	TS int64 // Unix ms
+	TS int64 `json:"ts_ms"` // Unix ms
 	Metrics
 }
 
 // BatteryStats aggregates the readings of one battery in one window.
 type BatteryStats struct {
-	N                                  int64
-	Voltage, Current, Temperature, SOC Moments
-	Last                               Reading // the reading with the greatest ts
+	N           int64   `json:"n"`
+	Voltage     Moments `json:"voltage_v"`
+	Current     Moments `json:"current_a"`
+	Temperature Moments `json:"temperature_c"`
+	SOC         Moments `json:"soc_pct"`
+	Last        Reading `json:"last"` // the reading with the greatest ts
 }
 
 // Add folds one reading in (Welford's update).
@@ -152,9 +161,12 @@ func (m Moments) Std(n int64) float64 {
 // FleetStats aggregate all batteries in one window: readings, distinct
 // batteries and min/max/mean per metric.
 type FleetStats struct {
-	Readings                           int64
-	Batteries                          int64
-	Voltage, Current, Temperature, SOC Moments // M2 unused
+	Readings    int64   `json:"readings"`
+	Batteries   int64   `json:"batteries"`
+	Voltage     Moments `json:"voltage_v"` // M2 unused
+	Current     Moments `json:"current_a"`
+	Temperature Moments `json:"temperature_c"`
+	SOC         Moments `json:"soc_pct"`
 }
 
 // AddBattery folds one battery's window into the fleet window.

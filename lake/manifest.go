@@ -1,0 +1,165 @@
+// Package lake defines the lake's shared contract: object keys, the batch
+// manifest that commits a cut, and the generation boundaries the speed layer
+// publishes so batch cuts can fall on them. The batch layer writes
+// manifests; the speed and serving layers read them.
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gridlake/gridlake/objstore"
+)
+
+// Store is the part of the object store the lake contract needs.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, objstore.ObjectInfo, error)
+	Put(ctx context.Context, key string, data []byte) (string, error)
+	PutIfAbsent(ctx context.Context, key string, data []byte) (string, error)
+}
+
+// Cut is one Kafka offset per partition per topic: the batch view covers
+// records below it, the speed layer those at or above it.
+type Cut map[string][]int64
+
+// Offset returns the cut's offset of a partition, 0 when the cut does not
+// name it (nothing of it is in batch).
+func (c Cut) Offset(topic string, partition int) int64 {
+	offs := c[topic]
+	if partition < len(offs) {
+		return offs[partition]
+	}
+	return 0
+}
+
+// Manifest is one committed version of the lake.
+type Manifest struct {
+	Version     int64     `json:"version"`
+	Cut         Cut       `json:"cut"`
+	CommittedAt time.Time `json:"committed_at"`
+	// CutTime is the greatest Kafka record time below the cut; the speed
+	// layer replays from a little before it to seed de-duplication.
+	CutTime time.Time `json:"cut_time"`
+	// ClosedThrough is the last local day whose room reports batch has
+	// closed ("" when none); days after it are open and served by speed.
+	ClosedThrough string `json:"closed_through,omitempty"`
+	// Files, views and lineage are added by the batch layer.
+	Extra json.RawMessage `json:"extra,omitempty"`
+}
+
+const manifestDir = "_manifests/"
+
+// ManifestKey is the object key of a manifest version.
+func ManifestKey(version int64) string { return fmt.Sprintf("%s%020d.json", manifestDir, version) }
+
+// latestHint names the newest version known; it is only a hint, written
+// after each commit, so readers probe forward from it rather than listing.
+const latestHint = manifestDir + "latest"
+
+// ErrConflict means another writer committed the version first.
+var ErrConflict = errors.New("manifest version already committed")
+
+// Commit writes m as the next version with a conditional put. It fails with
+// ErrConflict when that version exists, so two batch runs can never both
+// commit the same version.
+func Commit(ctx context.Context, s Store, m *Manifest) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := s.PutIfAbsent(ctx, ManifestKey(m.Version), data); err != nil {
+		if errors.Is(err, objstore.ErrPrecondition) {
+			return fmt.Errorf("commit manifest %d: %w", m.Version, ErrConflict)
+		}
+		return fmt.Errorf("commit manifest %d: %w", m.Version, err)
+	}
+	// The hint is best effort: a reader that finds it stale probes forward.
+	_, _ = s.Put(ctx, latestHint, []byte(strconv.FormatInt(m.Version, 10)))
+	return nil
+}
+
+// Latest returns the newest committed manifest, or nil when none exists.
+func Latest(ctx context.Context, s Store) (*Manifest, error) {
+	v := int64(0)
+	if data, _, err := s.Get(ctx, latestHint); err == nil {
+		v, _ = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return nil, fmt.Errorf("read manifest hint: %w", err)
+	}
+	var newest *Manifest
+	if v > 0 {
+		m, err := Read(ctx, s, v)
+		if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			return nil, err
+		}
+		newest = m
+	}
+	for next := v + 1; ; next++ {
+		m, err := Read(ctx, s, next)
+		if errors.Is(err, objstore.ErrNotFound) {
+			return newest, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		newest = m
+	}
+}
+
+// Read returns one manifest version.
+func Read(ctx context.Context, s Store, version int64) (*Manifest, error) {
+	data, _, err := s.Get(ctx, ManifestKey(version))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("manifest %d is corrupt: %w", version, err)
+	}
+	return &m, nil
+}
+
+// Boundaries are the generation boundaries a speed process publishes for a
+// partition it owns: offsets where its state can be split, oldest first.
+type Boundaries struct {
+	Topic     string    `json:"topic"`
+	Partition int       `json:"partition"`
+	Offsets   []int64   `json:"offsets"`
+	Updated   time.Time `json:"updated"`
+}
+
+// BoundariesKey is where the speed group publishes a partition's boundaries.
+func BoundariesKey(group, topic string, partition int) string {
+	return fmt.Sprintf("_speed/%s/%s/p%d.json", group, topic, partition)
+}
+
+// PublishBoundaries writes a partition's boundaries.
+func PublishBoundaries(ctx context.Context, s Store, group string, b Boundaries) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Put(ctx, BoundariesKey(group, b.Topic, b.Partition), data); err != nil {
+		return fmt.Errorf("publish generation boundaries: %w", err)
+	}
+	return nil
+}
+
+// ReadBoundaries reads a partition's published boundaries; none is not an
+// error (the speed layer may not run).
+func ReadBoundaries(ctx context.Context, s Store, group, topic string, partition int) (Boundaries, error) {
+	data, _, err := s.Get(ctx, BoundariesKey(group, topic, partition))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return Boundaries{Topic: topic, Partition: partition}, nil
+	}
+	if err != nil {
+		return Boundaries{}, err
+	}
+	var b Boundaries
+	return b, json.Unmarshal(data, &b)
+}

@@ -1,0 +1,151 @@
+package speed
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gridlake/gridlake/agg"
+)
+
+// Register mounts the speed layer's HTTP interface on mux, for serving
+// layers that run in other processes. Times are RFC 3339 or Unix ms;
+// version is the batch manifest whose cut the answer sits above (0: none).
+//
+//	GET /speed/v1/status
+//	GET /speed/v1/batteries/{id}/windows?res=1m&from=..&to=..&version=N
+//	GET /speed/v1/batteries/{id}/latest?version=N
+//	GET /speed/v1/fleet?res=1m&from=..&to=..&version=N
+//	GET /speed/v1/rooms
+//	GET /speed/v1/rooms/{id}/days/{day}?as_of=..
+func (l *Layer) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /speed/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, l.Status())
+	})
+	mux.HandleFunc("GET /speed/v1/batteries/{id}/windows", func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseRange(r)
+		if err != nil {
+			badRequest(w, err)
+			return
+		}
+		wins, found, err := l.BatteryWindows(r.Context(), r.PathValue("id"), q.res, q.from, q.to, q.version)
+		respond(w, map[string]any{"battery_id": r.PathValue("id"), "res": q.res.String(), "windows": wins}, found, err)
+	})
+	mux.HandleFunc("GET /speed/v1/batteries/{id}/latest", func(w http.ResponseWriter, r *http.Request) {
+		version, err := intParam(r, "version", 0)
+		if err != nil {
+			badRequest(w, err)
+			return
+		}
+		rd, found, err := l.BatteryLatest(r.Context(), r.PathValue("id"), version)
+		respond(w, map[string]any{"battery_id": r.PathValue("id"), "latest": rd}, found, err)
+	})
+	mux.HandleFunc("GET /speed/v1/fleet", func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseRange(r)
+		if err != nil {
+			badRequest(w, err)
+			return
+		}
+		wins, err := l.Fleet(r.Context(), q.res, q.from, q.to, q.version)
+		respond(w, map[string]any{"res": q.res.String(), "windows": wins}, true, err)
+	})
+	mux.HandleFunc("GET /speed/v1/rooms", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"rooms": l.Rooms()})
+	})
+	mux.HandleFunc("GET /speed/v1/rooms/{id}/days/{day}", func(w http.ResponseWriter, r *http.Request) {
+		day, err := agg.ParseDay(r.PathValue("day"))
+		if err != nil {
+			badRequest(w, fmt.Errorf("day: send YYYY-MM-DD"))
+			return
+		}
+		asOf := time.Now().UnixMilli()
+		if s := r.URL.Query().Get("as_of"); s != "" {
+			if asOf, err = parseTime(s); err != nil {
+				badRequest(w, fmt.Errorf("as_of: %w", err))
+				return
+			}
+		}
+		rep, st, found := l.RoomDay(r.PathValue("id"), day, asOf)
+		respond(w, map[string]any{"room_id": r.PathValue("id"), "day": day.String(), "as_of_ms": asOf, "report": rep, "state": st}, found, nil)
+	})
+}
+
+type rangeQuery struct {
+	res               agg.Res
+	from, to, version int64
+}
+
+func parseRange(r *http.Request) (rangeQuery, error) {
+	var q rangeQuery
+	qs := r.URL.Query()
+	res, ok := agg.ParseRes(qs.Get("res"))
+	if !ok {
+		return q, errors.New("res: send 1m, 1h or 1d")
+	}
+	q.res = res
+	var err error
+	if q.from, err = parseTime(qs.Get("from")); err != nil {
+		return q, fmt.Errorf("from: %w", err)
+	}
+	if q.to, err = parseTime(qs.Get("to")); err != nil {
+		return q, fmt.Errorf("to: %w", err)
+	}
+	if q.to <= q.from {
+		return q, errors.New("to must be after from")
+	}
+	q.version, err = intParam(r, "version", 0)
+	return q, err
+}
+
+// parseTime accepts RFC 3339 or Unix milliseconds.
+func parseTime(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("missing: send RFC 3339 or Unix milliseconds")
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return ms, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither RFC 3339 nor Unix milliseconds", s)
+	}
+	return t.UnixMilli(), nil
+}
+
+func intParam(r *http.Request, name string, def int64) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%s: send a non-negative whole number", name)
+	}
+	return v, nil
+}
+
+func respond(w http.ResponseWriter, body any, found bool, err error) {
+	switch {
+	case errors.Is(err, ErrCutUnavailable):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	case !found:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not held by this speed process (another process of the group may own its partition)"})
+	default:
+		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+func badRequest(w http.ResponseWriter, err error) {
+	writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,207 @@
+package speed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/schemas"
+)
+
+// ErrCutUnavailable means the speed state cannot answer exactly above the
+// requested cut: it is not a generation boundary this process holds (an
+// older manifest, or a rebuild in progress). Ask again with the newest
+// manifest version.
+var ErrCutUnavailable = errors.New("speed state does not hold that cut; retry with the newest manifest")
+
+// Window is one window's aggregate.
+type Window struct {
+	Start int64            `json:"start_ms"`
+	Stats agg.BatteryStats `json:"stats"`
+}
+
+// FleetWindow is one window of the fleet.
+type FleetWindow struct {
+	Start int64          `json:"start_ms"`
+	Stats agg.FleetStats `json:"stats"`
+}
+
+// cut resolves a manifest version. Version 0 asks for everything the speed
+// state holds, which is exact only while no batch has committed.
+func (l *Layer) cut(ctx context.Context, version int64) (lake.Cut, error) {
+	l.mu.RLock()
+	c, ok := l.cuts[version]
+	l.mu.RUnlock()
+	if ok {
+		return c, nil
+	}
+	if l.opts.Store == nil {
+		return nil, ErrCutUnavailable
+	}
+	m, err := lake.Read(ctx, l.opts.Store, version)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %d: %w", version, err)
+	}
+	l.mu.Lock()
+	l.cuts[version] = m.Cut
+	l.mu.Unlock()
+	return m.Cut, nil
+}
+
+// batteryParts calls fn for every owned battery partition under its read
+// lock, with the first generation above the cut.
+func (l *Layer) batteryParts(ctx context.Context, version int64, fn func(p *batteryPart, gen uint32) bool) error {
+	cut, err := l.cut(ctx, version)
+	if err != nil {
+		return err
+	}
+	l.mu.RLock()
+	parts := make([]*part, 0, len(l.parts))
+	for k, p := range l.parts {
+		if k.topic == schemas.TopicBattery {
+			parts = append(parts, p)
+		}
+	}
+	l.mu.RUnlock()
+	for _, p := range parts {
+		p.mu.RLock()
+		// Version 0 means no batch: everything the speed state holds.
+		gen, ok := p.bat.gens[0].id, true
+		if version != 0 {
+			gen, ok = p.bat.fromGen(cut.Offset(p.key.topic, p.key.id))
+		}
+		if !ok || p.rebuild {
+			p.mu.RUnlock()
+			return ErrCutUnavailable
+		}
+		more := fn(p.bat, gen)
+		p.mu.RUnlock()
+		if !more {
+			break
+		}
+	}
+	return nil
+}
+
+// BatteryWindows returns the speed side of one battery's windows of res that
+// overlap [from, to), above the cut of manifest version, oldest first.
+// found is false when no owned partition has the battery.
+func (l *Layer) BatteryWindows(ctx context.Context, id string, res agg.Res, from, to, version int64) (wins []Window, found bool, err error) {
+	err = l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
+		bt := p.batts[id]
+		if bt == nil {
+			return true
+		}
+		found = true
+		bt.windows(res, from, to, gen, func(start int64, s *agg.BatteryStats) {
+			wins = append(wins, Window{Start: start, Stats: *s})
+		})
+		return false
+	})
+	sort.Slice(wins, func(i, j int) bool { return wins[i].Start < wins[j].Start })
+	return wins, found, err
+}
+
+// BatteryLatest returns a battery's reading with the greatest ts above the
+// cut.
+func (l *Layer) BatteryLatest(ctx context.Context, id string, version int64) (r agg.Reading, found bool, err error) {
+	err = l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
+		if bt := p.batts[id]; bt != nil {
+			r, found = bt.latest(gen)
+			return false
+		}
+		return true
+	})
+	return r, found, err
+}
+
+// Latest calls fn with every owned battery's latest reading above the cut.
+func (l *Layer) Latest(ctx context.Context, version int64, fn func(id string, r agg.Reading)) error {
+	return l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
+		for id, bt := range p.batts {
+			if r, ok := bt.latest(gen); ok {
+				fn(id, r)
+			}
+		}
+		return true
+	})
+}
+
+// BatteryWindowsAll calls fn with every owned battery's windows of res in
+// [from, to) above the cut; serving merges them with batch per battery.
+func (l *Layer) BatteryWindowsAll(ctx context.Context, res agg.Res, from, to, version int64, fn func(id string, start int64, s *agg.BatteryStats)) error {
+	return l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
+		for id, bt := range p.batts {
+			bt.windows(res, from, to, gen, func(start int64, s *agg.BatteryStats) { fn(id, start, s) })
+		}
+		return true
+	})
+}
+
+// Fleet aggregates the owned batteries per window of res in [from, to).
+func (l *Layer) Fleet(ctx context.Context, res agg.Res, from, to, version int64) ([]FleetWindow, error) {
+	acc := map[int64]*agg.FleetStats{}
+	err := l.BatteryWindowsAll(ctx, res, from, to, version, func(_ string, start int64, s *agg.BatteryStats) {
+		f := acc[start]
+		if f == nil {
+			f = &agg.FleetStats{}
+			acc[start] = f
+		}
+		f.AddBattery(s)
+	})
+	out := make([]FleetWindow, 0, len(acc))
+	for w, f := range acc {
+		out = append(out, FleetWindow{Start: w, Stats: *f})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out, err
+}
+
+// RoomDay returns one room's report for a local day, integrated up to asOf
+// (Unix ms) while the day is open, with its state at that moment. found is
+// false when no owned partition has the room.
+func (l *Layer) RoomDay(roomID string, day agg.Day, asOf int64) (rep agg.RoomDay, st agg.RoomState, found bool) {
+	from, to := day.Bounds(l.opts.Location)
+	to = min(to, asOf)
+	to = max(to, from)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for k, p := range l.parts {
+		if k.topic != schemas.TopicRoom {
+			continue
+		}
+		p.mu.RLock()
+		rl := p.room.rooms[roomID]
+		if rl != nil {
+			rep, st = rl.report(from, to)
+			found = true
+		}
+		p.mu.RUnlock()
+		if found {
+			break
+		}
+	}
+	return rep, st, found
+}
+
+// Rooms lists the rooms this process holds.
+func (l *Layer) Rooms() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []string
+	for k, p := range l.parts {
+		if k.topic != schemas.TopicRoom {
+			continue
+		}
+		p.mu.RLock()
+		for id := range p.room.rooms {
+			out = append(out, id)
+		}
+		p.mu.RUnlock()
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,256 @@
+package speed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/schemas"
+)
+
+var errRebuild = errors.New("cut fell inside a generation: rebuilding the partition from the cut")
+
+// work consumes one partition until the group generation ends. It must not
+// return earlier: kafka-go ends the generation when any of its goroutines
+// returns.
+func (l *Layer) work(ctx context.Context, k partKey, committed int64) {
+	for ctx.Err() == nil {
+		err := l.consume(ctx, k, committed)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errRebuild) {
+			l.opts.Log.Info("rebuilding partition", "topic", k.topic, "partition", k.id)
+			continue
+		}
+		l.opts.Log.Warn("partition consumer", "topic", k.topic, "partition", k.id, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (l *Layer) dial(ctx context.Context, k partKey) (*kafka.Conn, error) {
+	var last error
+	for _, b := range l.opts.Brokers {
+		conn, err := kafka.DialLeader(ctx, "tcp", b, k.topic, k.id)
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("dial leader of %s/%d: %w", k.topic, k.id, last)
+}
+
+// decoded is one message after validation, kept between the decode (no
+// lock) and the apply (under the partition lock).
+type decoded struct {
+	ev     schemas.Event
+	rej    schemas.Rejection
+	offset int64
+	record int64 // record timestamp, Unix ms
+}
+
+func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
+	conn, err := l.dial(ctx, k)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+
+	l.mu.RLock()
+	p := l.parts[k]
+	l.mu.RUnlock()
+	if p == nil || p.rebuild {
+		if p, err = l.newPart(conn, k, committed); err != nil {
+			return err
+		}
+	}
+	if _, err := conn.Seek(p.next, kafka.SeekAbsolute); err != nil {
+		return fmt.Errorf("seek %s/%d to %d: %w", k.topic, k.id, p.next, err)
+	}
+	dec := schemas.NewDecoder(l.opts.Limits)
+	var msgs []kafka.Message
+	var evs []decoded
+	for ctx.Err() == nil {
+		p.mu.RLock()
+		rebuild := p.rebuild
+		p.mu.RUnlock()
+		if rebuild {
+			return errRebuild
+		}
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond})
+		msgs = msgs[:0]
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+		}
+		hwm := batch.HighWaterMark()
+		berr := batch.Close()
+		if len(msgs) > 0 {
+			evs = l.decode(dec, k.topic, msgs, evs[:0])
+			letters := l.apply(p, evs, hwm)
+			l.sendLetters(ctx, p, msgs, evs, letters)
+		} else {
+			p.mu.Lock()
+			p.hwm = hwm
+			p.mu.Unlock()
+		}
+		if berr != nil && !isTimeout(berr) {
+			return fmt.Errorf("fetch %s/%d: %w", k.topic, k.id, berr)
+		}
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout() || errors.Is(err, kafka.RequestTimedOut)
+}
+
+// newPart builds the state of a newly assigned (or rebuilt) partition and
+// registers it: battery partitions start at the newest cut, replaying an
+// overlap before it only to seed de-duplication; room partitions start where
+// the first open day's events can begin.
+func (l *Layer) newPart(conn *kafka.Conn, k partKey, committed int64) (*part, error) {
+	first, last, err := conn.ReadOffsets()
+	if err != nil {
+		return nil, fmt.Errorf("offsets of %s/%d: %w", k.topic, k.id, err)
+	}
+	m := l.currentManifest()
+	p := &part{key: k, hwm: last, dlqFrom: max(committed, 0), rotated: l.opts.Now()}
+	switch k.topic {
+	case schemas.TopicBattery:
+		cut := max(first, 0)
+		if m != nil {
+			cut = m.Cut.Offset(k.topic, k.id)
+			if cut < first {
+				l.opts.Log.Error("records between the batch cut and the first retained offset are lost: raise kafka.retention above the batch interval",
+					"topic", k.topic, "partition", k.id, "cut", cut, "first", first)
+				cut = first
+			}
+		}
+		seed := cut
+		if m != nil && !m.CutTime.IsZero() && cut > first {
+			if off, err := conn.ReadOffset(m.CutTime.Add(-l.opts.DedupHorizon)); err == nil && off < cut {
+				seed = max(off, first)
+			}
+		}
+		p.bat, p.next, p.seedUntil = newBatteryPart(cut), seed, cut
+	default:
+		openFrom := l.openFrom(m)
+		start := first
+		if m != nil && m.ClosedThrough != "" {
+			from := time.UnixMilli(openFrom).Add(-l.opts.Limits.MaxAhead - time.Minute)
+			if off, err := conn.ReadOffset(from); err == nil && off > first {
+				start = off
+			}
+		}
+		p.room, p.next, p.seedUntil = newRoomPart(openFrom), start, start
+	}
+	l.mu.Lock()
+	l.parts[k] = p
+	l.mu.Unlock()
+	l.opts.Log.Info("partition state started", "topic", k.topic, "partition", k.id, "from", p.next, "seed_until", p.seedUntil, "high_watermark", last)
+	return p, nil
+}
+
+func (l *Layer) decode(dec *schemas.Decoder, topic string, msgs []kafka.Message, out []decoded) []decoded {
+	for i := range msgs {
+		m := &msgs[i]
+		out = append(out, decoded{offset: m.Offset, record: m.Time.UnixMilli()})
+		d := &out[len(out)-1]
+		d.rej = dec.Decode(topic, m.Value, m.Time, &d.ev)
+	}
+	return out
+}
+
+// apply folds a fetch into the partition state under one lock and returns
+// the indexes of messages to dead-letter.
+func (l *Layer) apply(p *part, evs []decoded, hwm int64) []int {
+	var nEvents, nInvalid, nDups, nLate, nSeeded uint64
+	var letters []int
+	rejects := map[schemas.Reason]uint64{}
+	p.mu.Lock()
+	for i := range evs {
+		d := &evs[i]
+		seedOnly := d.offset < p.seedUntil
+		if !d.rej.OK() {
+			if !seedOnly {
+				nInvalid++
+				rejects[d.rej.Reason]++
+				if d.offset >= p.dlqFrom {
+					letters = append(letters, i)
+				}
+			}
+			continue
+		}
+		switch {
+		case p.bat != nil:
+			switch p.bat.apply(&d.ev.Battery, d.record, seedOnly) {
+			case counted:
+				nEvents++
+				if d.record-d.ev.Battery.TS > 60_000 {
+					nLate++
+				}
+			case duplicate:
+				if !seedOnly {
+					nDups++
+				}
+			case seeded:
+				nSeeded++
+			}
+		case p.room != nil:
+			dup, late := p.room.apply(&d.ev)
+			switch {
+			case dup:
+				nDups++
+			default:
+				nEvents++
+				if late {
+					nLate++
+				}
+			}
+		}
+	}
+	p.next = evs[len(evs)-1].offset + 1
+	p.hwm = hwm
+	p.lastEvent = l.opts.Now()
+	if p.bat != nil && p.next > p.seedUntil && l.opts.Now().Sub(p.rotated) >= l.opts.GenEvery {
+		p.bat.rotate(p.next)
+		p.rotated = l.opts.Now()
+	}
+	p.mu.Unlock()
+	l.events.Add(nEvents)
+	l.invalid.Add(nInvalid)
+	l.dups.Add(nDups)
+	l.late.Add(nLate)
+	l.seededN.Add(nSeeded)
+	for r, n := range rejects {
+		l.rejects[r].Add(n)
+	}
+	return letters
+}
+
+func (l *Layer) sendLetters(ctx context.Context, p *part, msgs []kafka.Message, evs []decoded, idx []int) {
+	if l.opts.DeadLetters == nil || len(idx) == 0 {
+		return
+	}
+	letters := make([]kafka.Message, 0, len(idx))
+	for _, i := range idx {
+		letters = append(letters, kafkaio.Letter(msgs[i], evs[i].rej))
+	}
+	if err := l.opts.DeadLetters.Send(ctx, letters...); err != nil && ctx.Err() == nil {
+		l.opts.Log.Error("dead-letter queue", "err", err, "messages", len(letters))
+	}
+}
