@@ -123,8 +123,19 @@ func (s *Store) put(ctx context.Context, key string, data []byte, o minio.PutObj
 	return info.ETag, nil
 }
 
-// Get reads a whole object.
+// Get reads a whole object. An object replaced while it is read makes
+// minio-go's follow-up range requests fail their If-Match; Get then reads
+// the new version from the start.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
+	for attempt := 0; ; attempt++ {
+		data, info, err := s.get(ctx, key)
+		if !errors.Is(err, ErrPrecondition) || attempt == 4 {
+			return data, info, err
+		}
+	}
+}
+
+func (s *Store) get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, translate(err))

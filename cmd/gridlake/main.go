@@ -34,6 +34,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"up":       {"run the whole pipeline in one process: embedded broker and object store, HTTP, optional simulator", runUp},
 		"simulate": {"send simulated battery and hotel traffic to Kafka, with fault injection", runSimulate},
+		"speed":    {"run a speed-layer process: exact real-time aggregates above the last batch cut", runSpeed},
 	}
 }
 

@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/gridlake/gridlake/config"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/kafkaio/broker"
+	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/objstore/s3server"
 	"github.com/gridlake/gridlake/serving"
@@ -46,29 +44,32 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.close()
 
+	w := kafkaio.NewWriter(st.brokers)
+	defer w.Close()
+	reg := metrics.NewRegistry()
+	layer, err := newSpeed(&cfg, st.brokers, st.store, w, reg, log)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
+	layer.Register(mux)
+	mux.Handle("GET /metrics", reg.Handler())
 	health := serving.NewHealth()
 	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, st.brokers) })
 	health.Add("object_store", st.store.Ping)
 	health.Register(mux)
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s (is another gridlake running? pick another with --http-addr): %w", cfg.HTTP.Addr, err)
+		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
-	defer srv.Shutdown(context.Background())
+	defer stop()
+	speedDone := make(chan error, 1)
+	go func() { speedDone <- layer.Run(ctx) }()
 
-	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/healthz, /readyz)\n  data    %s\n",
-		st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, ln.Addr(), cfg.DataDir)
+	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/healthz, /readyz, /metrics, /speed/v1/status)\n  data    %s\n",
+		st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, addr, cfg.DataDir)
 
 	if *withSim {
-		w := kafkaio.NewWriter(st.brokers)
-		defer w.Close()
 		go func() {
 			if err := simulateTo(ctx, &cfg, w, e.stderr); err != nil && ctx.Err() == nil {
 				log.Error("simulator stopped", "err", err)
@@ -77,7 +78,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "gridlake: shutting down")
-	return nil
+	return <-speedDone
 }
 
 // stack is the broker and object store a process runs on, embedded or not.

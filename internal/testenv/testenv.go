@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/kafkaio/broker"
 	"github.com/gridlake/gridlake/objstore"
@@ -136,4 +138,49 @@ func Kafka(t testing.TB, partitions int) string {
 		t.Fatal(err)
 	}
 	return b.Addr()
+}
+
+// ReadAll reads every message of the topics from the broker, with their
+// partitions and offsets, up to the high watermarks at call time.
+func ReadAll(t testing.TB, addr string, topics ...string) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for _, topic := range topics {
+		n, err := kafkaio.Partitions(ctx, []string{addr}, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := 0; p < n; p++ {
+			conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, last, err := conn.ReadOffsets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Seek(first, kafka.SeekAbsolute); err != nil {
+				t.Fatal(err)
+			}
+			for next := first; next < last; {
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				b := conn.ReadBatch(1, 16<<20)
+				for {
+					m, err := b.ReadMessage()
+					if err != nil {
+						break
+					}
+					out = append(out, m)
+					next = m.Offset + 1
+				}
+				if err := b.Close(); err != nil && next < last {
+					t.Fatalf("read %s/%d at %d: %v", topic, p, next, err)
+				}
+			}
+			conn.Close()
+		}
+	}
+	return out
 }

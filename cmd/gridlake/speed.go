@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/metrics"
+	"github.com/gridlake/gridlake/objstore"
+	"github.com/gridlake/gridlake/serving"
+	"github.com/gridlake/gridlake/speed"
+)
+
+const speedSynopsis = `Runs a speed-layer process: it joins the consumer group "gridlake-speed"
+on gridlake.battery and gridlake.room and keeps exact real-time aggregates of
+the records above the newest batch cut. Several processes split the
+partitions; each answers for its share at /speed/v1/... on --http-addr,
+with /metrics, /healthz and /readyz.
+
+On start it rebuilds its state by replaying Kafka from the newest cut, so
+Kafka retention (kafka.retention) must far exceed the batch interval.
+
+Example: gridlake speed --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
+
+func runSpeed(ctx context.Context, e *env, args []string) error {
+	fs, loader := flags(e, "speed", speedSynopsis)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loader.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	brokers := cfg.BrokerAddrs()
+	if err := kafkaio.Ping(ctx, brokers); err != nil {
+		return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
+	}
+	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
+	if err != nil {
+		return fmt.Errorf("%w\nthe speed layer reads batch cuts from the lake: pass --s3-endpoint", err)
+	}
+	w := kafkaio.NewWriter(brokers)
+	defer w.Close()
+	reg := metrics.NewRegistry()
+	layer, err := newSpeed(&cfg, brokers, store, w, reg, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	layer.Register(mux)
+	mux.Handle("GET /metrics", reg.Handler())
+	health := serving.NewHealth()
+	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
+	health.Register(mux)
+	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(e.stdout, "gridlake speed: http://%s/speed/v1/status\n", addr)
+	return layer.Run(ctx)
+}
+
+// newSpeed builds a speed layer from the configuration.
+func newSpeed(cfg *config.Config, brokers []string, store *objstore.Store, w kafkaio.Writer, reg *metrics.Registry, log *slog.Logger) (*speed.Layer, error) {
+	loc, err := cfg.Location()
+	if err != nil {
+		return nil, err
+	}
+	return speed.New(speed.Options{
+		Brokers: brokers, Limits: cfg.Limits(), Location: loc, Store: store,
+		DeadLetters: kafkaio.NewDeadLetters(w), Metrics: reg, Log: log.With("layer", "speed"),
+	})
+}
+
+func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
+	return objstore.Options{Endpoint: endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
+		Bucket: cfg.S3.Bucket, Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS}
+}
+
+// serveHTTP serves mux on addr and returns a stop function and the bound
+// address.
+func serveHTTP(addr string, mux http.Handler, log *slog.Logger) (func(), string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on %s (in use? pick another with --http-addr): %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, ln.Addr().String(), nil
+}
