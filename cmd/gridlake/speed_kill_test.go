@@ -105,7 +105,7 @@ func TestSpeed_SIGKILLAndRestartConverges(t *testing.T) {
 	w := kafkaio.NewWriter([]string{broker})
 	defer w.Close()
 	sim := simulate.New(simulate.Options{Batteries: 60, Rooms: 10, Rate: 1, Seed: 21,
-		Start: time.Date(2026, 11, 20, 14, 40, 0, 0, time.UTC),
+		Start:  time.Date(2026, 11, 20, 14, 40, 0, 0, time.UTC),
 		Faults: simulate.Faults{Duplicate: 0.03, Loss: 0.01, Reorder: 10 * time.Second, Late: 0.01, LateDelay: 20 * time.Minute, Malformed: 0.01}})
 	ctx := context.Background()
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 10 * time.Minute, Fast: true}); err != nil {
