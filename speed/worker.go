@@ -12,6 +12,9 @@ import (
 	"github.com/gridlake/gridlake/schemas"
 )
 
+// chunk is how many messages are decoded and applied under one lock.
+const chunk = 1024
+
 var errRebuild = errors.New("cut fell inside a generation: rebuilding the partition from the cut")
 
 // work consumes one partition until the group generation ends. It must not
@@ -77,8 +80,8 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		return fmt.Errorf("seek %s/%d to %d: %w", k.topic, k.id, p.next, err)
 	}
 	dec := schemas.NewDecoder(l.opts.Limits)
-	var msgs []kafka.Message
-	var evs []decoded
+	msgs := make([]kafka.Message, 0, chunk)
+	evs := make([]decoded, 0, chunk)
 	for ctx.Err() == nil {
 		p.mu.RLock()
 		rebuild := p.rebuild
@@ -86,26 +89,32 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		if rebuild {
 			return errRebuild
 		}
-		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond})
-		msgs = msgs[:0]
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond})
+		hwm := batch.HighWaterMark()
+		// A fetch can hold far more than its MaxBytes (brokers return whole
+		// record batches), so apply it in chunks: memory stays bounded and
+		// the partition lock is taken once per chunk, not per event.
+		for more := true; more; {
+			msgs = msgs[:0]
+			for len(msgs) < chunk {
+				m, err := batch.ReadMessage()
+				if err != nil {
+					more = false
+					break
+				}
+				msgs = append(msgs, m)
+			}
+			if len(msgs) == 0 {
 				break
 			}
-			msgs = append(msgs, m)
-		}
-		hwm := batch.HighWaterMark()
-		berr := batch.Close()
-		if len(msgs) > 0 {
 			evs = l.decode(dec, k.topic, msgs, evs[:0])
 			letters := l.apply(p, evs, hwm)
 			l.sendLetters(ctx, p, msgs, evs, letters)
-		} else {
-			p.mu.Lock()
-			p.hwm = hwm
-			p.mu.Unlock()
 		}
+		berr := batch.Close()
+		p.mu.Lock()
+		p.hwm = max(p.hwm, hwm)
+		p.mu.Unlock()
 		if berr != nil && !isTimeout(berr) {
 			return fmt.Errorf("fetch %s/%d: %w", k.topic, k.id, berr)
 		}
@@ -166,10 +175,10 @@ func (l *Layer) newPart(conn *kafka.Conn, k partKey, committed int64) (*part, er
 }
 
 func (l *Layer) decode(dec *schemas.Decoder, topic string, msgs []kafka.Message, out []decoded) []decoded {
+	out = out[:len(msgs)] // capacity is chunk; no per-message copy of decoded
 	for i := range msgs {
-		m := &msgs[i]
-		out = append(out, decoded{offset: m.Offset, record: m.Time.UnixMilli()})
-		d := &out[len(out)-1]
+		m, d := &msgs[i], &out[i]
+		d.offset, d.record = m.Offset, m.Time.UnixMilli()
 		d.rej = dec.Decode(topic, m.Value, m.Time, &d.ev)
 	}
 	return out

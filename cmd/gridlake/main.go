@@ -32,6 +32,8 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"broker":   {"run only the embedded Kafka-protocol broker (development, benchmarks)", runBroker},
+		"bench":    {"measure a layer and print one JSON line: bench speed", runBench},
 		"up":       {"run the whole pipeline in one process: embedded broker and object store, HTTP, optional simulator", runUp},
 		"simulate": {"send simulated battery and hotel traffic to Kafka, with fault injection", runSimulate},
 		"speed":    {"run a speed-layer process: exact real-time aggregates above the last batch cut", runSpeed},

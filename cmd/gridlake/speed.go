@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/gridlake/gridlake/config"
@@ -56,6 +57,7 @@ func runSpeed(ctx context.Context, e *env, args []string) error {
 	mux := http.NewServeMux()
 	layer.Register(mux)
 	mux.Handle("GET /metrics", reg.Handler())
+	mountPprof(mux)
 	health := serving.NewHealth()
 	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
 	health.Register(mux)
@@ -83,6 +85,15 @@ func newSpeed(cfg *config.Config, brokers []string, store *objstore.Store, w kaf
 func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
 	return objstore.Options{Endpoint: endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
 		Bucket: cfg.S3.Bucket, Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS}
+}
+
+// mountPprof exposes the Go profiler at /debug/pprof/, so operators can
+// profile a live process (go tool pprof http://host/debug/pprof/profile).
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // serveHTTP serves mux on addr and returns a stop function and the bound

@@ -1,0 +1,319 @@
+// Package bench measures gridlake's layers end to end, the way
+// `gridlake bench` reports them: one JSON line of figures, each named with
+// its unit. Benchmarks drive real components (the embedded broker over TCP,
+// the speed layer as its own process) so the figures are what a user sees.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/kafkaio/broker"
+	"github.com/gridlake/gridlake/objstore/s3server"
+	"github.com/gridlake/gridlake/schemas"
+	"github.com/gridlake/gridlake/simulate"
+	"github.com/gridlake/gridlake/speed"
+)
+
+// SpeedOptions configure the speed benchmark.
+type SpeedOptions struct {
+	Binary         string // the gridlake binary, run as the speed process
+	Batteries      int
+	Rooms          int
+	Partitions     int
+	FillSeconds    int // fleet-seconds preloaded for the throughput run
+	LatencySeconds int // seconds of paced traffic for the latency run
+	// ProfileDir, when set, receives pprof profiles of the speed process:
+	// cpu.pprof of the throughput run and heap.pprof at the end.
+	ProfileDir string
+	Progress   io.Writer
+}
+
+// SpeedResult is the JSON line of `gridlake bench speed`.
+type SpeedResult struct {
+	Bench          string  `json:"bench"`
+	Batteries      int     `json:"batteries"`
+	Events         int64   `json:"events"`
+	EventsPerS     float64 `json:"events_per_s"`
+	FillEventsPerS float64 `json:"fill_events_per_s"`
+	LatencyRate    float64 `json:"latency_run_events_per_s"`
+	P50Ms          float64 `json:"p50_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	MaxMs          float64 `json:"max_ms"`
+	Samples        int     `json:"latency_samples"`
+	RSSMB          float64 `json:"rss_mb"`
+}
+
+// Speed fills the embedded broker with a stream shaped like the reference
+// fleet, measures how fast a speed process consumes it, then sends the fleet
+// at its real rate and measures event-to-visible latency, and reports the
+// speed process's peak RSS.
+func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
+	res := SpeedResult{Bench: "speed", Batteries: o.Batteries}
+	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench speed: "+format+"\n", args...) }
+	b, err := broker.Start(broker.Options{DefaultPartitions: o.Partitions})
+	if err != nil {
+		return res, err
+	}
+	defer b.Close()
+	brokers := []string{b.Addr()}
+	if err := kafkaio.EnsureTopics(ctx, brokers, kafkaio.TopicSpec{Partitions: o.Partitions, Replication: 1, Retention: 7 * 24 * time.Hour}); err != nil {
+		return res, err
+	}
+	dir, err := os.MkdirTemp("", "gridlake-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	s3 := s3server.New(dir, "bench", slog.New(slog.DiscardHandler))
+	if err := s3.Start("127.0.0.1:0"); err != nil {
+		return res, err
+	}
+	defer s3.Close()
+
+	// Fill.
+	w := kafkaio.NewWriter(brokers)
+	w.BatchSize = 5000
+	defer w.Close()
+	now := time.Now()
+	sim := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 1,
+		Start: now.Add(-time.Duration(o.FillSeconds) * time.Second)})
+	say("filling the broker with %d fleet-seconds of %d batteries and %d rooms", o.FillSeconds, o.Batteries, o.Rooms)
+	t0 := time.Now()
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: time.Duration(o.FillSeconds) * time.Second, Fast: true,
+		Progress: o.Progress, ProgressEvery: 5 * time.Second}); err != nil {
+		return res, err
+	}
+	res.Events = sim.Stats().Sent
+	res.FillEventsPerS = float64(res.Events) / time.Since(t0).Seconds()
+	say("filled %d events at %.0f/s", res.Events, res.FillEventsPerS)
+
+	// Throughput: a speed process consumes the backlog.
+	port, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.CommandContext(ctx, o.Binary, "speed", "--kafka-brokers", b.Addr(), "--s3-endpoint", s3.Addr(),
+		"--s3-access-key", "bench", "--s3-secret-key", "bench-secret", "--http-addr", addr, "--log-level", "warn")
+	cmd.Stderr = o.Progress
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("start speed process: %w", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cl := &http.Client{Timeout: 5 * time.Second}
+	profDone := make(chan struct{})
+	if o.ProfileDir != "" {
+		go func() {
+			defer close(profDone)
+			saveProfile(addr, "profile?seconds=8", filepath.Join(o.ProfileDir, "cpu.pprof"))
+		}()
+	} else {
+		close(profDone)
+	}
+	var startN int64
+	var start time.Time
+	for {
+		st, err := status(cl, addr)
+		if err == nil && len(st.Partitions) == 2*o.Partitions {
+			n := applied(st)
+			if start.IsZero() {
+				start, startN = time.Now(), n
+			}
+			if n >= res.Events {
+				el := time.Since(start).Seconds()
+				res.EventsPerS = float64(n-startN) / el
+				say("consumed %d events in %.1fs: %.0f events/s", n-startN, el, res.EventsPerS)
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Latency: the fleet at its real rate, sampled readings polled until
+	// the speed process shows them.
+	say("sending %d batteries at 1 reading/s for %ds, measuring event-to-visible latency", o.Batteries, o.LatencySeconds)
+	sink := &sampler{w: w, r: rand.New(rand.NewPCG(2, 2)), samples: make(chan sample, 1024)}
+	live := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 2, Start: time.Now()})
+	var lat []float64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range sink.samples {
+				d, ok := waitVisible(ctx, cl, addr, s)
+				if ok {
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	t1 := time.Now()
+	err = live.Run(ctx, sink, simulate.RunOptions{Duration: time.Duration(o.LatencySeconds) * time.Second})
+	close(sink.samples)
+	wg.Wait()
+	if err != nil {
+		return res, err
+	}
+	res.LatencyRate = float64(live.Stats().Sent) / time.Since(t1).Seconds()
+	sort.Float64s(lat)
+	res.Samples = len(lat)
+	if len(lat) > 0 {
+		res.P50Ms = lat[len(lat)/2]
+		res.P99Ms = lat[min(len(lat)-1, len(lat)*99/100)]
+		res.MaxMs = lat[len(lat)-1]
+	}
+	res.RSSMB, err = peakRSS(cmd.Process.Pid)
+	<-profDone
+	if o.ProfileDir != "" {
+		saveProfile(addr, "heap", filepath.Join(o.ProfileDir, "heap.pprof"))
+		say("profiles in %s (go tool pprof %s)", o.ProfileDir, filepath.Join(o.ProfileDir, "cpu.pprof"))
+	}
+	return res, err
+}
+
+// saveProfile fetches /debug/pprof/<what> from the speed process into path;
+// profiling is best effort and never fails the benchmark.
+func saveProfile(addr, what, path string) {
+	for i := 0; i < 50; i++ {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/" + what)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		defer resp.Body.Close()
+		if f, err := os.Create(path); err == nil {
+			_, _ = io.Copy(f, resp.Body)
+			f.Close()
+		}
+		return
+	}
+}
+
+func status(cl *http.Client, addr string) (speed.Status, error) {
+	var st speed.Status
+	resp, err := cl.Get("http://" + addr + "/speed/v1/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func applied(st speed.Status) int64 {
+	var n int64
+	for _, p := range st.Partitions {
+		n += p.Next
+	}
+	return n
+}
+
+// sample is one reading whose visibility is timed from its send.
+type sample struct {
+	id   string
+	ts   int64
+	sent time.Time
+}
+
+// sampler is a simulator sink that writes to Kafka and picks a few battery
+// readings of each batch to time.
+type sampler struct {
+	w       *kafka.Writer
+	r       *rand.Rand
+	samples chan sample
+}
+
+func (s *sampler) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	sent := time.Now()
+	var picks []sample
+	for i := 0; i < 10 && len(msgs) > 0; i++ {
+		m := msgs[s.r.IntN(len(msgs))]
+		ev, rej := schemas.Validate(schemas.DefaultLimits(), m.Topic, m.Value, m.Time)
+		if rej.OK() && ev.Kind == schemas.KindBattery {
+			picks = append(picks, sample{id: ev.Battery.BatteryID, ts: ev.Battery.TS, sent: sent})
+		}
+	}
+	if err := s.w.WriteMessages(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, p := range picks {
+		select {
+		case s.samples <- p:
+		default: // the pollers are behind; skip rather than queue
+		}
+	}
+	return nil
+}
+
+// waitVisible polls the speed process until the sampled reading is its
+// battery's latest, and returns the milliseconds since it was sent.
+func waitVisible(ctx context.Context, cl *http.Client, addr string, s sample) (float64, bool) {
+	url := "http://" + addr + "/speed/v1/batteries/" + s.id + "/latest"
+	deadline := s.sent.Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		resp, err := cl.Get(url)
+		if err == nil {
+			var body struct {
+				Latest struct {
+					TS int64 `json:"ts_ms"`
+				} `json:"latest"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if body.Latest.TS >= s.ts {
+				return float64(time.Since(s.sent).Microseconds()) / 1000, true
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return 0, false
+}
+
+// peakRSS reads a process's peak resident set (VmHWM) in MB.
+func peakRSS(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read peak RSS: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
