@@ -17,10 +17,7 @@ Example: gridlake broker --kafka-embedded-port 19092`
 
 func runBroker(ctx context.Context, e *env, args []string) error {
 	fs, loader := flags(e, "broker", brokerSynopsis)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loader.Load(e.getenv)
+	cfg, err := load(fs, loader, e, args)
 	if err != nil {
 		return err
 	}

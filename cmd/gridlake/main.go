@@ -112,6 +112,14 @@ func flags(e *env, name, synopsis string) (*flag.FlagSet, *config.Loader) {
 	return fs, l
 }
 
+// load parses a subcommand's args and builds its configuration.
+func load(fs *flag.FlagSet, l *config.Loader, e *env, args []string) (config.Config, error) {
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return l.Load(e.getenv)
+}
+
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))

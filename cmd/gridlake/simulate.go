@@ -27,10 +27,7 @@ Example: gridlake simulate --simulate-batteries 30000 --simulate-duplicate 0.01`
 
 func runSimulate(ctx context.Context, e *env, args []string) error {
 	fs, loader := flags(e, "simulate", simulateSynopsis)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loader.Load(e.getenv)
+	cfg, err := load(fs, loader, e, args)
 	if err != nil {
 		return err
 	}

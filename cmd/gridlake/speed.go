@@ -31,10 +31,7 @@ Example: gridlake speed --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
 
 func runSpeed(ctx context.Context, e *env, args []string) error {
 	fs, loader := flags(e, "speed", speedSynopsis)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loader.Load(e.getenv)
+	cfg, err := load(fs, loader, e, args)
 	if err != nil {
 		return err
 	}
@@ -54,13 +51,7 @@ func runSpeed(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	layer.Register(mux)
-	mux.Handle("GET /metrics", reg.Handler())
-	mountPprof(mux)
-	health := serving.NewHealth()
-	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
-	health.Register(mux)
+	mux := processMux(layer, reg, serving.NewHealth(), brokers)
 	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
 	if err != nil {
 		return err
@@ -85,6 +76,18 @@ func newSpeed(cfg *config.Config, brokers []string, store *objstore.Store, w kaf
 func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
 	return objstore.Options{Endpoint: endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
 		Bucket: cfg.S3.Bucket, Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS}
+}
+
+// processMux is the HTTP surface every gridlake process has: the speed
+// layer's queries, /metrics, /healthz, /readyz and /debug/pprof.
+func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Health, brokers []string) *http.ServeMux {
+	mux := http.NewServeMux()
+	layer.Register(mux)
+	mux.Handle("GET /metrics", reg.Handler())
+	mountPprof(mux)
+	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
+	health.Register(mux)
+	return mux
 }
 
 // mountPprof exposes the Go profiler at /debug/pprof/, so operators can

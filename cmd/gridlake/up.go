@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 
 	"github.com/gridlake/gridlake/config"
@@ -30,10 +29,7 @@ Example: gridlake up --simulate`
 func runUp(ctx context.Context, e *env, args []string) error {
 	fs, loader := flags(e, "up", upSynopsis)
 	withSim := fs.Bool("simulate", false, "also run the device simulator (simulate.* settings)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loader.Load(e.getenv)
+	cfg, err := load(fs, loader, e, args)
 	if err != nil {
 		return err
 	}
@@ -51,13 +47,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	layer.Register(mux)
-	mux.Handle("GET /metrics", reg.Handler())
 	health := serving.NewHealth()
-	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, st.brokers) })
 	health.Add("object_store", st.store.Ping)
-	health.Register(mux)
+	mux := processMux(layer, reg, health, st.brokers)
 	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
 	if err != nil {
 		return err
