@@ -48,8 +48,37 @@ type Manifest struct {
 	// ClosedThrough is the last local day whose room reports batch has
 	// closed ("" when none); days after it are open and served by speed.
 	ClosedThrough string `json:"closed_through,omitempty"`
-	// Files, views and lineage are added by the batch layer.
-	Extra json.RawMessage `json:"extra,omitempty"`
+	// Files are the live raw Parquet files: together they hold every valid
+	// record below the cut exactly once.
+	Files []File `json:"files"`
+	// Run says what produced this version.
+	Run RunInfo `json:"run"`
+}
+
+// File is one raw Parquet object.
+type File struct {
+	Key       string `json:"key"`
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	// FirstOffset and LastOffset bound the Kafka range the file was cut
+	// from (inclusive); its rows are that range's valid records whose
+	// event time falls in Hour.
+	FirstOffset int64  `json:"first_offset"`
+	LastOffset  int64  `json:"last_offset"`
+	Hour        string `json:"hour"` // UTC, 2006-01-02T15
+	Rows        int64  `json:"rows"`
+	Bytes       int64  `json:"bytes"`
+	ETag        string `json:"etag"`
+}
+
+// RunInfo is the lineage of a manifest version.
+type RunInfo struct {
+	Kind     string    `json:"kind"` // compact, recompute, rebuild, merge, retention
+	Started  time.Time `json:"started"`
+	Rows     int64     `json:"rows"`
+	Invalid  int64     `json:"invalid"`
+	Bytes    int64     `json:"bytes"`
+	Previous int64     `json:"previous_version"`
 }
 
 const manifestDir = "_manifests/"

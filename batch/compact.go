@@ -1,0 +1,345 @@
+// Package batch is gridlake's batch layer: compaction of Kafka into
+// immutable raw Parquet in the lake, committed by manifests that define
+// cuts, and the recomputation of statistics from the raw files.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/schemas"
+)
+
+// CompactOptions configure compaction.
+type CompactOptions struct {
+	Brokers []string
+	Store   lake.Store
+	Limits  schemas.Limits
+	// SpeedGroup is the speed layer's consumer group, whose published
+	// generation boundaries the cut is aligned to.
+	SpeedGroup string
+	// MaxRecords bounds the records taken per partition in one run (0: all
+	// up to the high watermark), so a long backlog compacts in steps.
+	MaxRecords int64
+	// Concurrency is how many partitions are read at once.
+	Concurrency int
+	// Fault, when set, is called at each step of a run; an error aborts the
+	// run there, as a crash would. Crash tests use it.
+	Fault func(step string) error
+	// Progress, when set, receives the records read so far and the total.
+	Progress func(done, total int64)
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Compactor moves Kafka records below a new cut into raw Parquet files and
+// commits them with a manifest.
+type Compactor struct{ o CompactOptions }
+
+// NewCompactor returns a compactor.
+func NewCompactor(o CompactOptions) *Compactor {
+	if o.SpeedGroup == "" {
+		o.SpeedGroup = "gridlake-speed"
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Compactor{o: o}
+}
+
+// ErrNothingToDo means no partition has records beyond the current cut.
+var ErrNothingToDo = errors.New("nothing new to compact")
+
+// task is one partition's range [from, to) in this run.
+type task struct {
+	topic     string
+	partition int
+	from, to  int64
+}
+
+func (c *Compactor) fault(step string) error {
+	if c.o.Fault != nil {
+		return c.o.Fault(step)
+	}
+	return nil
+}
+
+// Run compacts one step: it chooses a cut, writes the raw files of the
+// records between the previous cut and the new one, and commits a manifest.
+// Until the manifest commits nothing is visible; a run that dies leaves
+// only unreferenced objects, which a re-run of the same range overwrites
+// with identical ones (file names derive from offsets).
+func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
+	started := c.o.Now()
+	prev, err := lake.Latest(ctx, c.o.Store)
+	if err != nil {
+		return nil, fmt.Errorf("read newest manifest: %w", err)
+	}
+	if prev == nil {
+		prev = &lake.Manifest{Cut: lake.Cut{}}
+	}
+	tasks, err := c.plan(ctx, prev)
+	if err != nil {
+		return nil, err
+	}
+	if len(tasks) == 0 {
+		return prev, ErrNothingToDo
+	}
+	var total int64
+	for _, t := range tasks {
+		total += t.to - t.from
+	}
+	c.o.Log.Info("compaction planned", "partitions", len(tasks), "records", total, "from_version", prev.Version)
+
+	results := make([]taskResult, len(tasks))
+	var done int64
+	var mu sync.Mutex
+	sem := make(chan struct{}, c.o.Concurrency)
+	var wg sync.WaitGroup
+	for i, t := range tasks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = c.compactTask(ctx, t, func(n int64) {
+				if c.o.Progress == nil {
+					return
+				}
+				mu.Lock()
+				done += n
+				c.o.Progress(done, total)
+				mu.Unlock()
+			})
+		}()
+	}
+	wg.Wait()
+
+	next := &lake.Manifest{Version: prev.Version + 1, Cut: copyCut(prev.Cut), CutTime: prev.CutTime,
+		ClosedThrough: prev.ClosedThrough, Files: append([]lake.File(nil), prev.Files...)}
+	next.Run = lake.RunInfo{Kind: "compact", Started: started, Previous: prev.Version}
+	for i, r := range results {
+		if r.err != nil {
+			return nil, r.err
+		}
+		t := tasks[i]
+		setCut(next.Cut, t.topic, t.partition, t.to)
+		next.Files = append(next.Files, r.files...)
+		next.Run.Rows += r.rows
+		next.Run.Invalid += r.invalid
+		for _, f := range r.files {
+			next.Run.Bytes += f.Bytes
+		}
+		if t.topic == schemas.TopicBattery && r.maxRecord.After(next.CutTime) {
+			next.CutTime = r.maxRecord
+		}
+	}
+	if err := c.fault("commit"); err != nil {
+		return nil, err
+	}
+	next.CommittedAt = c.o.Now()
+	if err := lake.Commit(ctx, c.o.Store, next); err != nil {
+		return nil, err
+	}
+	c.o.Log.Info("compaction committed", "version", next.Version, "rows", next.Run.Rows, "files", len(next.Files))
+	return next, nil
+}
+
+// plan chooses the new cut. Battery partitions stop at the newest
+// generation boundary the speed layer published, so the speed layer can
+// drop what batch now covers without a rebuild; without published
+// boundaries (no speed layer) they go to the high watermark.
+func (c *Compactor) plan(ctx context.Context, prev *lake.Manifest) ([]task, error) {
+	var tasks []task
+	for _, topic := range []string{schemas.TopicBattery, schemas.TopicRoom} {
+		n, err := kafkaio.Partitions(ctx, c.o.Brokers, topic)
+		if err != nil {
+			return nil, err
+		}
+		for p := 0; p < n; p++ {
+			from := prev.Cut.Offset(topic, p)
+			first, end, err := c.offsets(ctx, topic, p)
+			if err != nil {
+				return nil, err
+			}
+			if from < first {
+				c.o.Log.Error("records between the last cut and the first retained offset were deleted by Kafka retention before batch took them",
+					"topic", topic, "partition", p, "cut", from, "first", first)
+				from = first
+			}
+			to := end
+			if c.o.MaxRecords > 0 {
+				to = min(to, from+c.o.MaxRecords)
+			}
+			if topic == schemas.TopicBattery {
+				b, err := lake.ReadBoundaries(ctx, c.o.Store, c.o.SpeedGroup, topic, p)
+				if err != nil {
+					return nil, fmt.Errorf("read speed boundaries: %w", err)
+				}
+				if len(b.Offsets) > 0 {
+					to = alignDown(b.Offsets, from, to)
+				}
+			}
+			if to > from {
+				tasks = append(tasks, task{topic: topic, partition: p, from: from, to: to})
+			}
+		}
+	}
+	return tasks, nil
+}
+
+// alignDown returns the greatest boundary in (from, to], or from when none.
+func alignDown(bounds []int64, from, to int64) int64 {
+	best := from
+	for _, b := range bounds {
+		if b > best && b <= to {
+			best = b
+		}
+	}
+	return best
+}
+
+func (c *Compactor) offsets(ctx context.Context, topic string, p int) (int64, int64, error) {
+	conn, err := c.dial(ctx, topic, p)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close()
+	return conn.ReadOffsets()
+}
+
+func (c *Compactor) dial(ctx context.Context, topic string, p int) (*kafka.Conn, error) {
+	var last error
+	for _, b := range c.o.Brokers {
+		conn, err := kafka.DialLeader(ctx, "tcp", b, topic, p)
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, p, last)
+}
+
+type taskResult struct {
+	files     []lake.File
+	rows      int64
+	invalid   int64
+	maxRecord time.Time
+	err       error
+}
+
+// compactTask reads one partition range, splits its valid records by UTC
+// event hour and writes one sorted Parquet file per hour.
+func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64)) taskResult {
+	var res taskResult
+	conn, err := c.dial(ctx, t.topic, t.partition)
+	if err != nil {
+		return taskResult{err: err}
+	}
+	defer conn.Close()
+	if _, err := conn.Seek(t.from, kafka.SeekAbsolute); err != nil {
+		return taskResult{err: fmt.Errorf("seek %s/%d to %d: %w", t.topic, t.partition, t.from, err)}
+	}
+	dec := schemas.NewDecoder(c.o.Limits)
+	byHour := map[int64][]row{}
+	next := t.from
+	for next < t.to {
+		if err := ctx.Err(); err != nil {
+			return taskResult{err: err}
+		}
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		batch := conn.ReadBatch(1, 8<<20)
+		n := int64(0)
+		for next < t.to {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			next = m.Offset + 1
+			n++
+			if m.Time.After(res.maxRecord) {
+				res.maxRecord = m.Time
+			}
+			var r row
+			if rej := dec.Decode(t.topic, m.Value, m.Time, &r.ev); !rej.OK() {
+				res.invalid++
+				continue
+			}
+			r.rec = schemas.Record{Partition: int32(m.Partition), Offset: m.Offset, TimeMS: m.Time.UnixMilli()}
+			h := r.ev.TS() / 3_600_000
+			byHour[h] = append(byHour[h], r)
+		}
+		if err := batch.Close(); err != nil && next < t.to && !isTimeout(err) {
+			return taskResult{err: fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)}
+		}
+		progress(n)
+	}
+	hours := make([]int64, 0, len(byHour))
+	for h := range byHour {
+		hours = append(hours, h)
+	}
+	sort.Slice(hours, func(i, j int) bool { return hours[i] < hours[j] })
+	for _, h := range hours {
+		rows := byHour[h]
+		sortRows(rows)
+		data, err := encodeParquet(t.topic, rows)
+		if err != nil {
+			return taskResult{err: err}
+		}
+		hour := time.UnixMilli(h * 3_600_000).UTC()
+		key := RawKey(t.topic, hour, t.partition, t.from, t.to-1)
+		if err := c.fault("upload " + key); err != nil {
+			return taskResult{err: err}
+		}
+		etag, err := c.o.Store.Put(ctx, key, data)
+		if err != nil {
+			return taskResult{err: err}
+		}
+		res.files = append(res.files, lake.File{Key: key, Topic: t.topic, Partition: t.partition,
+			FirstOffset: t.from, LastOffset: t.to - 1, Hour: hour.Format("2006-01-02T15"),
+			Rows: int64(len(rows)), Bytes: int64(len(data)), ETag: etag})
+		res.rows += int64(len(rows))
+	}
+	return res
+}
+
+// RawKey is the Hive-style object key of a raw file: the UTC date and hour
+// of its events, then its partition and Kafka offset range.
+func RawKey(topic string, hour time.Time, partition int, first, last int64) string {
+	return fmt.Sprintf("raw/%s/dt=%s/hour=%02d/p%d-%d-%d.parquet", topic, hour.Format("2006-01-02"), hour.Hour(), partition, first, last)
+}
+
+func copyCut(c lake.Cut) lake.Cut {
+	out := lake.Cut{}
+	for t, offs := range c {
+		out[t] = append([]int64(nil), offs...)
+	}
+	return out
+}
+
+func setCut(c lake.Cut, topic string, p int, off int64) {
+	for len(c[topic]) <= p {
+		c[topic] = append(c[topic], 0)
+	}
+	c[topic][p] = off
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
