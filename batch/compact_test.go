@@ -38,7 +38,7 @@ func TestCompact_CrashesLeaveNoTrace(t *testing.T) {
 	w := kafkaio.NewWriter([]string{addr})
 	defer w.Close()
 	sim := simulate.New(simulate.Options{Batteries: 30, Rooms: 8, Rate: 1, Seed: 5,
-		Start: time.Date(2026, 11, 20, 22, 50, 0, 0, time.UTC),
+		Start:  time.Date(2026, 11, 20, 22, 50, 0, 0, time.UTC),
 		Faults: simulate.Faults{Duplicate: 0.02, Late: 0.01, LateDelay: 2 * time.Hour, Malformed: 0.01, Reorder: 5 * time.Second}})
 	r := rand.New(rand.NewPCG(8, 9))
 	crashes, commits := 0, 0
