@@ -256,7 +256,8 @@ func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64
 		return taskResult{err: fmt.Errorf("seek %s/%d to %d: %w", t.topic, t.partition, t.from, err)}
 	}
 	dec := schemas.NewDecoder(c.o.Limits)
-	byHour := map[int64][]row{}
+	byHour := map[int64]*rows{}
+	var ev schemas.Event
 	next := t.from
 	for next < t.to {
 		if err := ctx.Err(); err != nil {
@@ -275,14 +276,22 @@ func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64
 			if m.Time.After(res.maxRecord) {
 				res.maxRecord = m.Time
 			}
-			var r row
-			if rej := dec.Decode(t.topic, m.Value, m.Time, &r.ev); !rej.OK() {
+			if rej := dec.Decode(t.topic, m.Value, m.Time, &ev); !rej.OK() {
 				res.invalid++
 				continue
 			}
-			r.rec = schemas.Record{Partition: int32(m.Partition), Offset: m.Offset, TimeMS: m.Time.UnixMilli()}
-			h := r.ev.TS() / 3_600_000
-			byHour[h] = append(byHour[h], r)
+			rec := schemas.Record{Partition: int32(m.Partition), Offset: m.Offset, TimeMS: m.Time.UnixMilli()}
+			h := ev.TS() / 3_600_000
+			rs := byHour[h]
+			if rs == nil {
+				rs = &rows{}
+				byHour[h] = rs
+			}
+			if ev.Kind == schemas.KindBattery {
+				rs.bats = append(rs.bats, batRow{ev.Battery, rec})
+			} else {
+				rs.rooms = append(rs.rooms, roomRow{ev, rec})
+			}
 		}
 		if err := batch.Close(); err != nil && next < t.to && !isTimeout(err) {
 			return taskResult{err: fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)}
@@ -295,9 +304,8 @@ func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64
 	}
 	sort.Slice(hours, func(i, j int) bool { return hours[i] < hours[j] })
 	for _, h := range hours {
-		rows := byHour[h]
-		sortRows(rows)
-		data, err := encodeParquet(t.topic, rows)
+		rs := byHour[h]
+		data, err := encodeParquet(t.topic, rs)
 		if err != nil {
 			return taskResult{err: err}
 		}
@@ -312,8 +320,8 @@ func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64
 		}
 		res.files = append(res.files, lake.File{Key: key, Topic: t.topic, Partition: t.partition,
 			FirstOffset: t.from, LastOffset: t.to - 1, Hour: hour.Format("2006-01-02T15"),
-			Rows: int64(len(rows)), Bytes: int64(len(data)), ETag: etag})
-		res.rows += int64(len(rows))
+			Rows: int64(rs.len()), Bytes: int64(len(data)), ETag: etag})
+		res.rows += int64(rs.len())
 	}
 	return res
 }

@@ -15,32 +15,61 @@ import (
 	"github.com/gridlake/gridlake/schemas"
 )
 
-// row is one valid record on its way to a raw Parquet file.
-type row struct {
+// rows are the valid records of one topic and event hour on their way to a
+// raw Parquet file. Battery rows keep only the reading, not the whole
+// decoded event, because they are most of the data and get copied around.
+type rows struct {
+	bats  []batRow
+	rooms []roomRow
+}
+
+type batRow struct {
+	b   schemas.Battery
+	rec schemas.Record
+}
+
+type roomRow struct {
 	ev  schemas.Event
 	rec schemas.Record
 }
 
-func (r *row) key() string {
-	if r.ev.Kind == schemas.KindBattery {
-		return r.ev.Battery.BatteryID
-	}
-	return r.ev.RoomID()
+func (r *rows) len() int { return len(r.bats) + len(r.rooms) }
+
+// sortKey orders rows by key, then event time, then offset: the layout
+// readers prune and compress best. Sorting these small keys instead of the
+// rows avoids moving the wide row structs.
+type sortKey struct {
+	key    string
+	ts     int64
+	offset int64
+	i      int32
 }
 
-// sortRows orders rows by key, then event time, then offset: the layout
-// readers prune and compress best.
-func sortRows(rows []row) {
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := &rows[i], &rows[j]
-		if ka, kb := a.key(), b.key(); ka != kb {
-			return ka < kb
+func (r *rows) order() []int32 {
+	keys := make([]sortKey, 0, r.len())
+	for i := range r.bats {
+		x := &r.bats[i]
+		keys = append(keys, sortKey{x.b.BatteryID, x.b.TS, x.rec.Offset, int32(i)})
+	}
+	for i := range r.rooms {
+		x := &r.rooms[i]
+		keys = append(keys, sortKey{x.ev.RoomID(), x.ev.TS(), x.rec.Offset, int32(i)})
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := &keys[i], &keys[j]
+		if a.key != b.key {
+			return a.key < b.key
 		}
-		if ta, tb := a.ev.TS(), b.ev.TS(); ta != tb {
-			return ta < tb
+		if a.ts != b.ts {
+			return a.ts < b.ts
 		}
-		return a.rec.Offset < b.rec.Offset
+		return a.offset < b.offset
 	})
+	out := make([]int32, len(keys))
+	for i, k := range keys {
+		out[i] = k.i
+	}
+	return out
 }
 
 // writerProps are the Parquet settings of raw files: zstd, dictionaries
@@ -62,20 +91,19 @@ func writerProps() *parquet.WriterProperties {
 	return parquet.NewWriterProperties(opts...)
 }
 
-// encodeParquet writes sorted rows of one topic as a Parquet file.
-func encodeParquet(topic string, rows []row) ([]byte, error) {
+// encodeParquet writes the rows of one topic, sorted, as a Parquet file.
+func encodeParquet(topic string, rs *rows) ([]byte, error) {
 	schema := schemas.BatterySchema
 	if topic == schemas.TopicRoom {
 		schema = schemas.RoomSchema
 	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
-	for i := range rows {
-		r := &rows[i]
+	for _, i := range rs.order() {
 		if topic == schemas.TopicBattery {
-			schemas.AppendBattery(b, &r.ev.Battery, r.rec)
+			schemas.AppendBattery(b, &rs.bats[i].b, rs.bats[i].rec)
 		} else {
-			schemas.AppendRoom(b, &r.ev, r.rec)
+			schemas.AppendRoom(b, &rs.rooms[i].ev, rs.rooms[i].rec)
 		}
 	}
 	rec := b.NewRecord()

@@ -20,6 +20,9 @@ Layers:
           1,000 rooms), measure events/s through a speed process, then its
           p99 event-to-visible latency at the fleet's real rate, and its peak
           RSS. Targets: >= 300,000 events/s, p99 < 1 s, RSS < 512 MB.
+  compact fill the broker with the reference fleet, compact it once to Parquet
+          in MinIO (bin/minio from make deps; else the embedded S3 server).
+          Targets: >= 500,000 rows/s, <= 8 bytes per battery reading.
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
@@ -47,6 +50,24 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		o.Binary = bin
 		res, err := bench.Speed(ctx, o)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(e.stdout).Encode(res)
+	case "compact":
+		fs := flag.NewFlagSet("gridlake bench compact", flag.ContinueOnError)
+		fs.SetOutput(e.stderr)
+		o := bench.CompactOptions{Progress: e.stderr}
+		fs.IntVar(&o.Batteries, "batteries", 30000, "batteries in the fleet")
+		fs.IntVar(&o.Rooms, "rooms", 1000, "hotel rooms")
+		fs.IntVar(&o.Partitions, "partitions", 12, "partitions per topic")
+		fs.IntVar(&o.FillSeconds, "fill-seconds", 60, "fleet-seconds to compact")
+		fs.IntVar(&o.Concurrency, "concurrency", 4, "partitions compacted at once")
+		fs.StringVar(&o.ProfileDir, "profile", "", "save a pprof CPU profile of the run into this folder")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		res, err := bench.Compact(ctx, o)
 		if err != nil {
 			return err
 		}

@@ -5,17 +5,14 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gridlake/gridlake/internal/minioproc"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/kafkaio/broker"
 	"github.com/gridlake/gridlake/objstore"
@@ -23,35 +20,9 @@ import (
 
 // MinIO credentials of test servers.
 const (
-	AccessKey = "gridlake-test"
-	SecretKey = "gridlake-test-secret"
+	AccessKey = minioproc.AccessKey
+	SecretKey = minioproc.SecretKey
 )
-
-// MinIOBinary finds the MinIO server that `make deps` installs into the
-// module's bin folder, or the one GRIDLAKE_MINIO_BIN names.
-func MinIOBinary() (string, error) {
-	if p := os.Getenv("GRIDLAKE_MINIO_BIN"); p != "" {
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "bin", "minio")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("no MinIO server at %s: run `make deps` first", p)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory; set GRIDLAKE_MINIO_BIN")
-		}
-		dir = parent
-	}
-}
 
 // FreePort returns a currently free TCP port on 127.0.0.1.
 func FreePort(t testing.TB) int {
@@ -68,46 +39,16 @@ func FreePort(t testing.TB) int {
 // store options for a fresh bucket on it.
 func MinIO(t testing.TB) objstore.Options {
 	t.Helper()
-	bin, err := MinIOBinary()
+	bin, err := minioproc.Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	console := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	cmd := exec.Command(bin, "server", dir, "--address", addr, "--console-address", console, "--quiet")
-	cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
-	logf, err := os.Create(filepath.Join(dir, "..", "minio.log"))
-	if err == nil {
-		cmd.Stdout, cmd.Stderr = logf, logf
+	srv, err := minioproc.Start(bin, filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start MinIO %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if logf != nil {
-			logf.Close()
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("MinIO at %s not ready after 60s (log in %s)", addr, filepath.Join(dir, "..", "minio.log"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return objstore.Options{Endpoint: addr, AccessKey: AccessKey, SecretKey: SecretKey, Bucket: "gridlake-test"}
+	t.Cleanup(srv.Stop)
+	return objstore.Options{Endpoint: srv.Endpoint, AccessKey: AccessKey, SecretKey: SecretKey, Bucket: "gridlake-test"}
 }
 
 // Store opens a store on a fresh MinIO server.

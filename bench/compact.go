@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/internal/minioproc"
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/kafkaio/broker"
+	"github.com/gridlake/gridlake/objstore"
+	"github.com/gridlake/gridlake/objstore/s3server"
+	"github.com/gridlake/gridlake/schemas"
+	"github.com/gridlake/gridlake/simulate"
+)
+
+// CompactOptions configure the compaction benchmark.
+type CompactOptions struct {
+	Batteries   int
+	Rooms       int
+	Partitions  int
+	FillSeconds int
+	Concurrency int
+	// ProfileDir, when set, receives a CPU profile of the compaction run.
+	ProfileDir string
+	Progress   io.Writer
+}
+
+// CompactResult is the JSON line of `gridlake bench compact`.
+type CompactResult struct {
+	Bench           string  `json:"bench"`
+	Store           string  `json:"store"` // minio, or embedded when no MinIO binary is installed
+	Rows            int64   `json:"rows"`
+	Seconds         float64 `json:"seconds"`
+	RowsPerS        float64 `json:"rows_per_s"`
+	BytesPerReading float64 `json:"bytes_per_reading"`
+	Files           int     `json:"files"`
+	RawMB           float64 `json:"raw_mb"`
+}
+
+// Compact fills the embedded broker with the reference fleet and measures
+// one compaction run from Kafka to Parquet in MinIO (the embedded S3 server
+// when MinIO is not installed), and the raw bytes per battery reading.
+func Compact(ctx context.Context, o CompactOptions) (CompactResult, error) {
+	res := CompactResult{Bench: "compact"}
+	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench compact: "+format+"\n", args...) }
+	b, err := broker.Start(broker.Options{DefaultPartitions: o.Partitions})
+	if err != nil {
+		return res, err
+	}
+	defer b.Close()
+	brokers := []string{b.Addr()}
+	if err := kafkaio.EnsureTopics(ctx, brokers, kafkaio.TopicSpec{Partitions: o.Partitions, Replication: 1, Retention: 7 * 24 * time.Hour}); err != nil {
+		return res, err
+	}
+	dir, err := os.MkdirTemp("", "gridlake-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	opts := objstore.Options{AccessKey: minioproc.AccessKey, SecretKey: minioproc.SecretKey, Bucket: "gridlake-bench"}
+	if bin, err := minioproc.Binary(); err == nil {
+		srv, err := minioproc.Start(bin, filepath.Join(dir, "minio"))
+		if err != nil {
+			return res, err
+		}
+		defer srv.Stop()
+		opts.Endpoint, res.Store = srv.Endpoint, "minio"
+	} else {
+		say("%v; using the embedded S3 server", err)
+		srv := s3server.New(filepath.Join(dir, "s3"), minioproc.AccessKey, slog.New(slog.DiscardHandler))
+		if err := srv.Start("127.0.0.1:0"); err != nil {
+			return res, err
+		}
+		defer srv.Close()
+		opts.Endpoint, res.Store = srv.Addr(), "embedded"
+	}
+	store, err := objstore.Open(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+
+	w := kafkaio.NewWriter(brokers)
+	w.BatchSize = 5000
+	defer w.Close()
+	sim := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 1,
+		Start: time.Now().Add(-time.Duration(o.FillSeconds) * time.Second)})
+	say("filling the broker with %d fleet-seconds of %d batteries and %d rooms", o.FillSeconds, o.Batteries, o.Rooms)
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: time.Duration(o.FillSeconds) * time.Second, Fast: true}); err != nil {
+		return res, err
+	}
+	say("compacting %d records into %s", sim.Stats().Sent, res.Store)
+	last := time.Now()
+	c := batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: schemas.DefaultLimits(),
+		Concurrency: o.Concurrency, Progress: func(done, total int64) {
+			if time.Since(last) > 2*time.Second {
+				last = time.Now()
+				say("%d of %d records read", done, total)
+			}
+		}})
+	if o.ProfileDir != "" {
+		f, err := os.Create(filepath.Join(o.ProfileDir, "compact-cpu.pprof"))
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	t0 := time.Now()
+	m, err := c.Run(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Seconds = time.Since(t0).Seconds()
+	res.Rows = m.Run.Rows
+	res.RowsPerS = float64(res.Rows) / res.Seconds
+	res.Files = len(m.Files)
+	var batBytes, batRows int64
+	for _, f := range m.Files {
+		res.RawMB += float64(f.Bytes) / (1 << 20)
+		if f.Topic == schemas.TopicBattery {
+			batBytes += f.Bytes
+			batRows += f.Rows
+		}
+	}
+	if batRows > 0 {
+		res.BytesPerReading = float64(batBytes) / float64(batRows)
+	}
+	return res, nil
+}
