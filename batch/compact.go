@@ -35,6 +35,9 @@ type CompactOptions struct {
 	// Fault, when set, is called at each step of a run; an error aborts the
 	// run there, as a crash would. Crash tests use it.
 	Fault func(step string) error
+	// Views, when set, brings the batch views up to date in the same
+	// commit, so every manifest's views match its files exactly.
+	Views *Recomputer
 	// Progress, when set, receives the records read so far and the total.
 	Progress func(done, total int64)
 	Log      *slog.Logger
@@ -148,6 +151,16 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 		if t.topic == schemas.TopicBattery && r.maxRecord.After(next.CutTime) {
 			next.CutTime = r.maxRecord
 		}
+	}
+	if c.o.Views != nil {
+		if err := c.fault("recompute"); err != nil {
+			return nil, err
+		}
+		n, err := c.o.Views.Update(ctx, next, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		c.o.Log.Info("views recomputed", "partitions", n)
 	}
 	if err := c.fault("commit"); err != nil {
 		return nil, err

@@ -51,8 +51,27 @@ type Manifest struct {
 	// Files are the live raw Parquet files: together they hold every valid
 	// record below the cut exactly once.
 	Files []File `json:"files"`
+	// Views are the batch views, consistent with Files: each view file was
+	// computed from exactly the raw files its Sources names.
+	Views []ViewFile `json:"views"`
 	// Run says what produced this version.
 	Run RunInfo `json:"run"`
+}
+
+// ViewFile is one partition of a batch view.
+type ViewFile struct {
+	View string `json:"view"` // battery_1m, battery_1h, battery_1d, fleet_1m, ...
+	// Part is the view partition: a UTC hour (2006-01-02T15) for the minute
+	// and hour views, a UTC day (2006-01-02) for the daily ones.
+	Part string `json:"part"`
+	Key  string `json:"key"`
+	ETag string `json:"etag"`
+	Rows int64  `json:"rows"`
+	// Sources fingerprints the inputs (raw file keys, or the hourly views of
+	// a day); a partition whose inputs changed is recomputed.
+	Sources string `json:"sources"`
+	// Logic is the version of the computation; raising it recomputes.
+	Logic int `json:"logic"`
 }
 
 // File is one raw Parquet object.

@@ -1,0 +1,323 @@
+package batch
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/schemas"
+)
+
+// Logic is the version of the view computations. Raising it makes the next
+// recompute redo every view partition: the lambda way to correct a bug.
+const Logic = 1
+
+// Battery view names.
+const (
+	ViewBattery1m = "battery_1m"
+	ViewBattery1h = "battery_1h"
+	ViewBattery1d = "battery_1d"
+)
+
+// metrics are the battery columns with statistics.
+var metrics = []string{"voltage_v", "current_a", "temperature_c", "soc_pct"}
+
+// Recomputer computes the batch views from raw files with DuckDB.
+type Recomputer struct {
+	store lake.Store
+	cache *Cache
+	db    *sql.DB
+	tmp   string
+	log   *slog.Logger
+}
+
+// NewRecomputer returns a recomputer; dir holds its cache and scratch files.
+func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.Logger) (*Recomputer, error) {
+	cache, err := NewCache(filepath.Join(dir, "cache"), store)
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	db, err := OpenDuckDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Recomputer{store: store, cache: cache, db: db, tmp: tmp, log: log}, nil
+}
+
+// Close releases DuckDB.
+func (r *Recomputer) Close() error { return r.db.Close() }
+
+// Update brings m.Views up to date with m.Files: every hour whose raw files
+// changed (or, with full, every hour) gets new minute and hour views, and
+// every day with a new hour view a new day view. New view files carry the
+// manifest version in their names, so views of committed versions are never
+// overwritten. It returns how many view partitions it wrote.
+func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, progress func(done, total int)) (int, error) {
+	byHour := map[string][]lake.File{}
+	for _, f := range m.Files {
+		if f.Topic == schemas.TopicBattery {
+			byHour[f.Hour] = append(byHour[f.Hour], f)
+		}
+	}
+	have := map[string]lake.ViewFile{}
+	for _, v := range m.Views {
+		have[v.View+"|"+v.Part] = v
+	}
+	var hours []string
+	for h, files := range byHour {
+		v, ok := have[ViewBattery1m+"|"+h]
+		if full || !ok || v.Sources != fingerprint(files) || v.Logic != Logic {
+			hours = append(hours, h)
+		}
+	}
+	sort.Strings(hours)
+	written := 0
+	for i, h := range hours {
+		views, err := r.hourViews(ctx, m.Version, h, byHour[h])
+		if err != nil {
+			return written, fmt.Errorf("recompute hour %s: %w", h, err)
+		}
+		for _, v := range views {
+			have[v.View+"|"+v.Part] = v
+		}
+		written += len(views)
+		if progress != nil {
+			progress(i+1, len(hours))
+		}
+	}
+	// Days whose hour views changed.
+	byDay := map[string][]lake.ViewFile{}
+	for _, v := range have {
+		if v.View == ViewBattery1h {
+			byDay[v.Part[:10]] = append(byDay[v.Part[:10]], v)
+		}
+	}
+	for day, hv := range byDay {
+		sort.Slice(hv, func(i, j int) bool { return hv[i].Part < hv[j].Part })
+		src := fingerprintViews(hv)
+		if v, ok := have[ViewBattery1d+"|"+day]; ok && !full && v.Sources == src && v.Logic == Logic {
+			continue
+		}
+		v, err := r.dayView(ctx, m.Version, day, hv, src)
+		if err != nil {
+			return written, fmt.Errorf("recompute day %s: %w", day, err)
+		}
+		have[v.View+"|"+v.Part] = v
+		written++
+	}
+	m.Views = m.Views[:0]
+	for _, v := range have {
+		m.Views = append(m.Views, v)
+	}
+	sort.Slice(m.Views, func(i, j int) bool {
+		if m.Views[i].View != m.Views[j].View {
+			return m.Views[i].View < m.Views[j].View
+		}
+		return m.Views[i].Part < m.Views[j].Part
+	})
+	return written, nil
+}
+
+func fingerprint(files []lake.File) string {
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Key + "@" + f.ETag
+	}
+	sort.Strings(keys)
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+	return hex.EncodeToString(sum[:12])
+}
+
+func fingerprintViews(vs []lake.ViewFile) string {
+	keys := make([]string, len(vs))
+	for i, v := range vs {
+		keys[i] = v.Key + "@" + v.ETag
+	}
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+	return hex.EncodeToString(sum[:12])
+}
+
+// statsSelect aggregates table src (battery_id, ts_ms and the metrics) into
+// windows of width ms. The sum of squared deviations is var_pop × n, so
+// views merge with agg.Moments exactly like the speed layer's windows.
+func statsSelect(src string, width int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SELECT battery_id, to_timestamp((ts_ms // %[1]d * %[1]d) / 1000) AS window_start, ts_ms // %[1]d * %[1]d AS window_ms, count(*)::BIGINT AS n", width)
+	for _, m := range metrics {
+		fmt.Fprintf(&b, ", min(%[1]s) AS %[1]s_min, max(%[1]s) AS %[1]s_max, avg(%[1]s) AS %[1]s_mean, var_pop(%[1]s) * count(*) AS %[1]s_m2", m)
+	}
+	b.WriteString(", max(ts_ms) AS last_ts_ms")
+	for _, m := range metrics {
+		fmt.Fprintf(&b, ", arg_max(%[1]s, ts_ms) AS last_%[1]s", m)
+	}
+	fmt.Fprintf(&b, " FROM %s GROUP BY battery_id, window_ms ORDER BY battery_id, window_ms", src)
+	return b.String()
+}
+
+// hourViews computes the minute and hour views of one UTC hour from its raw
+// files, de-duplicating by identity (the lowest partition and offset wins).
+func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, files []lake.File) ([]lake.ViewFile, error) {
+	paths, err := r.cache.Files(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	dedup := `CREATE OR REPLACE TEMP TABLE readings AS
+		SELECT battery_id, epoch_ms(ts) AS ts_ms, voltage_v, current_a, temperature_c, soc_pct
+		FROM read_parquet(` + parquetList(paths) + `)
+		QUALIFY row_number() OVER (PARTITION BY battery_id, ts ORDER BY kafka_partition, kafka_offset) = 1`
+	if _, err := conn.ExecContext(ctx, dedup); err != nil {
+		return nil, fmt.Errorf("read raw files: %w", err)
+	}
+	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS readings")
+	src := fingerprint(files)
+	var out []lake.ViewFile
+	for _, v := range []struct {
+		name  string
+		width int64
+	}{{ViewBattery1m, agg.Minutely.Millis()}, {ViewBattery1h, agg.Hourly.Millis()}} {
+		vf, err := r.writeView(ctx, conn, version, v.name, hour, statsSelect("readings", v.width), src)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vf)
+	}
+	return out, nil
+}
+
+// dayView merges a day's hour views into its day view with the parallel
+// formula M2 = Σ M2ᵢ + Σ nᵢ(meanᵢ − mean)², which is exact, so a day never
+// needs its raw readings read again.
+func (r *Recomputer) dayView(ctx context.Context, version int64, day string, hours []lake.ViewFile, src string) (lake.ViewFile, error) {
+	paths := make([]string, 0, len(hours))
+	for _, h := range hours {
+		p, err := r.cache.Path(ctx, h.Key, h.ETag)
+		if err != nil {
+			return lake.ViewFile{}, err
+		}
+		paths = append(paths, p)
+	}
+	const dayMS = 86_400_000
+	var g, sel strings.Builder
+	fmt.Fprintf(&g, "SELECT battery_id, window_ms // %[1]d * %[1]d AS d, sum(n) AS nn", dayMS)
+	fmt.Fprintf(&sel, "SELECT h.battery_id, to_timestamp(g.d / 1000) AS window_start, g.d AS window_ms, g.nn::BIGINT AS n")
+	for _, m := range metrics {
+		fmt.Fprintf(&g, ", sum(n * %[1]s_mean) / sum(n) AS %[1]s_gm", m)
+		fmt.Fprintf(&sel, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, any_value(g.%[1]s_gm) AS %[1]s_mean,"+
+			" sum(%[1]s_m2 + n * (%[1]s_mean - g.%[1]s_gm) * (%[1]s_mean - g.%[1]s_gm)) AS %[1]s_m2", m)
+	}
+	fmt.Fprintf(&g, " FROM hours GROUP BY battery_id, d")
+	sel.WriteString(", max(last_ts_ms) AS last_ts_ms")
+	for _, m := range metrics {
+		fmt.Fprintf(&sel, ", arg_max(last_%[1]s, last_ts_ms) AS last_%[1]s", m)
+	}
+	fmt.Fprintf(&sel, " FROM hours h JOIN (%s) g ON h.battery_id = g.battery_id AND h.window_ms // %d * %d = g.d GROUP BY h.battery_id, g.d, g.nn ORDER BY h.battery_id, g.d", g.String(), dayMS, dayMS)
+	q := "WITH hours AS (SELECT * FROM read_parquet(" + parquetList(paths) + ")) " + sel.String()
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return lake.ViewFile{}, err
+	}
+	defer conn.Close()
+	return r.writeView(ctx, conn, version, ViewBattery1d, day, q, src)
+}
+
+// writeView runs query into a zstd Parquet file and uploads it.
+func (r *Recomputer) writeView(ctx context.Context, conn *sql.Conn, version int64, view, part, query, src string) (lake.ViewFile, error) {
+	key := viewKey(view, part, version)
+	local := filepath.Join(r.tmp, strings.NewReplacer("/", "_", "=", "-").Replace(key))
+	copySQL := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD)", query, strings.ReplaceAll(local, "'", "''"))
+	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
+		return lake.ViewFile{}, fmt.Errorf("compute %s %s: %w", view, part, err)
+	}
+	defer os.Remove(local)
+	var rows int64
+	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", strings.ReplaceAll(local, "'", "''"))).Scan(&rows); err != nil {
+		return lake.ViewFile{}, err
+	}
+	data, err := os.ReadFile(local)
+	if err != nil {
+		return lake.ViewFile{}, err
+	}
+	etag, err := r.store.Put(ctx, key, data)
+	if err != nil {
+		return lake.ViewFile{}, err
+	}
+	return lake.ViewFile{View: view, Part: part, Key: key, ETag: etag, Rows: rows, Sources: src, Logic: Logic}, nil
+}
+
+// viewKey is the Hive-style key of a view partition written by a version.
+func viewKey(view, part string, version int64) string {
+	if len(part) > 10 { // an hour: 2006-01-02T15
+		return fmt.Sprintf("views/%s/dt=%s/hour=%s/v%d.parquet", view, part[:10], part[11:13], version)
+	}
+	return fmt.Sprintf("views/%s/dt=%s/v%d.parquet", view, part, version)
+}
+
+// ViewWindow is one row of a battery view.
+type ViewWindow struct {
+	BatteryID string
+	Start     int64
+	Stats     agg.BatteryStats
+}
+
+// ReadBatteryView reads view partitions into windows (serving and tests).
+func (r *Recomputer) ReadBatteryView(ctx context.Context, files []lake.ViewFile, fn func(ViewWindow)) error {
+	paths := make([]string, 0, len(files))
+	for _, f := range files {
+		p, err := r.cache.Path(ctx, f.Key, f.ETag)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	cols := []string{"battery_id", "window_ms", "n"}
+	for _, m := range metrics {
+		cols = append(cols, m+"_min", m+"_max", m+"_mean", m+"_m2")
+	}
+	cols = append(cols, "last_ts_ms")
+	for _, m := range metrics {
+		cols = append(cols, "last_"+m)
+	}
+	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+parquetList(paths)+")")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w ViewWindow
+		s := &w.Stats
+		dest := []any{&w.BatteryID, &w.Start, &s.N}
+		for _, m := range []*agg.Moments{&s.Voltage, &s.Current, &s.Temperature, &s.SOC} {
+			dest = append(dest, &m.Min, &m.Max, &m.Mean, &m.M2)
+		}
+		dest = append(dest, &s.Last.TS, &s.Last.VoltageV, &s.Last.CurrentA, &s.Last.TemperatureC, &s.Last.SOCPct)
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		fn(w)
+	}
+	return rows.Err()
+}
