@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/lake"
@@ -182,13 +183,21 @@ func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, 
 		return nil, err
 	}
 	defer conn.Close()
+	// De-duplicate by identity with a hash aggregate: of the copies of one
+	// (battery_id, ts) the values of the lowest (partition, offset) win. It
+	// is several times cheaper than a window function's sort.
+	order := "(kafka_partition::BIGINT << 40) | kafka_offset"
 	dedup := `CREATE OR REPLACE TEMP TABLE readings AS
-		SELECT battery_id, epoch_ms(ts) AS ts_ms, voltage_v, current_a, temperature_c, soc_pct
+		SELECT battery_id, epoch_ms(ts) AS ts_ms,
+			arg_min(voltage_v, ` + order + `) AS voltage_v, arg_min(current_a, ` + order + `) AS current_a,
+			arg_min(temperature_c, ` + order + `) AS temperature_c, arg_min(soc_pct, ` + order + `) AS soc_pct
 		FROM read_parquet(` + parquetList(paths) + `)
-		QUALIFY row_number() OVER (PARTITION BY battery_id, ts ORDER BY kafka_partition, kafka_offset) = 1`
+		GROUP BY battery_id, ts`
+	t0 := time.Now()
 	if _, err := conn.ExecContext(ctx, dedup); err != nil {
 		return nil, fmt.Errorf("read raw files: %w", err)
 	}
+	r.log.Info("raw readings loaded and de-duplicated", "hour", hour, "files", len(files), "seconds", time.Since(t0).Seconds())
 	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS readings")
 	src := fingerprint(files)
 	var out []lake.ViewFile
@@ -246,9 +255,11 @@ func (r *Recomputer) writeView(ctx context.Context, conn *sql.Conn, version int6
 	key := viewKey(view, part, version)
 	local := filepath.Join(r.tmp, strings.NewReplacer("/", "_", "=", "-").Replace(key))
 	copySQL := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD)", query, strings.ReplaceAll(local, "'", "''"))
+	t0 := time.Now()
 	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
 		return lake.ViewFile{}, fmt.Errorf("compute %s %s: %w", view, part, err)
 	}
+	r.log.Info("view computed", "view", view, "part", part, "seconds", time.Since(t0).Seconds())
 	defer os.Remove(local)
 	var rows int64
 	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", strings.ReplaceAll(local, "'", "''"))).Scan(&rows); err != nil {

@@ -23,6 +23,8 @@ Layers:
   compact fill the broker with the reference fleet, compact it once to Parquet
           in MinIO (bin/minio from make deps; else the embedded S3 server).
           Targets: >= 500,000 rows/s, <= 8 bytes per battery reading.
+  recompute generate one hour of the fleet (108M readings) as raw Parquet in
+          MinIO and time the DuckDB recompute of its views. Target: < 30 s.
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
@@ -68,6 +70,20 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		res, err := bench.Compact(ctx, o)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(e.stdout).Encode(res)
+	case "recompute":
+		fs := flag.NewFlagSet("gridlake bench recompute", flag.ContinueOnError)
+		fs.SetOutput(e.stderr)
+		o := bench.RecomputeOptions{Progress: e.stderr}
+		fs.IntVar(&o.Batteries, "batteries", 30000, "batteries (one reading per second for an hour each)")
+		fs.IntVar(&o.Partitions, "partitions", 12, "raw files (one per partition)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		res, err := bench.Recompute(ctx, o)
 		if err != nil {
 			return err
 		}
