@@ -99,11 +99,22 @@ func encodeParquet(topic string, rs *rows) ([]byte, error) {
 	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
+	// In key, ts, offset order a battery reading's copies are adjacent and
+	// the first is the lowest offset; room identities are tracked per file.
+	var prev *schemas.Battery
+	roomIDs := map[schemas.Identity]bool{}
 	for _, i := range rs.order() {
 		if topic == schemas.TopicBattery {
-			schemas.AppendBattery(b, &rs.bats[i].b, rs.bats[i].rec)
+			x := &rs.bats[i]
+			x.rec.Duplicate = prev != nil && prev.BatteryID == x.b.BatteryID && prev.TS == x.b.TS
+			prev = &x.b
+			schemas.AppendBattery(b, &x.b, x.rec)
 		} else {
-			schemas.AppendRoom(b, &rs.rooms[i].ev, rs.rooms[i].rec)
+			x := &rs.rooms[i]
+			id := x.ev.Identity()
+			x.rec.Duplicate = roomIDs[id]
+			roomIDs[id] = true
+			schemas.AppendRoom(b, &x.ev, x.rec)
 		}
 	}
 	rec := b.NewRecord()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -171,6 +172,28 @@ func statsSelect(src string, width int64) string {
 	return b.String()
 }
 
+// mergeSelect merges windows of table src (rows of a battery view) into
+// wider windows with the parallel formula M2 = Σ M2ᵢ + Σ nᵢ(meanᵢ − mean)²,
+// which is exact: hours come from minutes and days from hours.
+func mergeSelect(src string, width int64) string {
+	var g, sel strings.Builder
+	fmt.Fprintf(&g, "SELECT battery_id, window_ms // %[1]d * %[1]d AS w, sum(n) AS nn", width)
+	fmt.Fprintf(&sel, "SELECT s.battery_id, to_timestamp(g.w / 1000) AS window_start, g.w AS window_ms, g.nn::BIGINT AS n")
+	for _, m := range metrics {
+		fmt.Fprintf(&g, ", sum(n * %[1]s_mean) / sum(n) AS %[1]s_gm", m)
+		fmt.Fprintf(&sel, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, any_value(g.%[1]s_gm) AS %[1]s_mean,"+
+			" sum(%[1]s_m2 + n * (%[1]s_mean - g.%[1]s_gm) * (%[1]s_mean - g.%[1]s_gm)) AS %[1]s_m2", m)
+	}
+	fmt.Fprintf(&g, " FROM %s GROUP BY battery_id, w", src)
+	sel.WriteString(", max(last_ts_ms) AS last_ts_ms")
+	for _, m := range metrics {
+		fmt.Fprintf(&sel, ", arg_max(last_%[1]s, last_ts_ms) AS last_%[1]s", m)
+	}
+	fmt.Fprintf(&sel, " FROM %s s JOIN (%s) g ON s.battery_id = g.battery_id AND s.window_ms // %d * %d = g.w GROUP BY s.battery_id, g.w, g.nn ORDER BY s.battery_id, g.w",
+		src, g.String(), width, width)
+	return sel.String()
+}
+
 // hourViews computes the minute and hour views of one UTC hour from its raw
 // files, de-duplicating by identity (the lowest partition and offset wins).
 func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, files []lake.File) ([]lake.ViewFile, error) {
@@ -183,39 +206,46 @@ func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, 
 		return nil, err
 	}
 	defer conn.Close()
-	// De-duplicate by identity with a hash aggregate: of the copies of one
-	// (battery_id, ts) the values of the lowest (partition, offset) win. It
-	// is several times cheaper than a window function's sort.
-	order := "(kafka_partition::BIGINT << 40) | kafka_offset"
-	dedup := `CREATE OR REPLACE TEMP TABLE readings AS
-		SELECT battery_id, epoch_ms(ts) AS ts_ms,
+	// Copies of a reading share its key's partition. When the hour holds
+	// one file per partition, the copies are within a file and marked
+	// there, so skipping marked rows de-duplicates exactly and cheaply.
+	// Otherwise a hash aggregate keeps the values of the lowest (partition,
+	// offset) of each (battery_id, ts).
+	perPart := map[int]int{}
+	onePerPartition := true
+	for _, f := range files {
+		perPart[f.Partition]++
+		onePerPartition = onePerPartition && perPart[f.Partition] == 1
+	}
+	src := "read_parquet(" + parquetList(paths) + ")"
+	readings := `(SELECT battery_id, epoch_ms(ts) AS ts_ms, voltage_v, current_a, temperature_c, soc_pct
+		FROM ` + src + ` WHERE NOT duplicate)`
+	if !onePerPartition {
+		order := "(kafka_partition::BIGINT << 40) | kafka_offset"
+		readings = `(SELECT battery_id, epoch_ms(ts) AS ts_ms,
 			arg_min(voltage_v, ` + order + `) AS voltage_v, arg_min(current_a, ` + order + `) AS current_a,
 			arg_min(temperature_c, ` + order + `) AS temperature_c, arg_min(soc_pct, ` + order + `) AS soc_pct
-		FROM read_parquet(` + parquetList(paths) + `)
-		GROUP BY battery_id, ts`
+		FROM ` + src + ` GROUP BY battery_id, ts)`
+	}
 	t0 := time.Now()
-	if _, err := conn.ExecContext(ctx, dedup); err != nil {
-		return nil, fmt.Errorf("read raw files: %w", err)
+	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE minutes AS "+statsSelect(readings, agg.Minutely.Millis())); err != nil {
+		return nil, fmt.Errorf("aggregate raw files: %w", err)
 	}
-	r.log.Info("raw readings loaded and de-duplicated", "hour", hour, "files", len(files), "seconds", time.Since(t0).Seconds())
-	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS readings")
-	src := fingerprint(files)
-	var out []lake.ViewFile
-	for _, v := range []struct {
-		name  string
-		width int64
-	}{{ViewBattery1m, agg.Minutely.Millis()}, {ViewBattery1h, agg.Hourly.Millis()}} {
-		vf, err := r.writeView(ctx, conn, version, v.name, hour, statsSelect("readings", v.width), src)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, vf)
+	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS minutes")
+	r.log.Info("minute windows aggregated", "hour", hour, "files", len(files), "one_file_per_partition", onePerPartition, "seconds", time.Since(t0).Seconds())
+	fp := fingerprint(files)
+	m1, err := r.writeView(ctx, conn, version, ViewBattery1m, hour, "SELECT * FROM minutes", fp)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	h1, err := r.writeView(ctx, conn, version, ViewBattery1h, hour, mergeSelect("minutes", agg.Hourly.Millis()), fp)
+	if err != nil {
+		return nil, err
+	}
+	return []lake.ViewFile{m1, h1}, nil
 }
 
-// dayView merges a day's hour views into its day view with the parallel
-// formula M2 = Σ M2ᵢ + Σ nᵢ(meanᵢ − mean)², which is exact, so a day never
+// dayView merges a day's hour views into its day view, so a day never
 // needs its raw readings read again.
 func (r *Recomputer) dayView(ctx context.Context, version int64, day string, hours []lake.ViewFile, src string) (lake.ViewFile, error) {
 	paths := make([]string, 0, len(hours))
@@ -226,22 +256,7 @@ func (r *Recomputer) dayView(ctx context.Context, version int64, day string, hou
 		}
 		paths = append(paths, p)
 	}
-	const dayMS = 86_400_000
-	var g, sel strings.Builder
-	fmt.Fprintf(&g, "SELECT battery_id, window_ms // %[1]d * %[1]d AS d, sum(n) AS nn", dayMS)
-	fmt.Fprintf(&sel, "SELECT h.battery_id, to_timestamp(g.d / 1000) AS window_start, g.d AS window_ms, g.nn::BIGINT AS n")
-	for _, m := range metrics {
-		fmt.Fprintf(&g, ", sum(n * %[1]s_mean) / sum(n) AS %[1]s_gm", m)
-		fmt.Fprintf(&sel, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, any_value(g.%[1]s_gm) AS %[1]s_mean,"+
-			" sum(%[1]s_m2 + n * (%[1]s_mean - g.%[1]s_gm) * (%[1]s_mean - g.%[1]s_gm)) AS %[1]s_m2", m)
-	}
-	fmt.Fprintf(&g, " FROM hours GROUP BY battery_id, d")
-	sel.WriteString(", max(last_ts_ms) AS last_ts_ms")
-	for _, m := range metrics {
-		fmt.Fprintf(&sel, ", arg_max(last_%[1]s, last_ts_ms) AS last_%[1]s", m)
-	}
-	fmt.Fprintf(&sel, " FROM hours h JOIN (%s) g ON h.battery_id = g.battery_id AND h.window_ms // %d * %d = g.d GROUP BY h.battery_id, g.d, g.nn ORDER BY h.battery_id, g.d", g.String(), dayMS, dayMS)
-	q := "WITH hours AS (SELECT * FROM read_parquet(" + parquetList(paths) + ")) " + sel.String()
+	q := "WITH hours AS (SELECT * FROM read_parquet(" + parquetList(paths) + ")) " + mergeSelect("hours", agg.Daily.Millis())
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return lake.ViewFile{}, err
@@ -331,4 +346,41 @@ func (r *Recomputer) ReadBatteryView(ctx context.Context, files []lake.ViewFile,
 		fn(w)
 	}
 	return rows.Err()
+}
+
+// Refresh recomputes the views of the newest manifest (all of them with
+// full, for a rebuild after a logic change) and commits the result as a new
+// version with the same cut and files. A concurrent commit makes it start
+// over on the newer manifest.
+func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Time, progress func(done, total int)) (*lake.Manifest, error) {
+	for attempt := 0; ; attempt++ {
+		prev, err := lake.Latest(ctx, r.store)
+		if err != nil {
+			return nil, err
+		}
+		if prev == nil {
+			return nil, ErrNothingToDo
+		}
+		next := *prev
+		next.Version = prev.Version + 1
+		next.Views = append([]lake.ViewFile(nil), prev.Views...)
+		kind := "recompute"
+		if full {
+			kind = "rebuild"
+		}
+		next.Run = lake.RunInfo{Kind: kind, Started: now(), Previous: prev.Version}
+		n, err := r.Update(ctx, &next, full, progress)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 && !full {
+			return prev, ErrNothingToDo
+		}
+		next.CommittedAt = now()
+		err = lake.Commit(ctx, r.store, &next)
+		if errors.Is(err, lake.ErrConflict) && attempt < 3 {
+			continue
+		}
+		return &next, err
+	}
 }

@@ -55,49 +55,7 @@ func TestRecompute_ViewsEqualReference(t *testing.T) {
 	if ref.Dups == 0 {
 		t.Fatal("the stream has no duplicates; the test would be weak")
 	}
-	check := func(m *lake.Manifest) {
-		t.Helper()
-		for _, v := range []struct {
-			name string
-			res  agg.Res
-		}{{ViewBattery1m, agg.Minutely}, {ViewBattery1h, agg.Hourly}, {ViewBattery1d, agg.Daily}} {
-			var files []lake.ViewFile
-			for _, f := range m.Views {
-				if f.View == v.name {
-					files = append(files, f)
-				}
-			}
-			got := map[string]map[int64]agg.BatteryStats{}
-			n := 0
-			err := rc.ReadBatteryView(ctx, files, func(w ViewWindow) {
-				if got[w.BatteryID] == nil {
-					got[w.BatteryID] = map[int64]agg.BatteryStats{}
-				}
-				if _, dup := got[w.BatteryID][w.Start]; dup {
-					t.Fatalf("%s: window %s/%d appears twice", v.name, w.BatteryID, w.Start)
-				}
-				got[w.BatteryID][w.Start] = w.Stats
-				n++
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := 0
-			for id := range ref.Readings {
-				for start, ws := range ref.Windows(id, v.res) {
-					want++
-					gs, ok := got[id][start]
-					if !ok || !reference.SameStats(&gs, ws) {
-						t.Fatalf("%s %s window %s:\n got %+v\nwant %+v", v.name, id, time.UnixMilli(start).UTC(), gs, ws)
-					}
-				}
-			}
-			if n != want {
-				t.Fatalf("%s has %d windows, the reference %d", v.name, n, want)
-			}
-		}
-	}
-	check(m)
+	checkViews(t, ctx, rc, m, ref)
 
 	// A full rebuild recomputes every partition and agrees.
 	rebuilt := *m
@@ -110,10 +68,96 @@ func TestRecompute_ViewsEqualReference(t *testing.T) {
 	if written < len(m.Views) {
 		t.Fatalf("rebuild wrote %d partitions of %d", written, len(m.Views))
 	}
-	check(&rebuilt)
+	checkViews(t, ctx, rc, &rebuilt, ref)
 	for _, v := range rebuilt.Views {
 		if v.Key == "" || v.Key[len(v.Key)-len(fmt.Sprintf("v%d.parquet", rebuilt.Version)):] != fmt.Sprintf("v%d.parquet", rebuilt.Version) {
 			t.Fatalf("rebuilt view %s not written by the new version", v.Key)
 		}
 	}
+}
+
+func checkViews(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manifest, ref *reference.Set) {
+	t.Helper()
+	for _, v := range []struct {
+		name string
+		res  agg.Res
+	}{{ViewBattery1m, agg.Minutely}, {ViewBattery1h, agg.Hourly}, {ViewBattery1d, agg.Daily}} {
+		var files []lake.ViewFile
+		for _, f := range m.Views {
+			if f.View == v.name {
+				files = append(files, f)
+			}
+		}
+		got := map[string]map[int64]agg.BatteryStats{}
+		n := 0
+		err := rc.ReadBatteryView(ctx, files, func(w ViewWindow) {
+			if got[w.BatteryID] == nil {
+				got[w.BatteryID] = map[int64]agg.BatteryStats{}
+			}
+			if _, dup := got[w.BatteryID][w.Start]; dup {
+				t.Fatalf("%s: window %s/%d appears twice", v.name, w.BatteryID, w.Start)
+			}
+			got[w.BatteryID][w.Start] = w.Stats
+			n++
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for id := range ref.Readings {
+			for start, ws := range ref.Windows(id, v.res) {
+				want++
+				gs, ok := got[id][start]
+				if !ok || !reference.SameStats(&gs, ws) {
+					t.Fatalf("%s %s window %s:\n got %+v\nwant %+v", v.name, id, time.UnixMilli(start).UTC(), gs, ws)
+				}
+			}
+		}
+		if n != want {
+			t.Fatalf("%s has %d windows, the reference %d", v.name, n, want)
+		}
+	}
+}
+
+// TestRecompute_OneFilePerPartitionFastPath: compacted in one step, each
+// hour holds one file per partition, so recompute skips the rows marked as
+// duplicates instead of aggregating by identity; the views still equal the
+// reference over a stream full of duplicates.
+func TestRecompute_OneFilePerPartitionFastPath(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.Kafka(t, 2)
+	store := testenv.Store(t)
+	w := kafkaio.NewWriter([]string{addr})
+	defer w.Close()
+	rc, err := NewRecomputer(ctx, store, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sim := simulate.New(simulate.Options{Batteries: 20, Rooms: 2, Rate: 1, Seed: 4,
+		Start:  time.Date(2026, 11, 21, 5, 30, 0, 0, time.UTC),
+		Faults: simulate.Faults{Duplicate: 0.1, Reorder: 20 * time.Second, Late: 0.02, LateDelay: time.Hour}})
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: time.Hour, Fast: true}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewCompactor(CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perHour := map[string]int{}
+	for _, f := range m.Files {
+		if f.Topic == schemas.TopicBattery {
+			perHour[fmt.Sprintf("%s/%d", f.Hour, f.Partition)]++
+		}
+	}
+	for k, n := range perHour {
+		if n != 1 {
+			t.Fatalf("%s has %d files; the fast path needs one", k, n)
+		}
+	}
+	ref := reference.Build(schemas.DefaultLimits(), testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom))
+	if ref.Dups < 100 {
+		t.Fatalf("only %d duplicates; the test would be weak", ref.Dups)
+	}
+	checkViews(t, ctx, rc, m, ref)
 }

@@ -24,6 +24,7 @@ const (
 	BatColPartition
 	BatColOffset
 	BatColRecordTS
+	BatColDuplicate
 )
 
 // BatterySchema is the Arrow schema of raw/gridlake.battery.
@@ -39,6 +40,7 @@ var BatterySchema = arrow.NewSchema([]arrow.Field{
 	{Name: "kafka_partition", Type: arrow.PrimitiveTypes.Int32},
 	{Name: "kafka_offset", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "kafka_ts", Type: tsUTC},
+	{Name: "duplicate", Type: arrow.FixedWidthTypes.Boolean},
 }, nil)
 
 // Column positions of RoomSchema; AppendRoom writes in this order.
@@ -56,6 +58,7 @@ const (
 	RoomColPartition
 	RoomColOffset
 	RoomColRecordTS
+	RoomColDuplicate
 )
 
 // RoomSchema is the Arrow schema of raw/gridlake.room: one table for the
@@ -75,6 +78,7 @@ var RoomSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "kafka_partition", Type: arrow.PrimitiveTypes.Int32},
 	{Name: "kafka_offset", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "kafka_ts", Type: tsUTC},
+	{Name: "duplicate", Type: arrow.FixedWidthTypes.Boolean},
 }, nil)
 
 // Record says where a message sat in Kafka.
@@ -82,6 +86,10 @@ type Record struct {
 	Partition int32
 	Offset    int64
 	TimeMS    int64 // Kafka record timestamp, Unix milliseconds
+	// Duplicate marks a copy of an identity whose lower-offset copy is in
+	// the same raw file. Raw keeps every valid record; readers that skip
+	// duplicates need not de-duplicate what one file holds.
+	Duplicate bool
 }
 
 func micros(ms int64) arrow.Timestamp { return arrow.Timestamp(ms * 1000) }
@@ -144,6 +152,7 @@ func appendRecord(b *array.RecordBuilder, first int, rec Record) {
 	b.Field(first).(*array.Int32Builder).Append(rec.Partition)
 	b.Field(first + 1).(*array.Int64Builder).Append(rec.Offset)
 	b.Field(first + 2).(*array.TimestampBuilder).Append(micros(rec.TimeMS))
+	b.Field(first + 3).(*array.BooleanBuilder).Append(rec.Duplicate)
 }
 
 // StateWord is the wire word of a device state.

@@ -33,6 +33,7 @@ type env struct {
 func commands() map[string]command {
 	return map[string]command{
 		"broker":   {"run only the embedded Kafka-protocol broker (development, benchmarks)", runBroker},
+		"batch":    {"run the batch layer by hand: run, compact, recompute, rebuild", runBatch},
 		"bench":    {"measure a layer and print one JSON line: bench speed", runBench},
 		"up":       {"run the whole pipeline in one process: embedded broker and object store, HTTP, optional simulator", runUp},
 		"simulate": {"send simulated battery and hotel traffic to Kafka, with fault injection", runSimulate},

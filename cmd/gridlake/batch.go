@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
+)
+
+const batchSynopsis = `Runs the batch layer by hand. Actions:
+
+  run        compact until the cut reaches the newest speed generation
+             boundary (or the end of each partition), recomputing the views of
+             the hours touched, one committed manifest per step
+  compact    one compaction step (with its view recompute)
+  recompute  recompute the views whose raw files changed since they were built
+  rebuild    recompute every view (after a change of logic), as a new version
+
+Every step commits a new manifest under _manifests/ with a conditional put;
+nothing is visible before. Raw files: raw/<topic>/dt=YYYY-MM-DD/hour=HH/.
+Views: views/battery_{1m,1h,1d}/dt=.../.
+
+Example: gridlake batch run --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
+
+func runBatch(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(e.stderr, "Usage: gridlake batch <run|compact|recompute|rebuild> [flags]\n\n%s\n", batchSynopsis)
+		return errUsage
+	}
+	action := args[0]
+	fs, loader := flags(e, "batch "+action, batchSynopsis)
+	maxRecords := fs.Int64("max-records", 0, "records per partition per step (0: all)")
+	cfg, err := load(fs, loader, e, args[1:])
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
+	if err != nil {
+		return fmt.Errorf("%w\nthe batch layer writes the lake: pass --s3-endpoint (or run gridlake up)", err)
+	}
+	work := filepath.Join(cfg.DataDir, "batch")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	rc, err := batch.NewRecomputer(ctx, store, work, log)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	progress := func(what string) func(done, total int64) {
+		last := time.Time{}
+		return func(done, total int64) {
+			if time.Since(last) > time.Second || done == total {
+				last = time.Now()
+				fmt.Fprintf(e.stderr, "\r%s: %d / %d (%.0f%%)   ", what, done, total, 100*float64(done)/float64(max(total, 1)))
+			}
+		}
+	}
+	report := func(m *lake.Manifest) {
+		fmt.Fprintf(e.stdout, "\ncommitted version %d (%s): %d rows, %d invalid, %d files, %d view partitions\n",
+			m.Version, m.Run.Kind, m.Run.Rows, m.Run.Invalid, len(m.Files), len(m.Views))
+	}
+	switch action {
+	case "run", "compact":
+		brokers := cfg.BrokerAddrs()
+		if err := kafkaio.Ping(ctx, brokers); err != nil {
+			return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
+		}
+		c := batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(),
+			MaxRecords: *maxRecords, Views: rc, Log: log, Progress: progress("compact")})
+		for {
+			m, err := c.Run(ctx)
+			if errors.Is(err, batch.ErrNothingToDo) {
+				fmt.Fprintln(e.stdout, "nothing new to compact")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			report(m)
+			if action == "compact" {
+				return nil
+			}
+		}
+	case "recompute", "rebuild":
+		show := progress(action)
+		m, err := rc.Refresh(ctx, action == "rebuild", time.Now, func(done, total int) {
+			show(int64(done), int64(total))
+		})
+		if errors.Is(err, batch.ErrNothingToDo) {
+			fmt.Fprintln(e.stdout, "views are up to date")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		report(m)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown batch action %q (run, compact, recompute, rebuild)", errUsage, action)
+}
