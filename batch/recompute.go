@@ -40,6 +40,26 @@ type Recomputer struct {
 	db    *sql.DB
 	tmp   string
 	log   *slog.Logger
+	site  Site
+}
+
+// Site is what the room reports depend on: the local days of the site and
+// when a day is closed.
+type Site struct {
+	Location   *time.Location
+	CloseGrace time.Duration // a day closes this long after it ends
+	Now        func() time.Time
+}
+
+// SetSite configures the room reports (default: UTC, 1 hour, wall clock).
+func (r *Recomputer) SetSite(s Site) {
+	if s.Location == nil {
+		s.Location = time.UTC
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	r.site = s
 }
 
 // NewRecomputer returns a recomputer; dir holds its cache and scratch files.
@@ -59,7 +79,9 @@ func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recomputer{store: store, cache: cache, db: db, tmp: tmp, log: log}, nil
+	rc := &Recomputer{store: store, cache: cache, db: db, tmp: tmp, log: log}
+	rc.SetSite(Site{CloseGrace: time.Hour})
+	return rc, nil
 }
 
 // Close releases DuckDB.
@@ -123,6 +145,11 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 		have[v.View+"|"+v.Part] = v
 		written++
 	}
+	n, err := r.updateRooms(ctx, m, have, full)
+	if err != nil {
+		return written, err
+	}
+	written += n
 	m.Views = m.Views[:0]
 	for _, v := range have {
 		m.Views = append(m.Views, v)

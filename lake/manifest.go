@@ -72,6 +72,9 @@ type ViewFile struct {
 	Sources string `json:"sources"`
 	// Logic is the version of the computation; raising it recomputes.
 	Logic int `json:"logic"`
+	// Revision counts how often a closed room day was computed: late
+	// events re-close a day with a higher revision.
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // File is one raw Parquet object.
