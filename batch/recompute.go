@@ -28,6 +28,10 @@ const (
 	ViewBattery1m = "battery_1m"
 	ViewBattery1h = "battery_1h"
 	ViewBattery1d = "battery_1d"
+	ViewFleet1m   = "fleet_1m"
+	ViewFleet1h   = "fleet_1h"
+	// ViewLatest holds each battery's reading with the greatest ts.
+	ViewLatest = "battery_latest"
 )
 
 // metrics are the battery columns with statistics.
@@ -145,6 +149,14 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 		have[v.View+"|"+v.Part] = v
 		written++
 	}
+	if len(hours) > 0 || full {
+		v, err := r.latestView(ctx, m.Version, have)
+		if err != nil {
+			return written, err
+		}
+		have[v.View+"|"+v.Part] = v
+		written++
+	}
 	n, err := r.updateRooms(ctx, m, have, full)
 	if err != nil {
 		return written, err
@@ -196,6 +208,18 @@ func statsSelect(src string, width int64) string {
 		fmt.Fprintf(&b, ", arg_max(%[1]s, ts_ms) AS last_%[1]s", m)
 	}
 	fmt.Fprintf(&b, " FROM %s GROUP BY battery_id, window_ms ORDER BY battery_id, window_ms", src)
+	return b.String()
+}
+
+// fleetSelect aggregates battery windows into fleet windows: readings,
+// distinct batteries and min/max/mean per metric.
+func fleetSelect(src string) string {
+	var b strings.Builder
+	b.WriteString("SELECT window_start, window_ms, sum(n)::BIGINT AS readings, count(*)::BIGINT AS batteries")
+	for _, m := range metrics {
+		fmt.Fprintf(&b, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, sum(n * %[1]s_mean) / sum(n) AS %[1]s_mean", m)
+	}
+	fmt.Fprintf(&b, " FROM %s GROUP BY window_start, window_ms ORDER BY window_ms", src)
 	return b.String()
 }
 
@@ -265,11 +289,23 @@ func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, 
 	if err != nil {
 		return nil, err
 	}
-	h1, err := r.writeView(ctx, conn, version, ViewBattery1h, hour, mergeSelect("minutes", agg.Hourly.Millis()), fp)
+	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE hours AS "+mergeSelect("minutes", agg.Hourly.Millis())); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS hours")
+	h1, err := r.writeView(ctx, conn, version, ViewBattery1h, hour, "SELECT * FROM hours", fp)
 	if err != nil {
 		return nil, err
 	}
-	return []lake.ViewFile{m1, h1}, nil
+	f1m, err := r.writeView(ctx, conn, version, ViewFleet1m, hour, fleetSelect("minutes"), fp)
+	if err != nil {
+		return nil, err
+	}
+	f1h, err := r.writeView(ctx, conn, version, ViewFleet1h, hour, fleetSelect("hours"), fp)
+	if err != nil {
+		return nil, err
+	}
+	return []lake.ViewFile{m1, h1, f1m, f1h}, nil
 }
 
 // dayView merges a day's hour views into its day view, so a day never
@@ -320,10 +356,45 @@ func (r *Recomputer) writeView(ctx context.Context, conn *sql.Conn, version int6
 
 // viewKey is the Hive-style key of a view partition written by a version.
 func viewKey(view, part string, version int64) string {
+	if part == "all" {
+		return fmt.Sprintf("views/%s/v%d.parquet", view, version)
+	}
 	if len(part) > 10 { // an hour: 2006-01-02T15
 		return fmt.Sprintf("views/%s/dt=%s/hour=%s/v%d.parquet", view, part[:10], part[11:13], version)
 	}
 	return fmt.Sprintf("views/%s/dt=%s/v%d.parquet", view, part, version)
+}
+
+// latestView recomputes each battery's latest reading from the last
+// readings of its hour windows.
+func (r *Recomputer) latestView(ctx context.Context, version int64, have map[string]lake.ViewFile) (lake.ViewFile, error) {
+	var paths []string
+	var hv []lake.ViewFile
+	for _, v := range have {
+		if v.View == ViewBattery1h {
+			hv = append(hv, v)
+		}
+	}
+	sort.Slice(hv, func(i, j int) bool { return hv[i].Part < hv[j].Part })
+	for _, v := range hv {
+		p, err := r.cache.Path(ctx, v.Key, v.ETag)
+		if err != nil {
+			return lake.ViewFile{}, err
+		}
+		paths = append(paths, p)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT battery_id, max(last_ts_ms) AS ts_ms, to_timestamp(max(last_ts_ms) / 1000) AS ts")
+	for _, m := range metrics {
+		fmt.Fprintf(&b, ", arg_max(last_%[1]s, last_ts_ms) AS %[1]s", m)
+	}
+	fmt.Fprintf(&b, " FROM read_parquet(%s) GROUP BY battery_id ORDER BY battery_id", parquetList(paths))
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return lake.ViewFile{}, err
+	}
+	defer conn.Close()
+	return r.writeView(ctx, conn, version, ViewLatest, "all", b.String(), fingerprintViews(hv))
 }
 
 // ViewWindow is one row of a battery view.

@@ -56,6 +56,7 @@ func TestRecompute_ViewsEqualReference(t *testing.T) {
 		t.Fatal("the stream has no duplicates; the test would be weak")
 	}
 	checkViews(t, ctx, rc, m, ref)
+	checkFleetAndLatest(t, ctx, rc, m, ref)
 
 	// A full rebuild recomputes every partition and agrees.
 	rebuilt := *m
@@ -160,4 +161,74 @@ func TestRecompute_OneFilePerPartitionFastPath(t *testing.T) {
 		t.Fatalf("only %d duplicates; the test would be weak", ref.Dups)
 	}
 	checkViews(t, ctx, rc, m, ref)
+	checkFleetAndLatest(t, ctx, rc, m, ref)
+}
+
+// viewPaths returns local copies of a view's partitions.
+func viewPaths(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manifest, view string) string {
+	t.Helper()
+	var paths []string
+	for _, v := range m.Views {
+		if v.View == view {
+			p, err := rc.cache.Path(ctx, v.Key, v.ETag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no %s view", view)
+	}
+	return parquetList(paths)
+}
+
+// checkFleetAndLatest compares the fleet_1m and battery_latest views with
+// the reference.
+func checkFleetAndLatest(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manifest, ref *reference.Set) {
+	t.Helper()
+	want := ref.FleetWindows(agg.Minutely)
+	rows, err := rc.db.QueryContext(ctx, "SELECT window_ms, readings, batteries, voltage_v_min, temperature_c_max, soc_pct_mean FROM read_parquet("+viewPaths(t, ctx, rc, m, ViewFleet1m)+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var w, readings, batteries int64
+		var vmin, tmax, socMean float64
+		if err := rows.Scan(&w, &readings, &batteries, &vmin, &tmax, &socMean); err != nil {
+			t.Fatal(err)
+		}
+		r := want[w]
+		if readings != r.Readings || batteries != r.Batteries || vmin != r.Voltage.Min || tmax != r.Temperature.Max || !reference.Close(socMean, r.SOC.Mean) {
+			t.Fatalf("fleet window %d: got %d %d %v %v %v, want %+v", w, readings, batteries, vmin, tmax, socMean, r)
+		}
+		n++
+	}
+	rows.Close()
+	if n != len(want) {
+		t.Fatalf("fleet_1m has %d windows, reference %d", n, len(want))
+	}
+	rows, err = rc.db.QueryContext(ctx, "SELECT battery_id, ts_ms, voltage_v, soc_pct FROM read_parquet("+viewPaths(t, ctx, rc, m, ViewLatest)+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n = 0
+	for rows.Next() {
+		var id string
+		var ts int64
+		var v, soc float64
+		if err := rows.Scan(&id, &ts, &v, &soc); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := ref.Latest(id)
+		if r.TS != ts || r.VoltageV != v || r.SOCPct != soc {
+			t.Fatalf("latest of %s: got %d %v %v, want %+v", id, ts, v, soc, r)
+		}
+		n++
+	}
+	if n != len(ref.Readings) {
+		t.Fatalf("battery_latest has %d batteries, reference %d", n, len(ref.Readings))
+	}
 }
