@@ -133,10 +133,7 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 	}
 	wg.Wait()
 
-	next := &lake.Manifest{Version: prev.Version + 1, Cut: copyCut(prev.Cut), CutTime: prev.CutTime,
-		ClosedThrough: prev.ClosedThrough, Files: append([]lake.File(nil), prev.Files...),
-		Views: append([]lake.ViewFile(nil), prev.Views...)}
-	next.Run = lake.RunInfo{Kind: "compact", Started: started, Previous: prev.Version}
+	next := prev.Next("compact", started)
 	for i, r := range results {
 		if r.err != nil {
 			return nil, r.err

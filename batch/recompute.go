@@ -162,6 +162,17 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 		return written, err
 	}
 	written += n
+	// Replaced view files become garbage: readers of older versions may
+	// still read them for a while.
+	kept := map[string]bool{}
+	for _, v := range have {
+		kept[v.Key] = true
+	}
+	for _, v := range m.Views {
+		if !kept[v.Key] {
+			m.Garbage = append(m.Garbage, lake.Garbage{Key: v.Key, Since: r.site.Now()})
+		}
+	}
 	m.Views = m.Views[:0]
 	for _, v := range have {
 		m.Views = append(m.Views, v)
@@ -330,28 +341,43 @@ func (r *Recomputer) dayView(ctx context.Context, version int64, day string, hou
 
 // writeView runs query into a zstd Parquet file and uploads it.
 func (r *Recomputer) writeView(ctx context.Context, conn *sql.Conn, version int64, view, part, query, src string) (lake.ViewFile, error) {
-	key := viewKey(view, part, version)
+	w, err := r.writeQuery(ctx, conn, viewKey(view, part, version), query)
+	if err != nil {
+		return lake.ViewFile{}, fmt.Errorf("compute %s %s: %w", view, part, err)
+	}
+	return lake.ViewFile{View: view, Part: part, Key: w.Key, ETag: w.ETag, Rows: w.Rows, Sources: src, Logic: Logic}, nil
+}
+
+// written is an object written from a query.
+type written struct {
+	Key, ETag string
+	Rows      int64
+	bytes     int64
+}
+
+// writeQuery runs query into a zstd Parquet file and uploads it as key.
+func (r *Recomputer) writeQuery(ctx context.Context, conn *sql.Conn, key, query string) (written, error) {
 	local := filepath.Join(r.tmp, strings.NewReplacer("/", "_", "=", "-").Replace(key))
 	copySQL := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD)", query, strings.ReplaceAll(local, "'", "''"))
 	t0 := time.Now()
 	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
-		return lake.ViewFile{}, fmt.Errorf("compute %s %s: %w", view, part, err)
+		return written{}, err
 	}
-	r.log.Info("view computed", "view", view, "part", part, "seconds", time.Since(t0).Seconds())
+	r.log.Info("written", "key", key, "seconds", time.Since(t0).Seconds())
 	defer os.Remove(local)
 	var rows int64
 	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", strings.ReplaceAll(local, "'", "''"))).Scan(&rows); err != nil {
-		return lake.ViewFile{}, err
+		return written{}, err
 	}
 	data, err := os.ReadFile(local)
 	if err != nil {
-		return lake.ViewFile{}, err
+		return written{}, err
 	}
 	etag, err := r.store.Put(ctx, key, data)
 	if err != nil {
-		return lake.ViewFile{}, err
+		return written{}, err
 	}
-	return lake.ViewFile{View: view, Part: part, Key: key, ETag: etag, Rows: rows, Sources: src, Logic: Logic}, nil
+	return written{Key: key, ETag: etag, Rows: rows, bytes: int64(len(data))}, nil
 }
 
 // viewKey is the Hive-style key of a view partition written by a version.
@@ -459,15 +485,12 @@ func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Tim
 		if prev == nil {
 			return nil, ErrNothingToDo
 		}
-		next := *prev
-		next.Version = prev.Version + 1
-		next.Views = append([]lake.ViewFile(nil), prev.Views...)
 		kind := "recompute"
 		if full {
 			kind = "rebuild"
 		}
-		next.Run = lake.RunInfo{Kind: kind, Started: now(), Previous: prev.Version}
-		n, err := r.Update(ctx, &next, full, progress)
+		next := prev.Next(kind, now())
+		n, err := r.Update(ctx, next, full, progress)
 		if err != nil {
 			return nil, err
 		}
@@ -475,10 +498,10 @@ func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Tim
 			return prev, ErrNothingToDo
 		}
 		next.CommittedAt = now()
-		err = lake.Commit(ctx, r.store, &next)
+		err = lake.Commit(ctx, r.store, next)
 		if errors.Is(err, lake.ErrConflict) && attempt < 3 {
 			continue
 		}
-		return &next, err
+		return next, err
 	}
 }

@@ -54,8 +54,33 @@ type Manifest struct {
 	// Views are the batch views, consistent with Files: each view file was
 	// computed from exactly the raw files its Sources names.
 	Views []ViewFile `json:"views"`
+	// Garbage are objects replaced or expired by this or earlier versions:
+	// readers of older versions may still read them, so they are deleted
+	// only a grace period after Since.
+	Garbage []Garbage `json:"garbage,omitempty"`
 	// Run says what produced this version.
 	Run RunInfo `json:"run"`
+}
+
+// Garbage is an object no longer referenced, and since when.
+type Garbage struct {
+	Key   string    `json:"key"`
+	Since time.Time `json:"since"`
+}
+
+// Next returns a copy of m as the base of the following version.
+func (m *Manifest) Next(kind string, now time.Time) *Manifest {
+	n := *m
+	n.Version = m.Version + 1
+	n.Cut = Cut{}
+	for t, offs := range m.Cut {
+		n.Cut[t] = append([]int64(nil), offs...)
+	}
+	n.Files = append([]File(nil), m.Files...)
+	n.Views = append([]ViewFile(nil), m.Views...)
+	n.Garbage = append([]Garbage(nil), m.Garbage...)
+	n.Run = RunInfo{Kind: kind, Started: now, Previous: m.Version}
+	return &n
 }
 
 // ViewFile is one partition of a batch view.

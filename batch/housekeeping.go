@@ -1,0 +1,244 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
+	"github.com/gridlake/gridlake/schemas"
+)
+
+// Bucket is what housekeeping needs beyond the lake contract: it is the
+// only part of gridlake that lists and deletes.
+type Bucket interface {
+	lake.Store
+	List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Housekeeper merges small files, applies retention and deletes replaced
+// objects after a grace period.
+type Housekeeper struct {
+	Store Bucket
+	Views *Recomputer
+	// MergeAfter: an hour's files are merged once the hour ended this long
+	// ago (it is then rarely written; a late event adds a file, merged on
+	// the next pass).
+	MergeAfter time.Duration
+	// Retention drops raw files and views of hours older than this.
+	Retention time.Duration
+	// Grace is how long a replaced object stays readable.
+	Grace time.Duration
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+func (h *Housekeeper) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+// Merge rewrites, for every topic, hour and partition with several raw
+// files, one file holding the same rows sorted by key and time, with the
+// duplicate marks recomputed across them, and commits it with the views of
+// those hours. It returns ErrNothingToDo when nothing needed merging.
+func (h *Housekeeper) Merge(ctx context.Context) (*lake.Manifest, error) {
+	prev, err := lake.Latest(ctx, h.Store)
+	if err != nil || prev == nil {
+		return prev, errors.Join(err, ErrNothingToDo)
+	}
+	now := h.Now()
+	groups := map[string][]lake.File{}
+	for _, f := range prev.Files {
+		hour, err := time.Parse("2006-01-02T15", f.Hour)
+		if err != nil || hour.Add(time.Hour+h.MergeAfter).After(now) {
+			continue
+		}
+		k := fmt.Sprintf("%s|%s|%d", f.Topic, f.Hour, f.Partition)
+		groups[k] = append(groups[k], f)
+	}
+	next := prev.Next("merge", now)
+	replaced := map[string]bool{}
+	var added []lake.File
+	keys := make([]string, 0, len(groups))
+	for k, fs := range groups {
+		if len(fs) > 1 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return prev, ErrNothingToDo
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f, err := h.mergeGroup(ctx, groups[k])
+		if err != nil {
+			return nil, err
+		}
+		for _, old := range groups[k] {
+			replaced[old.Key] = true
+		}
+		added = append(added, f)
+		next.Run.Rows += f.Rows
+	}
+	files := next.Files[:0]
+	for _, f := range next.Files {
+		if replaced[f.Key] {
+			next.Garbage = append(next.Garbage, lake.Garbage{Key: f.Key, Since: now})
+			continue
+		}
+		files = append(files, f)
+	}
+	next.Files = append(files, added...)
+	if _, err := h.Views.Update(ctx, next, false, nil); err != nil {
+		return nil, err
+	}
+	next.CommittedAt = h.Now()
+	if err := lake.Commit(ctx, h.Store, next); err != nil {
+		return nil, err
+	}
+	h.log().Info("small files merged", "groups", len(keys), "version", next.Version)
+	return next, nil
+}
+
+// mergeGroup merges the raw files of one topic, hour and partition.
+func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.File, error) {
+	paths, err := h.Views.cache.Files(ctx, files)
+	if err != nil {
+		return lake.File{}, err
+	}
+	first, last := files[0].FirstOffset, files[0].LastOffset
+	for _, f := range files {
+		first, last = min(first, f.FirstOffset), max(last, f.LastOffset)
+	}
+	topic := files[0].Topic
+	hour, _ := time.Parse("2006-01-02T15", files[0].Hour)
+	key := RawKey(topic, hour, files[0].Partition, first, last)
+	identity := "battery_id, ts"
+	sortBy := "battery_id, ts, kafka_partition, kafka_offset"
+	if topic == schemas.TopicRoom {
+		identity = "type, coalesce(device_id, room_id), ts, coalesce(state = 'on', occupied, action = 'check_in')"
+		sortBy = "room_id, ts, kafka_partition, kafka_offset"
+	}
+	q := fmt.Sprintf(`SELECT * REPLACE (row_number() OVER (PARTITION BY %s ORDER BY kafka_partition, kafka_offset) > 1 AS duplicate)
+		FROM read_parquet(%s) ORDER BY %s`, identity, parquetList(paths), sortBy)
+	conn, err := h.Views.db.Conn(ctx)
+	if err != nil {
+		return lake.File{}, err
+	}
+	defer conn.Close()
+	vf, err := h.Views.writeQuery(ctx, conn, key, q)
+	if err != nil {
+		return lake.File{}, fmt.Errorf("merge into %s: %w", key, err)
+	}
+	return lake.File{Key: key, Topic: topic, Partition: files[0].Partition, FirstOffset: first, LastOffset: last,
+		Hour: files[0].Hour, Rows: vf.Rows, Bytes: vf.bytes, ETag: vf.ETag}, nil
+}
+
+// Retain drops raw files and views of hours older than the retention
+// horizon from the manifest; they become garbage.
+func (h *Housekeeper) Retain(ctx context.Context) (*lake.Manifest, error) {
+	prev, err := lake.Latest(ctx, h.Store)
+	if err != nil || prev == nil {
+		return prev, errors.Join(err, ErrNothingToDo)
+	}
+	now := h.Now()
+	horizon := now.Add(-h.Retention).UTC().Format("2006-01-02T15")
+	next := prev.Next("retention", now)
+	dropped := 0
+	files := next.Files[:0]
+	for _, f := range next.Files {
+		if f.Hour < horizon {
+			next.Garbage = append(next.Garbage, lake.Garbage{Key: f.Key, Since: now})
+			dropped++
+			continue
+		}
+		files = append(files, f)
+	}
+	next.Files = files
+	views := next.Views[:0]
+	for _, v := range next.Views {
+		if v.Part != "all" && v.Part < horizon[:len(v.Part)] {
+			next.Garbage = append(next.Garbage, lake.Garbage{Key: v.Key, Since: now})
+			dropped++
+			continue
+		}
+		views = append(views, v)
+	}
+	next.Views = views
+	if dropped == 0 {
+		return prev, ErrNothingToDo
+	}
+	next.CommittedAt = now
+	if err := lake.Commit(ctx, h.Store, next); err != nil {
+		return nil, err
+	}
+	h.log().Info("retention applied", "dropped", dropped, "horizon", horizon, "version", next.Version)
+	return next, nil
+}
+
+// Collect deletes garbage older than the grace period, and objects under
+// raw/ and views/ that no manifest references (left by runs that died
+// before committing) once they are older than the grace period. The
+// deleted garbage leaves the manifest in a new version.
+func (h *Housekeeper) Collect(ctx context.Context) (int, error) {
+	m, err := lake.Latest(ctx, h.Store)
+	if err != nil || m == nil {
+		return 0, err
+	}
+	now := h.Now()
+	live := map[string]bool{}
+	for _, f := range m.Files {
+		live[f.Key] = true
+	}
+	for _, v := range m.Views {
+		live[v.Key] = true
+	}
+	pending := map[string]bool{}
+	var keep []lake.Garbage
+	deleted := 0
+	for _, g := range m.Garbage {
+		if now.Sub(g.Since) < h.Grace || live[g.Key] {
+			keep = append(keep, g)
+			pending[g.Key] = true
+			continue
+		}
+		if err := h.Store.Delete(ctx, g.Key); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	for _, prefix := range []string{"raw/", "views/"} {
+		objs, err := h.Store.List(ctx, prefix)
+		if err != nil {
+			return deleted, err
+		}
+		for _, o := range objs {
+			if live[o.Key] || pending[o.Key] || now.Sub(o.LastModified) < h.Grace || !strings.HasSuffix(o.Key, ".parquet") {
+				continue
+			}
+			if err := h.Store.Delete(ctx, o.Key); err != nil {
+				return deleted, err
+			}
+			deleted++
+		}
+	}
+	if len(keep) != len(m.Garbage) {
+		next := m.Next("collect", now)
+		next.Garbage = keep
+		next.CommittedAt = now
+		if err := lake.Commit(ctx, h.Store, next); err != nil {
+			return deleted, err
+		}
+	}
+	h.log().Info("garbage collected", "deleted", deleted)
+	return deleted, nil
+}
