@@ -24,7 +24,13 @@ type Config struct {
 	Site    Site   `yaml:"site"`
 	Events  Events `yaml:"events"`
 	HTTP    HTTP   `yaml:"http"`
+	Batch   Batch  `yaml:"batch"`
 	Sim     Sim    `yaml:"simulate"`
+}
+
+type Batch struct {
+	MergeAfter time.Duration `yaml:"merge_after" help:"merge an hour's small raw files once the hour ended this long ago"`
+	Grace      time.Duration `yaml:"grace" help:"replaced lake objects stay readable this long before deletion"`
 }
 
 type Log struct {
@@ -108,7 +114,8 @@ func Default() Config {
 			MaxAhead:   5 * time.Minute,
 			CloseGrace: time.Hour,
 		},
-		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		HTTP:  HTTP{Addr: "127.0.0.1:8080"},
+		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour},
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -174,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Events.CloseGrace < 0 {
 		bad("events.close_grace", "%s must not be negative", c.Events.CloseGrace)
+	}
+	if c.Batch.MergeAfter < 0 || c.Batch.Grace < 0 {
+		bad("batch.merge_after/batch.grace", "must not be negative")
 	}
 	if c.HTTP.Addr == "" {
 		bad("http.addr", "must not be empty (for example 127.0.0.1:8080)")

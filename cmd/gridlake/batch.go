@@ -22,6 +22,9 @@ const batchSynopsis = `Runs the batch layer by hand. Actions:
   compact    one compaction step (with its view recompute)
   recompute  recompute the views whose raw files changed since they were built
   rebuild    recompute every view (after a change of logic), as a new version
+  merge      merge the small raw files of hours older than batch.merge_after
+  retain     drop raw files and views older than events.retention
+  collect    delete replaced objects older than batch.grace, and orphans
 
 Every step commits a new manifest under _manifests/ with a conditional put;
 nothing is visible before. Raw files: raw/<topic>/dt=YYYY-MM-DD/hour=HH/.
@@ -31,7 +34,7 @@ Example: gridlake batch run --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
 
 func runBatch(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(e.stderr, "Usage: gridlake batch <run|compact|recompute|rebuild> [flags]\n\n%s\n", batchSynopsis)
+		fmt.Fprintf(e.stderr, "Usage: gridlake batch <run|compact|recompute|rebuild|merge|retain|collect> [flags]\n\n%s\n", batchSynopsis)
 		return errUsage
 	}
 	action := args[0]
@@ -104,6 +107,31 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		}
 		report(m)
 		return nil
+	case "merge", "retain", "collect":
+		hk := &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
+			Grace: cfg.Batch.Grace, Now: time.Now, Log: log}
+		var m *lake.Manifest
+		switch action {
+		case "merge":
+			m, err = hk.Merge(ctx)
+		case "retain":
+			m, err = hk.Retain(ctx)
+		default:
+			n, err := hk.Collect(ctx)
+			if err == nil {
+				fmt.Fprintf(e.stdout, "deleted %d objects\n", n)
+			}
+			return err
+		}
+		if errors.Is(err, batch.ErrNothingToDo) {
+			fmt.Fprintln(e.stdout, "nothing to do")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		report(m)
+		return nil
 	}
-	return fmt.Errorf("%w: unknown batch action %q (run, compact, recompute, rebuild)", errUsage, action)
+	return fmt.Errorf("%w: unknown batch action %q (run, compact, recompute, rebuild, merge, retain, collect)", errUsage, action)
 }
