@@ -235,15 +235,7 @@ func (c *Compactor) offsets(ctx context.Context, topic string, p int) (int64, in
 }
 
 func (c *Compactor) dial(ctx context.Context, topic string, p int) (*kafka.Conn, error) {
-	var last error
-	for _, b := range c.o.Brokers {
-		conn, err := kafka.DialLeader(ctx, "tcp", b, topic, p)
-		if err == nil {
-			return conn, nil
-		}
-		last = err
-	}
-	return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, p, last)
+	return kafkaio.DialLeader(ctx, c.o.Brokers, topic, p)
 }
 
 type taskResult struct {

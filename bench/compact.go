@@ -4,18 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
-	"github.com/gridlake/gridlake/internal/minioproc"
 	"github.com/gridlake/gridlake/kafkaio"
-	"github.com/gridlake/gridlake/kafkaio/broker"
-	"github.com/gridlake/gridlake/objstore"
-	"github.com/gridlake/gridlake/objstore/s3server"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
 )
@@ -50,41 +45,22 @@ type CompactResult struct {
 func Compact(ctx context.Context, o CompactOptions) (CompactResult, error) {
 	res := CompactResult{Bench: "compact"}
 	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench compact: "+format+"\n", args...) }
-	b, err := broker.Start(broker.Options{DefaultPartitions: o.Partitions})
+	b, brokers, err := startBroker(ctx, o.Partitions)
 	if err != nil {
 		return res, err
 	}
 	defer b.Close()
-	brokers := []string{b.Addr()}
-	if err := kafkaio.EnsureTopics(ctx, brokers, kafkaio.TopicSpec{Partitions: o.Partitions, Replication: 1, Retention: 7 * 24 * time.Hour}); err != nil {
-		return res, err
-	}
 	dir, err := os.MkdirTemp("", "gridlake-bench-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	opts := objstore.Options{AccessKey: minioproc.AccessKey, SecretKey: minioproc.SecretKey, Bucket: "gridlake-bench"}
-	if bin, err := minioproc.Binary(); err == nil {
-		srv, err := minioproc.Start(bin, filepath.Join(dir, "minio"))
-		if err != nil {
-			return res, err
-		}
-		defer srv.Stop()
-		opts.Endpoint, res.Store = srv.Endpoint, "minio"
-	} else {
-		say("%v; using the embedded S3 server", err)
-		srv := s3server.New(filepath.Join(dir, "s3"), minioproc.AccessKey, slog.New(slog.DiscardHandler))
-		if err := srv.Start("127.0.0.1:0"); err != nil {
-			return res, err
-		}
-		defer srv.Close()
-		opts.Endpoint, res.Store = srv.Addr(), "embedded"
-	}
-	store, err := objstore.Open(ctx, opts)
+	store, kind, stop, err := startStore(ctx, dir, o.Progress)
 	if err != nil {
 		return res, err
 	}
+	defer stop()
+	res.Store = kind
 
 	w := kafkaio.NewWriter(brokers)
 	w.BatchSize = 5000

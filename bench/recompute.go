@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,9 +11,7 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
-	"github.com/gridlake/gridlake/internal/minioproc"
 	"github.com/gridlake/gridlake/lake"
-	"github.com/gridlake/gridlake/objstore"
 )
 
 // RecomputeOptions configure the recompute benchmark.
@@ -44,19 +43,13 @@ func Recompute(ctx context.Context, o RecomputeOptions) (RecomputeResult, error)
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := minioproc.Binary()
+	store, kind, stop, err := startStore(ctx, dir, nil)
 	if err != nil {
 		return res, err
 	}
-	srv, err := minioproc.Start(bin, filepath.Join(dir, "minio"))
-	if err != nil {
-		return res, err
-	}
-	defer srv.Stop()
-	store, err := objstore.Open(ctx, objstore.Options{Endpoint: srv.Endpoint, AccessKey: minioproc.AccessKey,
-		SecretKey: minioproc.SecretKey, Bucket: "gridlake-bench"})
-	if err != nil {
-		return res, err
+	defer stop()
+	if kind != "minio" {
+		return res, errors.New("bench recompute needs MinIO: run `make deps`")
 	}
 	say("generating one hour of %d batteries (%d readings) as raw Parquet in MinIO", o.Batteries, o.Batteries*3600)
 	t0 := time.Now()

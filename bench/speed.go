@@ -25,7 +25,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gridlake/gridlake/kafkaio"
-	"github.com/gridlake/gridlake/kafkaio/broker"
 	"github.com/gridlake/gridlake/objstore/s3server"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
@@ -68,15 +67,11 @@ type SpeedResult struct {
 func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 	res := SpeedResult{Bench: "speed", Batteries: o.Batteries}
 	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench speed: "+format+"\n", args...) }
-	b, err := broker.Start(broker.Options{DefaultPartitions: o.Partitions})
+	b, brokers, err := startBroker(ctx, o.Partitions)
 	if err != nil {
 		return res, err
 	}
 	defer b.Close()
-	brokers := []string{b.Addr()}
-	if err := kafkaio.EnsureTopics(ctx, brokers, kafkaio.TopicSpec{Partitions: o.Partitions, Replication: 1, Retention: 7 * 24 * time.Hour}); err != nil {
-		return res, err
-	}
 	dir, err := os.MkdirTemp("", "gridlake-bench-")
 	if err != nil {
 		return res, err

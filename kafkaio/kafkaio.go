@@ -93,3 +93,18 @@ func Ping(ctx context.Context, brokers []string) error {
 	}
 	return nil
 }
+
+// DialLeader connects to the leader of a partition through the first
+// broker that answers, for direct partition reads (speed and batch layers
+// read partitions, not a group's share of them).
+func DialLeader(ctx context.Context, brokers []string, topic string, partition int) (*kafka.Conn, error) {
+	var last error
+	for _, b := range brokers {
+		conn, err := kafka.DialLeader(ctx, "tcp", b, topic, partition)
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, last)
+}

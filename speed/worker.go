@@ -39,15 +39,7 @@ func (l *Layer) work(ctx context.Context, k partKey, committed int64) {
 }
 
 func (l *Layer) dial(ctx context.Context, k partKey) (*kafka.Conn, error) {
-	var last error
-	for _, b := range l.opts.Brokers {
-		conn, err := kafka.DialLeader(ctx, "tcp", b, k.topic, k.id)
-		if err == nil {
-			return conn, nil
-		}
-		last = err
-	}
-	return nil, fmt.Errorf("dial leader of %s/%d: %w", k.topic, k.id, last)
+	return kafkaio.DialLeader(ctx, l.opts.Brokers, k.topic, k.id)
 }
 
 // decoded is one message after validation, kept between the decode (no
