@@ -7,7 +7,7 @@ MINIO_MODULE  := github.com/minio/minio
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 RUN_FLAGS     ?= --simulate
 
-.PHONY: all build run test deps bench lint fuzz clean help
+.PHONY: all build run test deps bench bench-layers lint fuzz clean help
 
 all: build
 
@@ -31,6 +31,11 @@ test: deps ## install what is missing, then run every test
 
 bench: ## micro-benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas ./simulate
+
+bench-layers: build deps ## the end-to-end benchmarks, one JSON line each (several minutes)
+	$(BIN)/gridlake bench speed
+	$(BIN)/gridlake bench compact
+	$(BIN)/gridlake bench recompute
 
 fuzz: ## fuzz decoding and validation for a minute
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./schemas
