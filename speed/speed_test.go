@@ -286,9 +286,21 @@ func TestSpeed_TwoProcessesSplitTheGroup(t *testing.T) {
 	var nilStore lake.Store
 	a := startLayer(t, ctx, addr, nilStore, w)
 	b := startLayer(t, ctx, addr, nilStore, w)
+	// The group settles over a few rebalances; wait until it has split the
+	// partitions between the two, then until both have caught up.
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		na, nb := len(a.Status().Partitions), len(b.Status().Partitions)
+		if na > 0 && nb > 0 && na+nb == 2*partitions {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group did not split the partitions: %d and %d", na, nb)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	waitCaughtUp(t, addr, partitions, a, b)
 	if len(a.Status().Partitions) == 0 || len(b.Status().Partitions) == 0 {
-		t.Fatalf("one process got no partitions: %d and %d", len(a.Status().Partitions), len(b.Status().Partitions))
+		t.Fatalf("one process lost its partitions: %d and %d", len(a.Status().Partitions), len(b.Status().Partitions))
 	}
 	ref := reference.Build(schemas.DefaultLimits(), testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom))
 	check(t, answers{t, []*speed.Layer{a, b}}, ref, 0, false)
