@@ -106,6 +106,7 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		berr := batch.Close()
 		p.mu.Lock()
 		p.hwm = max(p.hwm, hwm)
+		l.maybeRotate(p)
 		p.mu.Unlock()
 		if berr != nil && !isTimeout(berr) {
 			return fmt.Errorf("fetch %s/%d: %w", k.topic, k.id, berr)
@@ -227,10 +228,7 @@ func (l *Layer) apply(p *part, evs []decoded, hwm int64) []int {
 	p.next = evs[len(evs)-1].offset + 1
 	p.hwm = hwm
 	p.lastEvent = l.opts.Now()
-	if p.bat != nil && p.next > p.seedUntil && l.opts.Now().Sub(p.rotated) >= l.opts.GenEvery {
-		p.bat.rotate(p.next)
-		p.rotated = l.opts.Now()
-	}
+	l.maybeRotate(p)
 	p.mu.Unlock()
 	l.events.Add(nEvents)
 	l.invalid.Add(nInvalid)
@@ -241,6 +239,16 @@ func (l *Layer) apply(p *part, evs []decoded, hwm int64) []int {
 		l.rejects[r].Add(n)
 	}
 	return letters
+}
+
+// maybeRotate starts a new battery generation at the next offset once the
+// active one is GenEvery old, also while the partition is idle, so a batch
+// cut can always fall close to the end. Called with p.mu held.
+func (l *Layer) maybeRotate(p *part) {
+	if p.bat != nil && p.next > p.seedUntil && l.opts.Now().Sub(p.rotated) >= l.opts.GenEvery {
+		p.bat.rotate(p.next)
+		p.rotated = l.opts.Now()
+	}
 }
 
 func (l *Layer) sendLetters(ctx context.Context, p *part, msgs []kafka.Message, evs []decoded, idx []int) {
