@@ -432,6 +432,12 @@ type ViewWindow struct {
 
 // ReadBatteryView reads view partitions into windows (serving and tests).
 func (r *Recomputer) ReadBatteryView(ctx context.Context, files []lake.ViewFile, fn func(ViewWindow)) error {
+	return r.ReadBatteryWindows(ctx, files, "", 0, 1<<62, fn)
+}
+
+// ReadBatteryWindows reads the windows of one battery (all when id is "")
+// that start in [from, to) from view partitions.
+func (r *Recomputer) ReadBatteryWindows(ctx context.Context, files []lake.ViewFile, id string, from, to int64, fn func(ViewWindow)) error {
 	paths := make([]string, 0, len(files))
 	for _, f := range files {
 		p, err := r.cache.Path(ctx, f.Key, f.ETag)
@@ -451,7 +457,8 @@ func (r *Recomputer) ReadBatteryView(ctx context.Context, files []lake.ViewFile,
 	for _, m := range metrics {
 		cols = append(cols, "last_"+m)
 	}
-	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+parquetList(paths)+")")
+	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+parquetList(paths)+
+		") WHERE (? = '' OR battery_id = ?) AND window_ms >= ? AND window_ms < ?", id, id, from, to)
 	if err != nil {
 		return err
 	}

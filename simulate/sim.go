@@ -96,7 +96,10 @@ func (s *Sim) Step(out []kafka.Message) []kafka.Message {
 		if s.r.Float64() < s.opts.Faults.Late {
 			// An edge gateway's backlog: a reading from hours ago, off the
 			// tick grid so it never repeats a reading already sent.
-			ts = now - s.opts.Faults.LateDelay.Milliseconds() - 1 - int64(s.r.IntN(int(s.stepMS)))
+			ts = now - s.opts.Faults.LateDelay.Milliseconds() - 1
+			if s.stepMS > 2 {
+				ts -= int64(s.r.IntN(int(s.stepMS) - 2)) // strictly between two ticks
+			}
 			s.stats.Late++
 		}
 		s.buf = p.appendReading(s.buf[:0], ts, cur, volt)

@@ -1,6 +1,8 @@
 package speed
 
 import (
+	"time"
+
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/schemas"
 )
@@ -19,6 +21,10 @@ import (
 type batteryPart struct {
 	gens  []generation // oldest first; the last is active
 	batts map[string]*battery
+	// watermark is the greatest record time (ms) applied: seen-sets are
+	// pruned by record time, never by the wall clock, so replays and
+	// backfills keep the same de-duplication horizon as live traffic.
+	watermark int64
 }
 
 // generation is an offset range of the partition: [start, end), end = -1
@@ -72,6 +78,7 @@ func (p *batteryPart) apply(b *schemas.Battery, recordMS int64, seedOnly bool) o
 		bt.minutes[minute] = c
 	}
 	c.touched = recordMS
+	p.watermark = max(p.watermark, recordMS)
 	ms := uint16(b.TS - minute)
 	// Readings arrive mostly in order, so look from the newest back.
 	for i := len(c.seen) - 1; i >= 0; i-- {
@@ -104,10 +111,12 @@ func (p *batteryPart) rotate(offset int64) {
 
 // dropBelow drops the generations below offset, which must be a generation
 // boundary (or at or below the oldest start, when there is nothing to
-// drop), and prunes seen-sets untouched since before keepSeenAfter (record
-// time, ms). It reports false when the state cannot split at offset; the
-// caller then rebuilds the partition from the cut.
-func (p *batteryPart) dropBelow(offset int64, keepSeenAfter int64) bool {
+// drop), and prunes the seen-sets of cells without statistics that no
+// reading touched within horizon (record time) of the watermark. It reports
+// false when the state cannot split at offset; the caller then rebuilds the
+// partition from the cut.
+func (p *batteryPart) dropBelow(offset int64, horizon time.Duration) bool {
+	keepSeenAfter := p.watermark - horizon.Milliseconds()
 	if offset <= p.gens[0].start {
 		return true
 	}

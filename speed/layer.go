@@ -243,6 +243,15 @@ func (l *Layer) every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
+// ManifestVersion is the newest batch manifest this process has applied (0:
+// none). Queries above that version's cut are answerable exactly.
+func (l *Layer) ManifestVersion() int64 {
+	if m := l.currentManifest(); m != nil {
+		return m.Version
+	}
+	return 0
+}
+
 // currentManifest returns the newest manifest seen, or nil.
 func (l *Layer) currentManifest() *lake.Manifest {
 	l.mu.RLock()
@@ -269,12 +278,11 @@ func (l *Layer) pollCut(ctx context.Context) error {
 		parts = append(parts, p)
 	}
 	l.mu.Unlock()
-	keepSeen := l.opts.Now().Add(-l.opts.DedupHorizon).UnixMilli()
 	for _, p := range parts {
 		p.mu.Lock()
 		switch {
 		case p.bat != nil:
-			if !p.bat.dropBelow(m.Cut.Offset(p.key.topic, p.key.id), keepSeen) {
+			if !p.bat.dropBelow(m.Cut.Offset(p.key.topic, p.key.id), l.opts.DedupHorizon) {
 				p.rebuild = true
 			}
 		case p.room != nil:
