@@ -296,7 +296,7 @@ func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64
 				rs.rooms = append(rs.rooms, roomRow{ev, rec})
 			}
 		}
-		if err := batch.Close(); err != nil && next < t.to && !isTimeout(err) {
+		if err := batch.Close(); err != nil && next < t.to && !kafkaio.IsTimeout(err) {
 			return taskResult{err: fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)}
 		}
 		progress(n)
@@ -335,22 +335,9 @@ func RawKey(topic string, hour time.Time, partition int, first, last int64) stri
 	return fmt.Sprintf("raw/%s/dt=%s/hour=%02d/p%d-%d-%d.parquet", topic, hour.Format("2006-01-02"), hour.Hour(), partition, first, last)
 }
 
-func copyCut(c lake.Cut) lake.Cut {
-	out := lake.Cut{}
-	for t, offs := range c {
-		out[t] = append([]int64(nil), offs...)
-	}
-	return out
-}
-
 func setCut(c lake.Cut, topic string, p int, off int64) {
 	for len(c[topic]) <= p {
 		c[topic] = append(c[topic], 0)
 	}
 	c[topic][p] = off
-}
-
-func isTimeout(err error) bool {
-	var te interface{ Timeout() bool }
-	return errors.As(err, &te) && te.Timeout()
 }

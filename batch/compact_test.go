@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
@@ -33,10 +35,7 @@ type coord struct {
 func TestCompact_CrashesLeaveNoTrace(t *testing.T) {
 	ctx := context.Background()
 	const partitions = 3
-	addr := testenv.Kafka(t, partitions)
-	store := testenv.Store(t)
-	w := kafkaio.NewWriter([]string{addr})
-	defer w.Close()
+	addr, store, w, _ := lakeTest(t, partitions)
 	sim := simulate.New(simulate.Options{Batteries: 30, Rooms: 8, Rate: 1, Seed: 5,
 		Start:  time.Date(2026, 11, 20, 22, 50, 0, 0, time.UTC),
 		Faults: simulate.Faults{Duplicate: 0.02, Late: 0.01, LateDelay: 2 * time.Hour, Malformed: 0.01, Reorder: 5 * time.Second}})
@@ -208,10 +207,7 @@ func checkHistory(t *testing.T, ctx context.Context, store *objstore.Store, newe
 // the expected column types, and the keys are Hive-style partitions.
 func TestCompact_DuckDBReadsTypesAndHiveLayout(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.Kafka(t, 2)
-	store := testenv.Store(t)
-	w := kafkaio.NewWriter([]string{addr})
-	defer w.Close()
+	addr, store, w, _ := lakeTest(t, 2)
 	sim := simulate.New(simulate.Options{Batteries: 10, Rooms: 4, Rate: 1, Seed: 3, Start: time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)})
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 30 * time.Minute, Fast: true}); err != nil {
 		t.Fatal(err)
@@ -284,4 +280,21 @@ func TestCompact_DuckDBReadsTypesAndHiveLayout(t *testing.T) {
 			t.Fatalf("%s: %d rows out of key/ts order", f.Key, unsorted)
 		}
 	}
+}
+
+// lakeTest starts what a batch test runs against: the embedded broker with
+// the gridlake topics, a real MinIO server, a producer and a recomputer,
+// all closed when the test ends.
+func lakeTest(t *testing.T, partitions int) (string, *objstore.Store, *kafka.Writer, *Recomputer) {
+	t.Helper()
+	addr := testenv.Kafka(t, partitions)
+	store := testenv.Store(t)
+	w := kafkaio.NewWriter([]string{addr})
+	t.Cleanup(func() { w.Close() })
+	rc, err := NewRecomputer(context.Background(), store, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	return addr, store, w, rc
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gridlake/gridlake/internal/reference"
 	"github.com/gridlake/gridlake/internal/testenv"
-	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
@@ -22,19 +21,7 @@ import (
 // retention empties the lake of expired hours.
 func TestHousekeeping_MergeRetainCollect(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.Kafka(t, 2)
-	opts := testenv.MinIO(t)
-	store, err := objstore.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := kafkaio.NewWriter([]string{addr})
-	defer w.Close()
-	rc, err := NewRecomputer(ctx, store, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	addr, store, w, rc := lakeTest(t, 2)
 	start := time.Date(2026, 11, 21, 1, 30, 0, 0, time.UTC)
 	now := start.Add(2 * time.Hour)
 	rc.SetSite(Site{CloseGrace: time.Hour, Now: func() time.Time { return now }})

@@ -10,7 +10,6 @@ import (
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/internal/reference"
 	"github.com/gridlake/gridlake/internal/testenv"
-	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
@@ -22,15 +21,7 @@ import (
 // events, at every resolution; a full rebuild gives the same answers.
 func TestRecompute_ViewsEqualReference(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.Kafka(t, 3)
-	store := testenv.Store(t)
-	w := kafkaio.NewWriter([]string{addr})
-	defer w.Close()
-	rc, err := NewRecomputer(ctx, store, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	addr, store, w, rc := lakeTest(t, 3)
 	sim := simulate.New(simulate.Options{Batteries: 25, Rooms: 4, Rate: 1, Seed: 17,
 		Start:  time.Date(2026, 11, 20, 23, 20, 0, 0, time.UTC),
 		Faults: simulate.Faults{Duplicate: 0.05, Loss: 0.02, Reorder: 30 * time.Second, Late: 0.02, LateDelay: 90 * time.Minute, Malformed: 0.01}})
@@ -126,15 +117,7 @@ func checkViews(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manif
 // reference over a stream full of duplicates.
 func TestRecompute_OneFilePerPartitionFastPath(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.Kafka(t, 2)
-	store := testenv.Store(t)
-	w := kafkaio.NewWriter([]string{addr})
-	defer w.Close()
-	rc, err := NewRecomputer(ctx, store, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	addr, store, w, rc := lakeTest(t, 2)
 	sim := simulate.New(simulate.Options{Batteries: 20, Rooms: 2, Rate: 1, Seed: 4,
 		Start:  time.Date(2026, 11, 21, 5, 30, 0, 0, time.UTC),
 		Faults: simulate.Faults{Duplicate: 0.1, Reorder: 20 * time.Second, Late: 0.02, LateDelay: time.Hour}})

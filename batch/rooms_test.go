@@ -11,7 +11,6 @@ import (
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/internal/reference"
 	"github.com/gridlake/gridlake/internal/testenv"
-	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
@@ -23,10 +22,7 @@ import (
 // revision and the corrected numbers.
 func TestRoomDays_CloseAndReclose(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.Kafka(t, 2)
-	store := testenv.Store(t)
-	w := kafkaio.NewWriter([]string{addr})
-	defer w.Close()
+	addr, store, w, rc := lakeTest(t, 2)
 	seoul, _ := time.LoadLocation("Asia/Seoul")
 	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	end := start.Add(30 * time.Hour) // 2026-11-21T16:00Z: 11-21 in Seoul ended an hour ago
@@ -35,11 +31,6 @@ func TestRoomDays_CloseAndReclose(t *testing.T) {
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 30 * time.Hour, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := NewRecomputer(ctx, store, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
 	now := end
 	rc.SetSite(Site{Location: seoul, CloseGrace: time.Hour, Now: func() time.Time { return now }})
 	c := NewCompactor(CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})

@@ -12,15 +12,11 @@ import (
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/schemas"
-	"github.com/gridlake/gridlake/simulate"
 )
 
 // CompactOptions configure the compaction benchmark.
 type CompactOptions struct {
-	Batteries   int
-	Rooms       int
-	Partitions  int
-	FillSeconds int
+	Fleet
 	Concurrency int
 	// ProfileDir, when set, receives a CPU profile of the compaction run.
 	ProfileDir string
@@ -65,13 +61,11 @@ func Compact(ctx context.Context, o CompactOptions) (CompactResult, error) {
 	w := kafkaio.NewWriter(brokers)
 	w.BatchSize = 5000
 	defer w.Close()
-	sim := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 1,
-		Start: time.Now().Add(-time.Duration(o.FillSeconds) * time.Second)})
-	say("filling the broker with %d fleet-seconds of %d batteries and %d rooms", o.FillSeconds, o.Batteries, o.Rooms)
-	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: time.Duration(o.FillSeconds) * time.Second, Fast: true}); err != nil {
+	sent, _, err := fill(ctx, w, o.Fleet, o.Progress)
+	if err != nil {
 		return res, err
 	}
-	say("compacting %d records into %s", sim.Stats().Sent, res.Store)
+	say("compacting %d records into %s", sent, res.Store)
 	last := time.Now()
 	c := batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: schemas.DefaultLimits(),
 		Concurrency: o.Concurrency, Progress: func(done, total int64) {

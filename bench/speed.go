@@ -8,10 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gridlake/gridlake/internal/freeport"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,12 +33,9 @@ import (
 
 // SpeedOptions configure the speed benchmark.
 type SpeedOptions struct {
+	Fleet
 	Binary         string // the gridlake binary, run as the speed process
-	Batteries      int
-	Rooms          int
-	Partitions     int
-	FillSeconds    int // fleet-seconds preloaded for the throughput run
-	LatencySeconds int // seconds of paced traffic for the latency run
+	LatencySeconds int    // seconds of paced traffic for the latency run
 	// ProfileDir, when set, receives pprof profiles of the speed process:
 	// cpu.pprof of the throughput run and heap.pprof at the end.
 	ProfileDir string
@@ -87,21 +84,13 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 	w := kafkaio.NewWriter(brokers)
 	w.BatchSize = 5000
 	defer w.Close()
-	now := time.Now()
-	sim := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 1,
-		Start: now.Add(-time.Duration(o.FillSeconds) * time.Second)})
-	say("filling the broker with %d fleet-seconds of %d batteries and %d rooms", o.FillSeconds, o.Batteries, o.Rooms)
-	t0 := time.Now()
-	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: time.Duration(o.FillSeconds) * time.Second, Fast: true,
-		Progress: o.Progress, ProgressEvery: 5 * time.Second}); err != nil {
+	res.Events, res.FillEventsPerS, err = fill(ctx, w, o.Fleet, o.Progress)
+	if err != nil {
 		return res, err
 	}
-	res.Events = sim.Stats().Sent
-	res.FillEventsPerS = float64(res.Events) / time.Since(t0).Seconds()
-	say("filled %d events at %.0f/s", res.Events, res.FillEventsPerS)
 
 	// Throughput: a speed process consumes the backlog.
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return res, err
 	}
@@ -302,13 +291,4 @@ func peakRSS(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gridlake/gridlake/kafkaio/broker"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/objstore/s3server"
+	"github.com/gridlake/gridlake/simulate"
 )
 
 // startBroker starts the embedded broker in memory with the gridlake
@@ -60,4 +61,30 @@ func startStore(ctx context.Context, dir string, progress io.Writer) (*objstore.
 		return nil, "", nil, err
 	}
 	return store, kind, stop, nil
+}
+
+// Fleet is the shape of the traffic a benchmark preloads: the reference
+// fleet is 30,000 batteries at one reading a second and 1,000 rooms.
+type Fleet struct {
+	Batteries   int
+	Rooms       int
+	Partitions  int
+	FillSeconds int // fleet-seconds preloaded
+}
+
+// fill sends FillSeconds of the fleet into the broker as fast as it takes
+// them, stamped as the last FillSeconds, and returns how many messages went
+// and at what rate.
+func fill(ctx context.Context, w simulate.Sink, f Fleet, progress io.Writer) (int64, float64, error) {
+	fmt.Fprintf(progress, "bench: filling the broker with %d fleet-seconds of %d batteries and %d rooms\n", f.FillSeconds, f.Batteries, f.Rooms)
+	d := time.Duration(f.FillSeconds) * time.Second
+	sim := simulate.New(simulate.Options{Batteries: f.Batteries, Rooms: f.Rooms, Rate: 1, Seed: 1, Start: time.Now().Add(-d)})
+	t0 := time.Now()
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: d, Fast: true, Progress: progress, ProgressEvery: 5 * time.Second}); err != nil {
+		return 0, 0, err
+	}
+	sent := sim.Stats().Sent
+	rate := float64(sent) / time.Since(t0).Seconds()
+	fmt.Fprintf(progress, "bench: filled %d events at %.0f/s\n", sent, rate)
+	return sent, rate, nil
 }

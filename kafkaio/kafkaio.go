@@ -108,3 +108,10 @@ func DialLeader(ctx context.Context, brokers []string, topic string, partition i
 	}
 	return nil, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, last)
 }
+
+// IsTimeout reports whether a fetch ended by its deadline or the broker's
+// wait rather than by a failure: an empty poll, not an error.
+func IsTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout() || errors.Is(err, kafka.RequestTimedOut)
+}

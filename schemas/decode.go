@@ -39,7 +39,8 @@ func NewDecoder(limits Limits) *Decoder {
 // Validate is the one-shot form of Decoder.Decode, for tools and tests.
 func Validate(limits Limits, topic string, value []byte, recordTime time.Time) (Event, Rejection) {
 	var ev Event
-	rej := NewDecoder(limits).Decode(topic, value, recordTime, &ev)
+	d := &Decoder{limits: limits, ids: interner{m: map[string]string{}}} // one message: no table to pre-size
+	rej := d.Decode(topic, value, recordTime, &ev)
 	return ev, rej
 }
 

@@ -113,7 +113,6 @@ type part struct {
 	dlqFrom   int64 // offsets below this were already dead-lettered
 	rotated   time.Time
 	rebuild   bool // set when a cut did not fall on a boundary
-	lastEvent time.Time
 }
 
 // New returns a speed layer; Run starts it.

@@ -118,18 +118,6 @@ func (l *Layer) BatteryLatest(ctx context.Context, id string, version int64) (r 
 	return r, found, err
 }
 
-// Latest calls fn with every owned battery's latest reading above the cut.
-func (l *Layer) Latest(ctx context.Context, version int64, fn func(id string, r agg.Reading)) error {
-	return l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
-		for id, bt := range p.batts {
-			if r, ok := bt.latest(gen); ok {
-				fn(id, r)
-			}
-		}
-		return true
-	})
-}
-
 // BatteryWindowsAll calls fn with every owned battery's windows of res in
 // [from, to) above the cut; serving merges them with batch per battery.
 func (l *Layer) BatteryWindowsAll(ctx context.Context, res agg.Res, from, to, version int64, fn func(id string, start int64, s *agg.BatteryStats)) error {

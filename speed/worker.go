@@ -100,7 +100,7 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 				break
 			}
 			evs = l.decode(dec, k.topic, msgs, evs[:0])
-			letters := l.apply(p, evs, hwm)
+			letters := l.apply(p, evs)
 			l.sendLetters(ctx, p, msgs, evs, letters)
 		}
 		berr := batch.Close()
@@ -108,16 +108,11 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		p.hwm = max(p.hwm, hwm)
 		l.maybeRotate(p)
 		p.mu.Unlock()
-		if berr != nil && !isTimeout(berr) {
+		if berr != nil && !kafkaio.IsTimeout(berr) {
 			return fmt.Errorf("fetch %s/%d: %w", k.topic, k.id, berr)
 		}
 	}
 	return nil
-}
-
-func isTimeout(err error) bool {
-	var te interface{ Timeout() bool }
-	return errors.As(err, &te) && te.Timeout() || errors.Is(err, kafka.RequestTimedOut)
 }
 
 // newPart builds the state of a newly assigned (or rebuilt) partition and
@@ -179,7 +174,7 @@ func (l *Layer) decode(dec *schemas.Decoder, topic string, msgs []kafka.Message,
 
 // apply folds a fetch into the partition state under one lock and returns
 // the indexes of messages to dead-letter.
-func (l *Layer) apply(p *part, evs []decoded, hwm int64) []int {
+func (l *Layer) apply(p *part, evs []decoded) []int {
 	var nEvents, nInvalid, nDups, nLate, nSeeded uint64
 	var letters []int
 	rejects := map[schemas.Reason]uint64{}
@@ -226,8 +221,6 @@ func (l *Layer) apply(p *part, evs []decoded, hwm int64) []int {
 		}
 	}
 	p.next = evs[len(evs)-1].offset + 1
-	p.hwm = hwm
-	p.lastEvent = l.opts.Now()
 	l.maybeRotate(p)
 	p.mu.Unlock()
 	l.events.Add(nEvents)

@@ -37,10 +37,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fs := flag.NewFlagSet("gridlake bench speed", flag.ContinueOnError)
 		fs.SetOutput(e.stderr)
 		o := bench.SpeedOptions{Progress: e.stderr}
-		fs.IntVar(&o.Batteries, "batteries", 30000, "batteries in the fleet")
-		fs.IntVar(&o.Rooms, "rooms", 1000, "hotel rooms")
-		fs.IntVar(&o.Partitions, "partitions", 12, "partitions per topic")
-		fs.IntVar(&o.FillSeconds, "fill-seconds", 60, "fleet-seconds preloaded for the throughput run")
+		fleetFlags(fs, &o.Fleet)
 		fs.IntVar(&o.LatencySeconds, "latency-seconds", 20, "seconds of paced traffic for the latency run")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save pprof CPU and heap profiles of the speed process into this folder")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -60,10 +57,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fs := flag.NewFlagSet("gridlake bench compact", flag.ContinueOnError)
 		fs.SetOutput(e.stderr)
 		o := bench.CompactOptions{Progress: e.stderr}
-		fs.IntVar(&o.Batteries, "batteries", 30000, "batteries in the fleet")
-		fs.IntVar(&o.Rooms, "rooms", 1000, "hotel rooms")
-		fs.IntVar(&o.Partitions, "partitions", 12, "partitions per topic")
-		fs.IntVar(&o.FillSeconds, "fill-seconds", 60, "fleet-seconds to compact")
+		fleetFlags(fs, &o.Fleet)
 		fs.IntVar(&o.Concurrency, "concurrency", 4, "partitions compacted at once")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save a pprof CPU profile of the run into this folder")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -91,4 +85,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprint(e.stderr, benchUsage)
 	return fmt.Errorf("%w: unknown layer %q", errUsage, args[0])
+}
+
+// fleetFlags binds the reference-fleet settings every benchmark shares.
+func fleetFlags(fs *flag.FlagSet, f *bench.Fleet) {
+	fs.IntVar(&f.Batteries, "batteries", 30000, "batteries in the fleet")
+	fs.IntVar(&f.Rooms, "rooms", 1000, "hotel rooms")
+	fs.IntVar(&f.Partitions, "partitions", 12, "partitions per topic")
+	fs.IntVar(&f.FillSeconds, "fill-seconds", 60, "fleet-seconds preloaded before measuring")
 }

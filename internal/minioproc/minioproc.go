@@ -4,7 +4,7 @@ package minioproc
 
 import (
 	"fmt"
-	"net"
+	"github.com/gridlake/gridlake/internal/freeport"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,23 +53,14 @@ type Server struct {
 	log      *os.File
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // Start runs bin as a MinIO server storing under dir and waits until it is
 // ready. Its log goes to dir/../minio.log.
 func Start(bin, dir string) (*Server, error) {
-	p1, err := freePort()
+	p1, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
-	p2, err := freePort()
+	p2, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}

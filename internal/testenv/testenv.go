@@ -5,13 +5,13 @@ package testenv
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gridlake/gridlake/internal/freeport"
 	"github.com/gridlake/gridlake/internal/minioproc"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/kafkaio/broker"
@@ -27,12 +27,11 @@ const (
 // FreePort returns a currently free TCP port on 127.0.0.1.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // MinIO starts a real MinIO server with a temporary directory and returns
