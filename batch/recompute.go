@@ -34,8 +34,12 @@ const (
 	ViewLatest = "battery_latest"
 )
 
+// ViewRowGroupRows is the row group size of view files: about 34 batteries'
+// hours of minute windows, so a point lookup decodes little.
+const ViewRowGroupRows = 2048
+
 // metrics are the battery columns with statistics.
-var metrics = []string{"voltage_v", "current_a", "temperature_c", "soc_pct"}
+var Metrics = []string{"voltage_v", "current_a", "temperature_c", "soc_pct"}
 
 // Recomputer computes the batch views from raw files with DuckDB.
 type Recomputer struct {
@@ -211,11 +215,11 @@ func fingerprintViews(vs []lake.ViewFile) string {
 func statsSelect(src string, width int64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT battery_id, to_timestamp((ts_ms // %[1]d * %[1]d) / 1000) AS window_start, ts_ms // %[1]d * %[1]d AS window_ms, count(*)::BIGINT AS n", width)
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		fmt.Fprintf(&b, ", min(%[1]s) AS %[1]s_min, max(%[1]s) AS %[1]s_max, avg(%[1]s) AS %[1]s_mean, var_pop(%[1]s) * count(*) AS %[1]s_m2", m)
 	}
 	b.WriteString(", max(ts_ms) AS last_ts_ms")
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		fmt.Fprintf(&b, ", arg_max(%[1]s, ts_ms) AS last_%[1]s", m)
 	}
 	fmt.Fprintf(&b, " FROM %s GROUP BY battery_id, window_ms ORDER BY battery_id, window_ms", src)
@@ -227,7 +231,7 @@ func statsSelect(src string, width int64) string {
 func fleetSelect(src string) string {
 	var b strings.Builder
 	b.WriteString("SELECT window_start, window_ms, sum(n)::BIGINT AS readings, count(*)::BIGINT AS batteries")
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		fmt.Fprintf(&b, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, sum(n * %[1]s_mean) / sum(n) AS %[1]s_mean", m)
 	}
 	fmt.Fprintf(&b, " FROM %s GROUP BY window_start, window_ms ORDER BY window_ms", src)
@@ -241,14 +245,14 @@ func mergeSelect(src string, width int64) string {
 	var g, sel strings.Builder
 	fmt.Fprintf(&g, "SELECT battery_id, window_ms // %[1]d * %[1]d AS w, sum(n) AS nn", width)
 	fmt.Fprintf(&sel, "SELECT s.battery_id, to_timestamp(g.w / 1000) AS window_start, g.w AS window_ms, g.nn::BIGINT AS n")
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		fmt.Fprintf(&g, ", sum(n * %[1]s_mean) / sum(n) AS %[1]s_gm", m)
 		fmt.Fprintf(&sel, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, any_value(g.%[1]s_gm) AS %[1]s_mean,"+
 			" sum(%[1]s_m2 + n * (%[1]s_mean - g.%[1]s_gm) * (%[1]s_mean - g.%[1]s_gm)) AS %[1]s_m2", m)
 	}
 	fmt.Fprintf(&g, " FROM %s GROUP BY battery_id, w", src)
 	sel.WriteString(", max(last_ts_ms) AS last_ts_ms")
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		fmt.Fprintf(&sel, ", arg_max(last_%[1]s, last_ts_ms) AS last_%[1]s", m)
 	}
 	fmt.Fprintf(&sel, " FROM %s s JOIN (%s) g ON s.battery_id = g.battery_id AND s.window_ms // %d * %d = g.w GROUP BY s.battery_id, g.w, g.nn ORDER BY s.battery_id, g.w",
@@ -358,7 +362,10 @@ type written struct {
 // writeQuery runs query into a zstd Parquet file and uploads it as key.
 func (r *Recomputer) writeQuery(ctx context.Context, conn *sql.Conn, key, query string) (written, error) {
 	local := filepath.Join(r.tmp, strings.NewReplacer("/", "_", "=", "-").Replace(key))
-	copySQL := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD)", query, strings.ReplaceAll(local, "'", "''"))
+	// Small row groups let the serving layer read one battery's windows
+	// without decoding a whole partition (serving.viewIndex).
+	copySQL := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE %d)",
+		query, strings.ReplaceAll(local, "'", "''"), ViewRowGroupRows)
 	t0 := time.Now()
 	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
 		return written{}, err
@@ -411,7 +418,7 @@ func (r *Recomputer) latestView(ctx context.Context, version int64, have map[str
 	}
 	var b strings.Builder
 	b.WriteString("SELECT battery_id, max(last_ts_ms) AS ts_ms, to_timestamp(max(last_ts_ms) / 1000) AS ts")
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		fmt.Fprintf(&b, ", arg_max(last_%[1]s, last_ts_ms) AS %[1]s", m)
 	}
 	fmt.Fprintf(&b, " FROM read_parquet(%s) GROUP BY battery_id ORDER BY battery_id", parquetList(paths))
@@ -450,11 +457,11 @@ func (r *Recomputer) ReadBatteryWindows(ctx context.Context, files []lake.ViewFi
 		return nil
 	}
 	cols := []string{"battery_id", "window_ms", "n"}
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		cols = append(cols, m+"_min", m+"_max", m+"_mean", m+"_m2")
 	}
 	cols = append(cols, "last_ts_ms")
-	for _, m := range metrics {
+	for _, m := range Metrics {
 		cols = append(cols, "last_"+m)
 	}
 	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+parquetList(paths)+
@@ -512,3 +519,110 @@ func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Tim
 		return next, err
 	}
 }
+
+// ReadLatest reads the battery_latest view: each battery's reading with the
+// greatest ts.
+func (r *Recomputer) ReadLatest(ctx context.Context, f lake.ViewFile, fn func(id string, rd agg.Reading)) error {
+	p, err := r.cache.Path(ctx, f.Key, f.ETag)
+	if err != nil {
+		return err
+	}
+	rows, err := r.db.QueryContext(ctx, "SELECT battery_id, ts_ms, "+strings.Join(Metrics, ", ")+" FROM read_parquet("+parquetList([]string{p})+")")
+	if err != nil {
+		return fmt.Errorf("read %s: %w", f.Key, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var rd agg.Reading
+		if err := rows.Scan(&id, &rd.TS, &rd.VoltageV, &rd.CurrentA, &rd.TemperatureC, &rd.SOCPct); err != nil {
+			return err
+		}
+		fn(id, rd)
+	}
+	return rows.Err()
+}
+
+// ReadFleet reads fleet view partitions.
+func (r *Recomputer) ReadFleet(ctx context.Context, files []lake.ViewFile, fn func(start int64, f agg.FleetStats)) error {
+	paths := make([]string, 0, len(files))
+	for _, f := range files {
+		p, err := r.cache.Path(ctx, f.Key, f.ETag)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	cols := []string{"window_ms", "readings", "batteries"}
+	for _, m := range Metrics {
+		cols = append(cols, m+"_min", m+"_max", m+"_mean")
+	}
+	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+parquetList(paths)+")")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var start int64
+		var f agg.FleetStats
+		dest := []any{&start, &f.Readings, &f.Batteries}
+		for _, m := range []*agg.Moments{&f.Voltage, &f.Current, &f.Temperature, &f.SOC} {
+			dest = append(dest, &m.Min, &m.Max, &m.Mean)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		fn(start, f)
+	}
+	return rows.Err()
+}
+
+// BatteriesIn reads which batteries have a window in a set of window
+// starts, from battery view partitions (the serving layer's fleet merge
+// needs it to count distinct batteries exactly).
+func (r *Recomputer) BatteriesIn(ctx context.Context, files []lake.ViewFile, starts []int64, fn func(start int64, id string)) error {
+	paths := make([]string, 0, len(files))
+	for _, f := range files {
+		p, err := r.cache.Path(ctx, f.Key, f.ETag)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
+	}
+	if len(paths) == 0 || len(starts) == 0 {
+		return nil
+	}
+	list := make([]string, len(starts))
+	for i, s := range starts {
+		list[i] = fmt.Sprint(s)
+	}
+	rows, err := r.db.QueryContext(ctx, "SELECT window_ms, battery_id FROM read_parquet("+parquetList(paths)+") WHERE window_ms IN ("+strings.Join(list, ",")+")")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s int64
+		var id string
+		if err := rows.Scan(&s, &id); err != nil {
+			return err
+		}
+		fn(s, id)
+	}
+	return rows.Err()
+}
+
+// Cache returns the recomputer's local copy cache of lake objects.
+func (r *Recomputer) Cache() *Cache { return r.cache }
+
+// MergeSelect is the SQL that merges battery view rows of table src into
+// windows of width ms with the exact parallel formula (the serving layer
+// uses it to merge batch and speed rows of the same window).
+func MergeSelect(src string, width int64) string { return mergeSelect(src, width) }
+
+// FleetSelect is the SQL that folds battery windows of table src into fleet
+// windows.
+func FleetSelect(src string) string { return fleetSelect(src) }

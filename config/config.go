@@ -25,6 +25,7 @@ type Config struct {
 	Events  Events `yaml:"events"`
 	HTTP    HTTP   `yaml:"http"`
 	Batch   Batch  `yaml:"batch"`
+	Serve   Serve  `yaml:"serve"`
 	Sim     Sim    `yaml:"simulate"`
 }
 
@@ -72,6 +73,14 @@ type HTTP struct {
 	Addr string `yaml:"addr" help:"listen address of the HTTP API, dashboard, /healthz and /metrics"`
 }
 
+// Serve configures the serving layer's SQL access.
+type Serve struct {
+	PGAddr     string        `yaml:"pg_addr" help:"listen address of the PostgreSQL wire protocol (psql -h host -p port); empty disables it"`
+	PGPassword string        `yaml:"pg_password" help:"password PostgreSQL clients must send (empty: none; keep pg_addr on localhost then)"`
+	SQLTimeout time.Duration `yaml:"sql_timeout" help:"a SQL query running longer is cancelled"`
+	SQLMaxRows int           `yaml:"sql_max_rows" help:"a SQL query returning more rows is refused"`
+}
+
 // Sim configures the device simulator (gridlake simulate, gridlake up --simulate).
 type Sim struct {
 	Batteries int           `yaml:"batteries" help:"simulated battery packs"`
@@ -116,6 +125,7 @@ func Default() Config {
 		},
 		HTTP:  HTTP{Addr: "127.0.0.1:8080"},
 		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour},
+		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000},
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -187,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.Addr == "" {
 		bad("http.addr", "must not be empty (for example 127.0.0.1:8080)")
+	}
+	if c.Serve.SQLTimeout <= 0 || c.Serve.SQLMaxRows <= 0 {
+		bad("serve.sql_timeout/sql_max_rows", "must be positive")
 	}
 	s := c.Sim
 	if s.Batteries < 0 || s.Rooms < 0 || s.Batteries+s.Rooms == 0 {

@@ -4,7 +4,6 @@ package serving
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -62,10 +61,4 @@ func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, status)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

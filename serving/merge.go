@@ -1,7 +1,12 @@
+// Package serving answers queries exactly by merging the batch views of one
+// manifest with the speed layer's state above that manifest's cut (DESIGN
+// §5), and serves the answers over HTTP (/v1), SQL and the PostgreSQL wire
+// protocol.
 package serving
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -11,37 +16,59 @@ import (
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
 )
 
 // Speed is what the merge asks of the speed layer; *speed.Layer is one.
 type Speed interface {
 	ManifestVersion() int64
+	MaxLag() int64
 	BatteryWindows(ctx context.Context, id string, res agg.Res, from, to, version int64) ([]speed.Window, bool, error)
+	BatteryWindowsAll(ctx context.Context, res agg.Res, from, to, version int64, fn func(id string, start int64, s *agg.BatteryStats)) error
+	BatteryLatest(ctx context.Context, id string, version int64) (agg.Reading, bool, error)
+	BatteryLatestAll(ctx context.Context, version int64, fn func(id string, r agg.Reading)) error
+	RoomEvents(roomID string) ([]agg.RoomEvent, bool)
+	Rooms() []string
 }
 
-// Merger answers battery statistics exactly: the batch views of one
-// manifest version plus the speed layer's windows above that version's cut,
-// combined per window. It always uses the version the speed layer has
-// applied, so the two sides split the records at the same offsets.
+// Merger answers exactly: the batch views of one manifest version plus the
+// speed layer's state above that version's cut. It always uses the version
+// the speed layer has applied, so the two sides split the records at the
+// same offsets; a batch commit swaps in when the speed layer applies it,
+// and every query reads one version from start to end.
 type Merger struct {
 	store lake.Store
 	views *batch.Recomputer
 	speed Speed
+	index *viewIndex
+	loc   *time.Location
+	now   func() time.Time
 
-	mu        sync.Mutex
-	manifests map[int64]*lake.Manifest
+	mu    sync.Mutex
+	snaps map[int64]*snapshot
 }
 
-// NewMerger returns a merger.
-func NewMerger(store lake.Store, views *batch.Recomputer, sp Speed) *Merger {
-	return &Merger{store: store, views: views, speed: sp, manifests: map[int64]*lake.Manifest{}}
+// NewMerger returns a merger. loc is the site's time zone (room days).
+func NewMerger(store lake.Store, views *batch.Recomputer, sp Speed, loc *time.Location, now func() time.Time) *Merger {
+	if loc == nil {
+		loc = time.UTC
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Merger{store: store, views: views, speed: sp, loc: loc, now: now,
+		index: newViewIndex(views.Cache(), 256), snaps: map[int64]*snapshot{}}
 }
 
-// Freshness says what an answer is made of.
+// Freshness says what an answer is made of: the batch manifest version and
+// its cut time, and how many records the speed side trails Kafka by.
 type Freshness struct {
-	BatchVersion int64     `json:"batch_version"`
-	CutTime      time.Time `json:"cut_time,omitempty"`
+	BatchVersion  int64     `json:"batch_version"`
+	CutTime       *time.Time `json:"cut_time,omitempty"`
+	ClosedThrough string    `json:"closed_through,omitempty"`
+	SpeedLag      int64     `json:"speed_lag_records"`
+	AsOf          time.Time `json:"as_of"`
 }
 
 // Window is one merged window.
@@ -50,89 +77,457 @@ type Window struct {
 	Stats agg.BatteryStats `json:"stats"`
 }
 
-func (m *Merger) manifest(ctx context.Context, v int64) (*lake.Manifest, error) {
-	if v == 0 {
-		return nil, nil
+// snapshot is what the serving layer loaded of one manifest version: the
+// manifest and the small views held in memory.
+type snapshot struct {
+	once sync.Once
+	err  error
+	man  *lake.Manifest // nil before the first batch commit
+
+	latest   map[string]agg.Reading
+	roomDays map[string]map[string][]batch.RoomDayRow // day → room → rows
+	// endState is each room's state at the end of the last closed day.
+	endState map[string]agg.RoomState
+}
+
+// at runs fn on the snapshot of the speed layer's manifest version,
+// retrying when the speed layer moves to a newer cut meanwhile.
+func (m *Merger) at(ctx context.Context, fn func(s *snapshot, v int64) error) error {
+	for attempt := 0; ; attempt++ {
+		v := m.speed.ManifestVersion()
+		s, err := m.snapshot(ctx, v)
+		if err == nil {
+			err = fn(s, v)
+		}
+		if errors.Is(err, speed.ErrCutUnavailable) && attempt < 5 {
+			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+			continue
+		}
+		return err
 	}
+}
+
+func (m *Merger) snapshot(ctx context.Context, v int64) (*snapshot, error) {
 	m.mu.Lock()
-	man, ok := m.manifests[v]
+	s := m.snaps[v]
+	if s == nil {
+		s = &snapshot{}
+		m.snaps[v] = s
+		// Keep the newest few; queries in flight hold their own pointer.
+		for old := range m.snaps {
+			if old < v-2 {
+				delete(m.snaps, old)
+			}
+		}
+	}
 	m.mu.Unlock()
-	if ok {
-		return man, nil
+	s.once.Do(func() { s.err = m.load(ctx, s, v) })
+	if s.err != nil {
+		m.mu.Lock()
+		delete(m.snaps, v)
+		m.mu.Unlock()
+		return nil, s.err
+	}
+	return s, nil
+}
+
+func (m *Merger) load(ctx context.Context, s *snapshot, v int64) error {
+	s.latest = map[string]agg.Reading{}
+	s.roomDays = map[string]map[string][]batch.RoomDayRow{}
+	s.endState = map[string]agg.RoomState{}
+	if v == 0 {
+		return nil
 	}
 	man, err := lake.Read(ctx, m.store, v)
 	if err != nil {
-		return nil, fmt.Errorf("manifest %d: %w", v, err)
+		return fmt.Errorf("read manifest %d: %w", v, err)
 	}
-	m.mu.Lock()
-	m.manifests[v] = man
-	m.mu.Unlock()
-	return man, nil
+	s.man = man
+	keep := map[string]bool{}
+	var rooms []lake.ViewFile
+	for _, f := range man.Views {
+		keep[f.Key+"@"+f.ETag] = true
+		switch f.View {
+		case batch.ViewLatest:
+			if err := m.views.ReadLatest(ctx, f, func(id string, r agg.Reading) { s.latest[id] = r }); err != nil {
+				return fmt.Errorf("load battery_latest of manifest %d: %w", v, err)
+			}
+		case batch.ViewRoomDay:
+			rooms = append(rooms, f)
+		}
+	}
+	err = m.views.ReadRoomDays(ctx, rooms, func(r batch.RoomDayRow) {
+		byRoom := s.roomDays[r.Day]
+		if byRoom == nil {
+			byRoom = map[string][]batch.RoomDayRow{}
+			s.roomDays[r.Day] = byRoom
+		}
+		byRoom[r.RoomID] = append(byRoom[r.RoomID], r)
+	})
+	if err != nil {
+		return fmt.Errorf("load room_day of manifest %d: %w", v, err)
+	}
+	for room, rows := range s.roomDays[man.ClosedThrough] {
+		var st agg.RoomState
+		if err := json.Unmarshal([]byte(rows[0].StateEnd), &st); err != nil {
+			return fmt.Errorf("room %s state at end of %s: %w", room, man.ClosedThrough, err)
+		}
+		s.endState[room] = st
+	}
+	m.index.retain(keep)
+	return nil
 }
 
-var viewOf = map[agg.Res]string{agg.Minutely: batch.ViewBattery1m, agg.Hourly: batch.ViewBattery1h, agg.Daily: batch.ViewBattery1d}
+func (m *Merger) freshness(s *snapshot) Freshness {
+	f := Freshness{SpeedLag: m.speed.MaxLag(), AsOf: m.now().UTC()}
+	if s.man != nil {
+		ct := s.man.CutTime.UTC()
+		f.BatchVersion, f.CutTime, f.ClosedThrough = s.man.Version, &ct, s.man.ClosedThrough
+	}
+	return f
+}
+
+// Freshness reports the current batch version, cut time and speed lag.
+func (m *Merger) Freshness(ctx context.Context) (Freshness, error) {
+	var f Freshness
+	err := m.at(ctx, func(s *snapshot, _ int64) error { f = m.freshness(s); return nil })
+	return f, err
+}
+
+var batteryView = map[agg.Res]string{agg.Minutely: batch.ViewBattery1m, agg.Hourly: batch.ViewBattery1h, agg.Daily: batch.ViewBattery1d}
+
+// viewFiles are the manifest's partitions of view that can hold windows
+// starting in [from, to).
+func (s *snapshot) viewFiles(view string, from, to int64) []lake.ViewFile {
+	if s.man == nil {
+		return nil
+	}
+	var out []lake.ViewFile
+	for _, f := range s.man.Views {
+		if f.View == view && partOverlaps(f.Part, from, to) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // BatteryWindows returns one battery's windows of res starting in
 // [from, to), oldest first. found is false when neither side knows it.
-func (m *Merger) BatteryWindows(ctx context.Context, id string, res agg.Res, from, to int64) ([]Window, Freshness, bool, error) {
-	for attempt := 0; ; attempt++ {
-		v := m.speed.ManifestVersion()
-		wins, fr, found, err := m.batteryWindowsAt(ctx, v, id, res, from, to)
-		if errors.Is(err, speed.ErrCutUnavailable) && attempt < 3 {
-			continue // the speed layer moved to a newer cut meanwhile
+func (m *Merger) BatteryWindows(ctx context.Context, id string, res agg.Res, from, to int64) (out []Window, fr Freshness, found bool, err error) {
+	err = m.at(ctx, func(s *snapshot, v int64) error {
+		out, found = out[:0], false
+		fr = m.freshness(s)
+		acc := map[int64]*agg.BatteryStats{}
+		for _, f := range s.viewFiles(batteryView[res], from, to) {
+			err := m.index.windows(ctx, f, id, from, to, func(w batch.ViewWindow) {
+				st := w.Stats
+				acc[w.Start] = &st
+				found = true
+			})
+			if err != nil {
+				return err
+			}
 		}
-		return wins, fr, found, err
+		sw, ok, err := m.speed.BatteryWindows(ctx, id, res, from, to, v)
+		if err != nil {
+			return err
+		}
+		found = found || ok
+		for i := range sw {
+			w := &sw[i]
+			if w.Start < from || w.Start >= to {
+				continue
+			}
+			if a := acc[w.Start]; a != nil {
+				a.Merge(&w.Stats)
+			} else {
+				st := w.Stats
+				acc[w.Start] = &st
+			}
+		}
+		for start, st := range acc {
+			out = append(out, Window{Start: start, Stats: *st})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+		return nil
+	})
+	return out, fr, found, err
+}
+
+// Latest is a battery's newest reading.
+type Latest struct {
+	BatteryID string `json:"battery_id"`
+	agg.Reading
+}
+
+// BatteryLatest returns one battery's reading with the greatest ts.
+func (m *Merger) BatteryLatest(ctx context.Context, id string) (l Latest, fr Freshness, found bool, err error) {
+	err = m.at(ctx, func(s *snapshot, v int64) error {
+		fr = m.freshness(s)
+		r, inBatch := s.latest[id]
+		sr, inSpeed, err := m.speed.BatteryLatest(ctx, id, v)
+		if err != nil {
+			return err
+		}
+		if inSpeed && (!inBatch || sr.TS > r.TS) {
+			r = sr
+		}
+		l, found = Latest{BatteryID: id, Reading: r}, inBatch || inSpeed
+		return nil
+	})
+	return l, fr, found, err
+}
+
+// BatteryLatestAll returns every battery's newest reading, by id.
+func (m *Merger) BatteryLatestAll(ctx context.Context) (all []Latest, fr Freshness, err error) {
+	err = m.at(ctx, func(s *snapshot, v int64) error {
+		fr = m.freshness(s)
+		merged := make(map[string]agg.Reading, len(s.latest))
+		for id, r := range s.latest {
+			merged[id] = r
+		}
+		err := m.speed.BatteryLatestAll(ctx, v, func(id string, r agg.Reading) {
+			if old, ok := merged[id]; !ok || r.TS > old.TS {
+				merged[id] = r
+			}
+		})
+		if err != nil {
+			return err
+		}
+		all = make([]Latest, 0, len(merged))
+		for id, r := range merged {
+			all = append(all, Latest{BatteryID: id, Reading: r})
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].BatteryID < all[j].BatteryID })
+		return nil
+	})
+	return all, fr, err
+}
+
+// FleetWindow is one merged fleet window.
+type FleetWindow struct {
+	Start int64          `json:"start_ms"`
+	Stats agg.FleetStats `json:"stats"`
+}
+
+var fleetView = map[agg.Res]string{agg.Minutely: batch.ViewFleet1m, agg.Hourly: batch.ViewFleet1h}
+
+// Fleet returns the fleet's windows of res starting in [from, to): readings,
+// distinct batteries and min/max/mean per metric. The batch side comes from
+// the fleet views; where the speed side adds batteries to a window the batch
+// already has, the batteries both sides hold are counted once.
+func (m *Merger) Fleet(ctx context.Context, res agg.Res, from, to int64) (out []FleetWindow, fr Freshness, err error) {
+	err = m.at(ctx, func(s *snapshot, v int64) error {
+		out = out[:0]
+		fr = m.freshness(s)
+		acc := map[int64]*agg.FleetStats{}
+		if view, ok := fleetView[res]; ok {
+			err := m.views.ReadFleet(ctx, s.viewFiles(view, from, to), func(start int64, f agg.FleetStats) {
+				if start >= from && start < to {
+					acc[start] = &f
+				}
+			})
+			if err != nil {
+				return err
+			}
+		} else {
+			// Days: no fleet view; fold the battery day windows.
+			err := m.views.ReadBatteryWindows(ctx, s.viewFiles(batteryView[res], from, to), "", from, to, func(w batch.ViewWindow) {
+				f := acc[w.Start]
+				if f == nil {
+					f = &agg.FleetStats{}
+					acc[w.Start] = f
+				}
+				f.AddBattery(&w.Stats)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		// The speed side per window, per battery.
+		speedSide := map[int64]map[string]agg.BatteryStats{}
+		err := m.speed.BatteryWindowsAll(ctx, res, from, to, v, func(id string, start int64, st *agg.BatteryStats) {
+			if start < from || start >= to {
+				return
+			}
+			w := speedSide[start]
+			if w == nil {
+				w = map[string]agg.BatteryStats{}
+				speedSide[start] = w
+			}
+			w[id] = *st
+		})
+		if err != nil {
+			return err
+		}
+		var shared []int64
+		for start := range speedSide {
+			if acc[start] != nil {
+				shared = append(shared, start)
+			}
+		}
+		inBatch := map[int64]map[string]bool{}
+		if len(shared) > 0 {
+			err := m.views.BatteriesIn(ctx, s.viewFiles(batteryView[res], from, to), shared, func(start int64, id string) {
+				if _, ok := speedSide[start][id]; !ok {
+					return
+				}
+				if inBatch[start] == nil {
+					inBatch[start] = map[string]bool{}
+				}
+				inBatch[start][id] = true
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for start, bats := range speedSide {
+			f := acc[start]
+			if f == nil {
+				f = &agg.FleetStats{}
+				acc[start] = f
+			}
+			for id, st := range bats {
+				f.AddBattery(&st)
+				if inBatch[start][id] {
+					f.Batteries-- // counted by the batch side already
+				}
+			}
+		}
+		for start, f := range acc {
+			out = append(out, FleetWindow{Start: start, Stats: *f})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+		return nil
+	})
+	return out, fr, err
+}
+
+// RoomDay is one room's energy report for one local day.
+type RoomDay struct {
+	RoomID string `json:"room_id"`
+	Day    string `json:"day"`
+	// Closed days come from the batch view (Revision counts re-closes);
+	// open days are integrated from the speed layer's events up to now.
+	Closed   bool  `json:"closed"`
+	Revision int64 `json:"revision,omitempty"`
+	agg.RoomDay
+	WasteWh  float64 `json:"waste_wh"`
+	EnergyWh float64 `json:"energy_wh"`
+}
+
+func (d *RoomDay) total() {
+	d.WasteWh, d.EnergyWh = 0, 0
+	for _, u := range d.ByType {
+		d.WasteWh += u.WasteWh
+		d.EnergyWh += u.EnergyWh
 	}
 }
 
-func (m *Merger) batteryWindowsAt(ctx context.Context, v int64, id string, res agg.Res, from, to int64) ([]Window, Freshness, bool, error) {
-	var fr Freshness
-	acc := map[int64]*agg.BatteryStats{}
-	found := false
-	man, err := m.manifest(ctx, v)
-	if err != nil {
-		return nil, fr, false, err
+// closed reports whether batch has closed day in snapshot s.
+func (s *snapshot) closed(day agg.Day) bool {
+	return s.man != nil && s.man.ClosedThrough != "" && day.String() <= s.man.ClosedThrough
+}
+
+func fromRows(room string, day string, rows []batch.RoomDayRow) RoomDay {
+	d := RoomDay{RoomID: room, Day: day, Closed: true, RoomDay: agg.RoomDay{ByType: map[string]*agg.TypeUsage{}}}
+	for _, r := range rows {
+		d.OccupiedS, d.SoldS, d.Revision = r.OccupiedS, r.SoldS, r.Revision
+		if r.DeviceType != "" {
+			u := r.TypeUsage
+			d.ByType[r.DeviceType] = &u
+		}
 	}
-	if man != nil {
-		fr = Freshness{BatchVersion: man.Version, CutTime: man.CutTime}
-		var files []lake.ViewFile
-		for _, f := range man.Views {
-			if f.View == viewOf[res] && partOverlaps(f.Part, from, to) {
-				files = append(files, f)
+	d.total()
+	return d
+}
+
+// openDay integrates a room over an open day: the batch layer's state at
+// the end of the last closed day, then the speed layer's events.
+func (m *Merger) openDay(s *snapshot, room string, day agg.Day) (RoomDay, bool) {
+	from, to := day.Bounds(m.loc)
+	now := m.now().UnixMilli()
+	to = max(min(to, now), from)
+	evs, inSpeed := m.speed.RoomEvents(room)
+	st, inBatch := s.endState[room]
+	if !inSpeed && !inBatch {
+		return RoomDay{}, false
+	}
+	if inBatch {
+		evs = append(evs, stateEvents(st, from-1)...)
+	}
+	rep, _ := agg.Replay(evs, from, to)
+	d := RoomDay{RoomID: room, Day: day.String(), RoomDay: rep}
+	d.total()
+	return d, true
+}
+
+// stateEvents are events that put a room into state st at ts.
+func stateEvents(st agg.RoomState, ts int64) []agg.RoomEvent {
+	out := []agg.RoomEvent{
+		{Kind: schemas.KindOccupancy, TS: ts, Flag: st.Occupied},
+		{Kind: schemas.KindStay, TS: ts, Flag: st.Sold},
+	}
+	for id, d := range st.Devices {
+		out = append(out, agg.RoomEvent{Kind: schemas.KindDevice, TS: ts, DeviceID: id, DeviceType: d.Type, Flag: d.On, PowerW: d.PowerW})
+	}
+	return out
+}
+
+// RoomDays returns one room's reports for the local days from..to
+// (inclusive). found is false when neither side knows the room.
+func (m *Merger) RoomDays(ctx context.Context, room string, from, to agg.Day) (out []RoomDay, fr Freshness, found bool, err error) {
+	err = m.at(ctx, func(s *snapshot, _ int64) error {
+		out, found = out[:0], false
+		fr = m.freshness(s)
+		_, found = s.endState[room]
+		if _, ok := m.speed.RoomEvents(room); ok {
+			found = true
+		}
+		for d := from; d.String() <= to.String(); d = d.Next() {
+			if s.closed(d) {
+				if rows, ok := s.roomDays[d.String()][room]; ok {
+					out = append(out, fromRows(room, d.String(), rows))
+					found = true
+				}
+				continue
+			}
+			if rd, ok := m.openDay(s, room, d); ok {
+				out = append(out, rd)
 			}
 		}
-		err := m.views.ReadBatteryWindows(ctx, files, id, from, to, func(w batch.ViewWindow) {
-			s := w.Stats
-			acc[w.Start] = &s
-			found = true
-		})
-		if err != nil {
-			return nil, fr, false, err
+		return nil
+	})
+	return out, fr, found, err
+}
+
+// Hotel returns every room's report for one local day.
+func (m *Merger) Hotel(ctx context.Context, day agg.Day) (out []RoomDay, fr Freshness, err error) {
+	err = m.at(ctx, func(s *snapshot, _ int64) error {
+		out = []RoomDay{}
+		fr = m.freshness(s)
+		if s.closed(day) {
+			for room, rows := range s.roomDays[day.String()] {
+				out = append(out, fromRows(room, day.String(), rows))
+			}
+			return nil
 		}
-	}
-	sw, ok, err := m.speed.BatteryWindows(ctx, id, res, from, to, v)
-	if err != nil {
-		return nil, fr, false, err
-	}
-	found = found || ok
-	for i := range sw {
-		w := &sw[i]
-		if w.Start < from || w.Start >= to {
-			continue
+		rooms := map[string]bool{}
+		for _, r := range m.speed.Rooms() {
+			rooms[r] = true
 		}
-		if a := acc[w.Start]; a != nil {
-			a.Merge(&w.Stats)
-		} else {
-			s := w.Stats
-			acc[w.Start] = &s
+		for r := range s.endState {
+			rooms[r] = true
 		}
-	}
-	out := make([]Window, 0, len(acc))
-	for start, s := range acc {
-		out = append(out, Window{Start: start, Stats: *s})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
-	return out, fr, found, nil
+		for r := range rooms {
+			if rd, ok := m.openDay(s, r, day); ok {
+				out = append(out, rd)
+			}
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].RoomID < out[j].RoomID })
+	return out, fr, err
 }
 
 // partOverlaps reports whether a view partition (a UTC hour 2006-01-02T15

@@ -43,7 +43,7 @@ func TestMerge_ExactWhileBatchCommits(t *testing.T) {
 	}
 	defer rc.Close()
 	c := batch.NewCompactor(batch.CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})
-	mg := NewMerger(store, rc, sp)
+	mg := NewMerger(store, rc, sp, time.UTC, nil)
 	sim := simulate.New(simulate.Options{Batteries: 15, Rooms: 2, Rate: 1, Seed: 31,
 		Start:  time.Date(2026, 11, 21, 22, 40, 0, 0, time.UTC),
 		Faults: simulate.Faults{Duplicate: 0.05, Loss: 0.02, Reorder: 20 * time.Second, Late: 0.02, LateDelay: 40 * time.Minute, Malformed: 0.01}})

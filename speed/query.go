@@ -193,3 +193,51 @@ func (l *Layer) Rooms() []string {
 	sort.Strings(out)
 	return out
 }
+
+// BatteryLatestAll calls fn with every owned battery's reading with the
+// greatest ts above the cut of manifest version.
+func (l *Layer) BatteryLatestAll(ctx context.Context, version int64, fn func(id string, r agg.Reading)) error {
+	return l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
+		for id, bt := range p.batts {
+			if r, ok := bt.latest(gen); ok {
+				fn(id, r)
+			}
+		}
+		return true
+	})
+}
+
+// RoomEvents returns a copy of the de-duplicated events the speed state
+// holds for a room (those since its replay start), and whether it holds
+// the room. The serving layer replays them on top of the batch layer's
+// state at the end of the last closed day.
+func (l *Layer) RoomEvents(roomID string) ([]agg.RoomEvent, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for k, p := range l.parts {
+		if k.topic != schemas.TopicRoom {
+			continue
+		}
+		p.mu.RLock()
+		rl := p.room.rooms[roomID]
+		var evs []agg.RoomEvent
+		if rl != nil {
+			evs = append(evs, rl.events...)
+		}
+		p.mu.RUnlock()
+		if rl != nil {
+			return evs, true
+		}
+	}
+	return nil, false
+}
+
+// MaxLag is the largest consumer lag (records) over the owned partitions:
+// how far the speed side trails Kafka.
+func (l *Layer) MaxLag() int64 {
+	var lag int64
+	for _, p := range l.Status().Partitions {
+		lag = max(lag, p.Lag)
+	}
+	return lag
+}

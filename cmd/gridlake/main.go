@@ -36,6 +36,8 @@ func commands() map[string]command {
 		"batch":    {"run the batch layer by hand: run, compact, recompute, rebuild", runBatch},
 		"bench":    {"measure a layer and print one JSON line: bench speed", runBench},
 		"up":       {"run the whole pipeline in one process: embedded broker and object store, HTTP, optional simulator", runUp},
+		"serve":    {"run the serving layer: HTTP API /v1, SQL over HTTP and the PostgreSQL protocol, speed layer in-process", runServe},
+		"sql":      {"a terminal SQL client: run read-only queries against a running gridlake", runSQL},
 		"simulate": {"send simulated battery and hotel traffic to Kafka, with fault injection", runSimulate},
 		"speed":    {"run a speed-layer process: exact real-time aggregates above the last batch cut", runSpeed},
 	}

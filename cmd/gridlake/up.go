@@ -50,6 +50,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	health := serving.NewHealth()
 	health.Add("object_store", st.store.Ping)
 	mux := processMux(layer, reg, health, st.brokers)
+	sv, err := startServing(ctx, &cfg, st.store, layer, mux, log)
+	if err != nil {
+		return err
+	}
+	defer sv.close()
 	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
 	if err != nil {
 		return err
@@ -58,8 +63,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	speedDone := make(chan error, 1)
 	go func() { speedDone <- layer.Run(ctx) }()
 
-	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/healthz, /readyz, /metrics, /speed/v1/status)\n  data    %s\n",
-		st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, addr, cfg.DataDir)
+	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/v1/openapi.json, /v1/status, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
+		st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, addr, sv.pgHint(), cfg.DataDir)
 
 	if *withSim {
 		go func() {

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+
+	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/metrics"
+	"github.com/gridlake/gridlake/objstore"
+	"github.com/gridlake/gridlake/serving"
+	"github.com/gridlake/gridlake/serving/pgwire"
+	"github.com/gridlake/gridlake/speed"
+)
+
+const serveSynopsis = `Runs the serving layer: the HTTP API under /v1 (OpenAPI at
+/v1/openapi.json), SQL over HTTP (POST /v1/sql) and over the PostgreSQL wire
+protocol on --serve-pg-addr (psql -h 127.0.0.1 -p 15432), with the speed
+layer in-process. Every answer merges the newest batch views with the speed
+layer's state above their cut, exactly, and states its freshness.
+
+Run one serve process per deployment: its speed layer joins the consumer
+group "gridlake-speed" and must own every partition.
+
+Example: gridlake serve --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs, loader := flags(e, "serve", serveSynopsis)
+	cfg, err := load(fs, loader, e, args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	brokers := cfg.BrokerAddrs()
+	if err := kafkaio.Ping(ctx, brokers); err != nil {
+		return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
+	}
+	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
+	if err != nil {
+		return fmt.Errorf("%w\nthe serving layer reads the lake: pass --s3-endpoint", err)
+	}
+	w := kafkaio.NewWriter(brokers)
+	defer w.Close()
+	reg := metrics.NewRegistry()
+	layer, err := newSpeed(&cfg, brokers, store, w, reg, log)
+	if err != nil {
+		return err
+	}
+	health := serving.NewHealth()
+	health.Add("object_store", store.Ping)
+	mux := processMux(layer, reg, health, brokers)
+	sv, err := startServing(ctx, &cfg, store, layer, mux, log)
+	if err != nil {
+		return err
+	}
+	defer sv.close()
+	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(e.stdout, "gridlake serve: http://%s/v1/openapi.json  %s\n", addr, sv.pgHint())
+	return layer.Run(ctx)
+}
+
+// servingStack is the serving layer of a process: the merger, the API, the
+// SQL engine and the PostgreSQL listener.
+type servingStack struct {
+	merger *serving.Merger
+	sql    *serving.SQL
+	pgAddr string
+	closer []func()
+}
+
+func (s *servingStack) close() {
+	for i := len(s.closer) - 1; i >= 0; i-- {
+		s.closer[i]()
+	}
+}
+
+func (s *servingStack) pgHint() string {
+	if s.pgAddr == "" {
+		return "(PostgreSQL protocol off)"
+	}
+	host, port, _ := net.SplitHostPort(s.pgAddr)
+	return fmt.Sprintf("psql -h %s -p %s", host, port)
+}
+
+// startServing mounts the /v1 API on mux and starts the PostgreSQL
+// listener.
+func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store, layer *speed.Layer, mux *http.ServeMux, log *slog.Logger) (*servingStack, error) {
+	loc, err := cfg.Location()
+	if err != nil {
+		return nil, err
+	}
+	sv := &servingStack{}
+	rc, err := batch.NewRecomputer(ctx, store, filepath.Join(cfg.DataDir, "serve"), log.With("layer", "serving"))
+	if err != nil {
+		return nil, err
+	}
+	sv.closer = append(sv.closer, func() { rc.Close() })
+	sv.merger = serving.NewMerger(store, rc, layer, loc, nil)
+	sv.sql, err = serving.NewSQL(ctx, sv.merger, serving.SQLOptions{Timeout: cfg.Serve.SQLTimeout, MaxRows: cfg.Serve.SQLMaxRows, Log: log})
+	if err != nil {
+		sv.close()
+		return nil, err
+	}
+	sv.closer = append(sv.closer, func() { sv.sql.Close() })
+	serving.NewAPI(sv.merger, sv.sql).Register(mux)
+	if cfg.Serve.PGAddr != "" {
+		ln, err := net.Listen("tcp", cfg.Serve.PGAddr)
+		if err != nil {
+			sv.close()
+			return nil, fmt.Errorf("listen for PostgreSQL clients on %s (in use? pick another with --serve-pg-addr, or empty to disable): %w", cfg.Serve.PGAddr, err)
+		}
+		sv.pgAddr = ln.Addr().String()
+		pctx, cancel := context.WithCancel(ctx)
+		sv.closer = append(sv.closer, cancel)
+		pg := &pgwire.Server{Q: sv.sql, Password: cfg.Serve.PGPassword, Log: log.With("layer", "pgwire")}
+		go func() {
+			if err := pg.Serve(pctx, ln); err != nil {
+				log.Error("PostgreSQL listener stopped", "err", err)
+			}
+		}()
+	}
+	return sv, nil
+}

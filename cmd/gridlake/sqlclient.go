@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const sqlSynopsis = `A terminal SQL client for analysts: it sends read-only DuckDB queries to
+a running gridlake (serve or up) over HTTP (POST /v1/sql) and prints the rows.
+Without -c it reads queries from stdin, one per ';'.
+
+Tables: battery_raw, room_raw, battery_1m/1h/1d, fleet_1m/1h, battery_latest,
+room_day (batch), battery_stats_1m/1h/1d, fleet_stats_1m/1h/1d, battery_now
+(batch merged with the speed layer: exact and fresh).
+
+Examples:
+  gridlake sql -c "SELECT battery_id, soc_pct FROM battery_now ORDER BY soc_pct LIMIT 5"
+  gridlake sql --format csv -c "SELECT * FROM fleet_stats_1h" > fleet.csv
+  psql -h 127.0.0.1 -p 15432      (the same tables over the PostgreSQL protocol)`
+
+func runSQL(ctx context.Context, e *env, args []string) error {
+	fs, loader := flags(e, "sql", sqlSynopsis)
+	query := fs.String("c", "", "run this one query and exit")
+	format := fs.String("format", "table", "output: table, csv or json")
+	cfg, err := load(fs, loader, e, args)
+	if err != nil {
+		return err
+	}
+	accept := map[string]string{"table": "application/json", "json": "application/json", "csv": "text/csv"}[*format]
+	if accept == "" {
+		return fmt.Errorf("--format %q: send table, csv or json", *format)
+	}
+	url := "http://" + cfg.HTTP.Addr + "/v1/sql"
+	runOne := func(q string) error {
+		return sqlOnce(ctx, e.stdout, url, q, *format, accept)
+	}
+	if *query != "" {
+		return runOne(*query)
+	}
+	in := bufio.NewScanner(os.Stdin)
+	var buf strings.Builder
+	failed := false
+	for in.Scan() {
+		buf.WriteString(in.Text())
+		buf.WriteByte('\n')
+		if strings.HasSuffix(strings.TrimSpace(in.Text()), ";") {
+			if err := runOne(buf.String()); err != nil {
+				fmt.Fprintln(e.stderr, "error:", err)
+				failed = true
+			}
+			buf.Reset()
+		}
+	}
+	if strings.TrimSpace(buf.String()) != "" {
+		if err := runOne(buf.String()); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return fmt.Errorf("some queries failed")
+	}
+	return in.Err()
+}
+
+func sqlOnce(ctx context.Context, out io.Writer, url, q, format, accept string) error {
+	body, _ := json.Marshal(map[string]string{"sql": strings.TrimRight(strings.TrimSpace(q), ";")})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", accept)
+	t0 := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w\nis gridlake running? start it with gridlake up, or point --http-addr at it", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s", e.Error)
+		}
+		return fmt.Errorf("%s: %s", resp.Status, data)
+	}
+	if format != "table" {
+		_, err = out.Write(data)
+		return err
+	}
+	var res struct {
+		Columns []struct{ Name string }
+		Rows    [][]any
+		Fresh   struct {
+			BatchVersion int64 `json:"batch_version"`
+			SpeedLag     int64 `json:"speed_lag_records"`
+		} `json:"freshness"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for i, c := range res.Columns {
+		if i > 0 {
+			fmt.Fprint(tw, "\t")
+		}
+		fmt.Fprint(tw, c.Name)
+	}
+	fmt.Fprintln(tw)
+	for _, row := range res.Rows {
+		for i, v := range row {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			if v == nil {
+				v = "NULL"
+			}
+			fmt.Fprint(tw, v)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "(%d rows, %.0f ms, batch version %d, speed lag %d records)\n", len(res.Rows), float64(time.Since(t0).Microseconds())/1000, res.Fresh.BatchVersion, res.Fresh.SpeedLag)
+	return nil
+}
