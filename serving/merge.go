@@ -64,11 +64,11 @@ func NewMerger(store lake.Store, views *batch.Recomputer, sp Speed, loc *time.Lo
 // Freshness says what an answer is made of: the batch manifest version and
 // its cut time, and how many records the speed side trails Kafka by.
 type Freshness struct {
-	BatchVersion  int64     `json:"batch_version"`
+	BatchVersion  int64      `json:"batch_version"`
 	CutTime       *time.Time `json:"cut_time,omitempty"`
-	ClosedThrough string    `json:"closed_through,omitempty"`
-	SpeedLag      int64     `json:"speed_lag_records"`
-	AsOf          time.Time `json:"as_of"`
+	ClosedThrough string     `json:"closed_through,omitempty"`
+	SpeedLag      int64      `json:"speed_lag_records"`
+	AsOf          time.Time  `json:"as_of"`
 }
 
 // Window is one merged window.
