@@ -118,7 +118,10 @@ func negotiate(accept string) (string, error) {
 // jsonValue makes DuckDB values JSON-friendly.
 func jsonValue(v any) any {
 	switch x := v.(type) {
-	case *big.Int:
+	case *big.Int: // HUGEINT, for example sum() of BIGINT
+		if x.IsInt64() {
+			return x.Int64()
+		}
 		return x.String()
 	case duckdb.Decimal:
 		return x.Float64()
