@@ -27,6 +27,9 @@ func NewCache(dir string, store lake.Store) (*Cache, error) {
 	return &Cache{dir: dir, store: store}, nil
 }
 
+// Dir is the cache's folder.
+func (c *Cache) Dir() string { return c.dir }
+
 // Path returns a local path holding the object's content at etag.
 func (c *Cache) Path(ctx context.Context, key, etag string) (string, error) {
 	name := strings.NewReplacer("/", "_", "=", "-").Replace(key) + "." + strings.Trim(etag, `"`) + filepath.Ext(key)

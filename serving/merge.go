@@ -58,7 +58,7 @@ func NewMerger(store lake.Store, views *batch.Recomputer, sp Speed, loc *time.Lo
 		now = time.Now
 	}
 	return &Merger{store: store, views: views, speed: sp, loc: loc, now: now,
-		index: newViewIndex(views.Cache(), 256), snaps: map[int64]*snapshot{}}
+		index: newViewIndex(views.Cache(), views.Cache().Dir()+"-serving"), snaps: map[int64]*snapshot{}}
 }
 
 // Freshness says what an answer is made of: the batch manifest version and
@@ -344,55 +344,49 @@ func (m *Merger) Fleet(ctx context.Context, res agg.Res, from, to int64) (out []
 				return err
 			}
 		}
-		// The speed side per window, per battery.
-		speedSide := map[int64]map[string]agg.BatteryStats{}
+		// The speed side folds straight into the fleet windows; only for
+		// windows the batch side also has (those around the cut, and late
+		// readings) are the batteries kept, to count each battery once.
+		speedOnly := map[int64]*agg.FleetStats{}
+		shared := map[int64]map[string]bool{}
 		err := m.speed.BatteryWindowsAll(ctx, res, from, to, v, func(id string, start int64, st *agg.BatteryStats) {
 			if start < from || start >= to {
 				return
 			}
-			w := speedSide[start]
-			if w == nil {
-				w = map[string]agg.BatteryStats{}
-				speedSide[start] = w
+			f := acc[start]
+			if f == nil {
+				f = speedOnly[start]
+				if f == nil {
+					f = &agg.FleetStats{}
+					speedOnly[start] = f
+				}
+			} else {
+				if shared[start] == nil {
+					shared[start] = map[string]bool{}
+				}
+				shared[start][id] = true
 			}
-			w[id] = *st
+			f.AddBattery(st)
 		})
 		if err != nil {
 			return err
 		}
-		var shared []int64
-		for start := range speedSide {
-			if acc[start] != nil {
-				shared = append(shared, start)
-			}
-		}
-		inBatch := map[int64]map[string]bool{}
 		if len(shared) > 0 {
-			err := m.views.BatteriesIn(ctx, s.viewFiles(batteryView[res], from, to), shared, func(start int64, id string) {
-				if _, ok := speedSide[start][id]; !ok {
-					return
+			starts := make([]int64, 0, len(shared))
+			for s := range shared {
+				starts = append(starts, s)
+			}
+			err := m.views.BatteriesIn(ctx, s.viewFiles(batteryView[res], from, to), starts, func(start int64, id string) {
+				if shared[start][id] {
+					acc[start].Batteries-- // counted by the batch side already
 				}
-				if inBatch[start] == nil {
-					inBatch[start] = map[string]bool{}
-				}
-				inBatch[start][id] = true
 			})
 			if err != nil {
 				return err
 			}
 		}
-		for start, bats := range speedSide {
-			f := acc[start]
-			if f == nil {
-				f = &agg.FleetStats{}
-				acc[start] = f
-			}
-			for id, st := range bats {
-				f.AddBattery(&st)
-				if inBatch[start][id] {
-					f.Batteries-- // counted by the batch side already
-				}
-			}
+		for start, f := range speedOnly {
+			acc[start] = f
 		}
 		for start, f := range acc {
 			out = append(out, FleetWindow{Start: start, Stats: *f})

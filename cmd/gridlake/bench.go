@@ -25,6 +25,11 @@ Layers:
           Targets: >= 500,000 rows/s, <= 8 bytes per battery reading.
   recompute generate one hour of the fleet (108M readings) as raw Parquet in
           MinIO and time the DuckDB recompute of its views. Target: < 30 s.
+  serve   the previous UTC hour of the fleet compacted in MinIO and the last
+          --fill-seconds in Kafka above the cut, then the /v1 API at a fixed
+          open-loop request rate (74% a battery's last-hour 1m stats, 25% a
+          battery's latest reading, 1% fleet and hotel reports). Target: p99 <
+          10 ms for a battery's last-hour stats at 2,000 requests/s.
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
@@ -78,6 +83,22 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		res, err := bench.Recompute(ctx, o)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(e.stdout).Encode(res)
+	case "serve":
+		fs := flag.NewFlagSet("gridlake bench serve", flag.ContinueOnError)
+		fs.SetOutput(e.stderr)
+		o := bench.ServeOptions{Progress: e.stderr}
+		fleetFlags(fs, &o.Fleet)
+		fs.IntVar(&o.Rate, "rate", 2000, "requests per second")
+		fs.IntVar(&o.Seconds, "seconds", 20, "seconds of measured traffic")
+		fs.StringVar(&o.ProfileDir, "profile", "", "save a pprof CPU profile of the measured part into this folder")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		res, err := bench.Serve(ctx, o)
 		if err != nil {
 			return err
 		}
