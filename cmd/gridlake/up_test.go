@@ -45,7 +45,7 @@ func TestUp_StackWithSimulator(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, e, []string{"up", "--simulate", "--data-dir", t.TempDir(),
-			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0",
+			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
 			"--simulate-batteries", "50", "--simulate-rooms", "5", "--simulate-rate", "10"})
 	}()
 	var out string
