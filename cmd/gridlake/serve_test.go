@@ -36,7 +36,9 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	go func() {
 		done <- run(ctx, e, []string{"up", "--simulate", "--data-dir", dir,
 			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
-			"--simulate-batteries", "40", "--simulate-rooms", "4", "--simulate-rate", "5"})
+			// The simulator stops after 15 s, so answers taken one after
+			// the other (psql, then HTTP) see the same data.
+			"--simulate-batteries", "40", "--simulate-rooms", "4", "--simulate-rate", "5", "--simulate-duration", "15s"})
 	}()
 	var out string
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out, "gridlake is up"); out = stdout.String() {
@@ -50,6 +52,7 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	s3Addr := regexp.MustCompile(`s3\s+http://(\S+)`).FindStringSubmatch(out)[1]
 	pg := regexp.MustCompile(`psql -h (\S+) -p (\d+)`).FindStringSubmatch(out)
 
+	time.Sleep(17 * time.Second) // the simulator has sent everything
 	// Wait for a published generation boundary, then commit a batch run.
 	var batchOut syncBuffer
 	be := &env{stdout: &batchOut, stderr: &batchOut, getenv: func(string) string { return "" }}
