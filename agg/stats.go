@@ -4,7 +4,11 @@
 package agg
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"strconv"
+	"time"
 )
 
 // Res is a window resolution.
@@ -58,6 +62,22 @@ func (r Res) WindowStart(ms int64) int64 {
 		s -= w
 	}
 	return s
+}
+
+// ParseTime reads an instant given as RFC 3339 or Unix milliseconds, the
+// two forms the HTTP interfaces accept, as Unix ms.
+func ParseTime(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("missing: send RFC 3339 (2026-11-21T09:00:00Z) or Unix milliseconds")
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return ms, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("send RFC 3339 (2026-11-21T09:00:00Z) or Unix milliseconds (got %q)", s)
+	}
+	return t.UnixMilli(), nil
 }
 
 // Moments summarise one metric: min, max, mean and the sum of squared

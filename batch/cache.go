@@ -61,6 +61,19 @@ func (c *Cache) Path(ctx context.Context, key, etag string) (string, error) {
 	return path, os.Rename(tmp.Name(), path)
 }
 
+// Views returns local paths of view partitions.
+func (c *Cache) Views(ctx context.Context, files []lake.ViewFile) ([]string, error) {
+	out := make([]string, 0, len(files))
+	for _, f := range files {
+		p, err := c.Path(ctx, f.Key, f.ETag)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // Files returns local paths of manifest files.
 func (c *Cache) Files(ctx context.Context, files []lake.File) ([]string, error) {
 	out := make([]string, 0, len(files))

@@ -128,7 +128,7 @@ func lakeRecords(t *testing.T, ctx context.Context, store *objstore.Store, m *la
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := db.QueryContext(ctx, "SELECT kafka_partition, kafka_offset FROM read_parquet("+parquetList(paths)+")")
+		rows, err := db.QueryContext(ctx, "SELECT kafka_partition, kafka_offset FROM read_parquet("+ParquetList(paths)+")")
 		if err != nil {
 			t.Fatal(err)
 		}

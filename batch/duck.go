@@ -22,9 +22,9 @@ func OpenDuckDB(ctx context.Context) (*sql.DB, error) {
 	return db, nil
 }
 
-// parquetList renders local paths as a DuckDB list literal for
+// ParquetList renders local paths as a DuckDB list literal for
 // read_parquet.
-func parquetList(paths []string) string {
+func ParquetList(paths []string) string {
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
 		quoted[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"

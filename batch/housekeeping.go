@@ -129,7 +129,7 @@ func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.F
 		sortBy = "room_id, ts, kafka_partition, kafka_offset"
 	}
 	q := fmt.Sprintf(`SELECT * REPLACE (row_number() OVER (PARTITION BY %s ORDER BY kafka_partition, kafka_offset) > 1 AS duplicate)
-		FROM read_parquet(%s) ORDER BY %s`, identity, parquetList(paths), sortBy)
+		FROM read_parquet(%s) ORDER BY %s`, identity, ParquetList(paths), sortBy)
 	conn, err := h.Views.db.Conn(ctx)
 	if err != nil {
 		return lake.File{}, err

@@ -283,7 +283,7 @@ func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, 
 		perPart[f.Partition]++
 		onePerPartition = onePerPartition && perPart[f.Partition] == 1
 	}
-	src := "read_parquet(" + parquetList(paths) + ")"
+	src := "read_parquet(" + ParquetList(paths) + ")"
 	readings := `(SELECT battery_id, epoch_ms(ts) AS ts_ms, voltage_v, current_a, temperature_c, soc_pct
 		FROM ` + src + ` WHERE NOT duplicate)`
 	if !onePerPartition {
@@ -326,15 +326,11 @@ func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, 
 // dayView merges a day's hour views into its day view, so a day never
 // needs its raw readings read again.
 func (r *Recomputer) dayView(ctx context.Context, version int64, day string, hours []lake.ViewFile, src string) (lake.ViewFile, error) {
-	paths := make([]string, 0, len(hours))
-	for _, h := range hours {
-		p, err := r.cache.Path(ctx, h.Key, h.ETag)
-		if err != nil {
-			return lake.ViewFile{}, err
-		}
-		paths = append(paths, p)
+	paths, err := r.cache.Views(ctx, hours)
+	if err != nil {
+		return lake.ViewFile{}, err
 	}
-	q := "WITH hours AS (SELECT * FROM read_parquet(" + parquetList(paths) + ")) " + mergeSelect("hours", agg.Daily.Millis())
+	q := "WITH hours AS (SELECT * FROM read_parquet(" + ParquetList(paths) + ")) " + mergeSelect("hours", agg.Daily.Millis())
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return lake.ViewFile{}, err
@@ -401,7 +397,6 @@ func viewKey(view, part string, version int64) string {
 // latestView recomputes each battery's latest reading from the last
 // readings of its hour windows.
 func (r *Recomputer) latestView(ctx context.Context, version int64, have map[string]lake.ViewFile) (lake.ViewFile, error) {
-	var paths []string
 	var hv []lake.ViewFile
 	for _, v := range have {
 		if v.View == ViewBattery1h {
@@ -409,25 +404,35 @@ func (r *Recomputer) latestView(ctx context.Context, version int64, have map[str
 		}
 	}
 	sort.Slice(hv, func(i, j int) bool { return hv[i].Part < hv[j].Part })
-	for _, v := range hv {
-		p, err := r.cache.Path(ctx, v.Key, v.ETag)
-		if err != nil {
-			return lake.ViewFile{}, err
-		}
-		paths = append(paths, p)
+	paths, err := r.cache.Views(ctx, hv)
+	if err != nil {
+		return lake.ViewFile{}, err
 	}
 	var b strings.Builder
 	b.WriteString("SELECT battery_id, max(last_ts_ms) AS ts_ms, to_timestamp(max(last_ts_ms) / 1000) AS ts")
 	for _, m := range Metrics {
 		fmt.Fprintf(&b, ", arg_max(last_%[1]s, last_ts_ms) AS %[1]s", m)
 	}
-	fmt.Fprintf(&b, " FROM read_parquet(%s) GROUP BY battery_id ORDER BY battery_id", parquetList(paths))
+	fmt.Fprintf(&b, " FROM read_parquet(%s) GROUP BY battery_id ORDER BY battery_id", ParquetList(paths))
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return lake.ViewFile{}, err
 	}
 	defer conn.Close()
 	return r.writeView(ctx, conn, version, ViewLatest, "all", b.String(), fingerprintViews(hv))
+}
+
+// BatteryViewColumns are the columns of a battery view, in order.
+func BatteryViewColumns() []string {
+	cols := []string{"battery_id", "window_start", "window_ms", "n"}
+	for _, m := range Metrics {
+		cols = append(cols, m+"_min", m+"_max", m+"_mean", m+"_m2")
+	}
+	cols = append(cols, "last_ts_ms")
+	for _, m := range Metrics {
+		cols = append(cols, "last_"+m)
+	}
+	return cols
 }
 
 // ViewWindow is one row of a battery view.
@@ -445,26 +450,16 @@ func (r *Recomputer) ReadBatteryView(ctx context.Context, files []lake.ViewFile,
 // ReadBatteryWindows reads the windows of one battery (all when id is "")
 // that start in [from, to) from view partitions.
 func (r *Recomputer) ReadBatteryWindows(ctx context.Context, files []lake.ViewFile, id string, from, to int64, fn func(ViewWindow)) error {
-	paths := make([]string, 0, len(files))
-	for _, f := range files {
-		p, err := r.cache.Path(ctx, f.Key, f.ETag)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, p)
+	paths, err := r.cache.Views(ctx, files)
+	if err != nil {
+		return err
 	}
 	if len(paths) == 0 {
 		return nil
 	}
-	cols := []string{"battery_id", "window_ms", "n"}
-	for _, m := range Metrics {
-		cols = append(cols, m+"_min", m+"_max", m+"_mean", m+"_m2")
-	}
-	cols = append(cols, "last_ts_ms")
-	for _, m := range Metrics {
-		cols = append(cols, "last_"+m)
-	}
-	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+parquetList(paths)+
+	cols := BatteryViewColumns()
+	cols = append(cols[:1], cols[2:]...) // all but window_start
+	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+ParquetList(paths)+
 		") WHERE (? = '' OR battery_id = ?) AND window_ms >= ? AND window_ms < ?", id, id, from, to)
 	if err != nil {
 		return err
@@ -527,7 +522,7 @@ func (r *Recomputer) ReadLatest(ctx context.Context, f lake.ViewFile, fn func(id
 	if err != nil {
 		return err
 	}
-	rows, err := r.db.QueryContext(ctx, "SELECT battery_id, ts_ms, "+strings.Join(Metrics, ", ")+" FROM read_parquet("+parquetList([]string{p})+")")
+	rows, err := r.db.QueryContext(ctx, "SELECT battery_id, ts_ms, "+strings.Join(Metrics, ", ")+" FROM read_parquet("+ParquetList([]string{p})+")")
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.Key, err)
 	}
@@ -545,13 +540,9 @@ func (r *Recomputer) ReadLatest(ctx context.Context, f lake.ViewFile, fn func(id
 
 // ReadFleet reads fleet view partitions.
 func (r *Recomputer) ReadFleet(ctx context.Context, files []lake.ViewFile, fn func(start int64, f agg.FleetStats)) error {
-	paths := make([]string, 0, len(files))
-	for _, f := range files {
-		p, err := r.cache.Path(ctx, f.Key, f.ETag)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, p)
+	paths, err := r.cache.Views(ctx, files)
+	if err != nil {
+		return err
 	}
 	if len(paths) == 0 {
 		return nil
@@ -560,7 +551,7 @@ func (r *Recomputer) ReadFleet(ctx context.Context, files []lake.ViewFile, fn fu
 	for _, m := range Metrics {
 		cols = append(cols, m+"_min", m+"_max", m+"_mean")
 	}
-	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+parquetList(paths)+")")
+	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+ParquetList(paths)+")")
 	if err != nil {
 		return err
 	}
@@ -584,13 +575,9 @@ func (r *Recomputer) ReadFleet(ctx context.Context, files []lake.ViewFile, fn fu
 // starts, from battery view partitions (the serving layer's fleet merge
 // needs it to count distinct batteries exactly).
 func (r *Recomputer) BatteriesIn(ctx context.Context, files []lake.ViewFile, starts []int64, fn func(start int64, id string)) error {
-	paths := make([]string, 0, len(files))
-	for _, f := range files {
-		p, err := r.cache.Path(ctx, f.Key, f.ETag)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, p)
+	paths, err := r.cache.Views(ctx, files)
+	if err != nil {
+		return err
 	}
 	if len(paths) == 0 || len(starts) == 0 {
 		return nil
@@ -599,7 +586,7 @@ func (r *Recomputer) BatteriesIn(ctx context.Context, files []lake.ViewFile, sta
 	for i, s := range starts {
 		list[i] = fmt.Sprint(s)
 	}
-	rows, err := r.db.QueryContext(ctx, "SELECT window_ms, battery_id FROM read_parquet("+parquetList(paths)+") WHERE window_ms IN ("+strings.Join(list, ",")+")")
+	rows, err := r.db.QueryContext(ctx, "SELECT window_ms, battery_id FROM read_parquet("+ParquetList(paths)+") WHERE window_ms IN ("+strings.Join(list, ",")+")")
 	if err != nil {
 		return err
 	}

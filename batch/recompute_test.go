@@ -163,7 +163,7 @@ func viewPaths(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manife
 	if len(paths) == 0 {
 		t.Fatalf("no %s view", view)
 	}
-	return parquetList(paths)
+	return ParquetList(paths)
 }
 
 // checkFleetAndLatest compares the fleet_1m and battery_latest views with

@@ -125,7 +125,7 @@ func (r *Recomputer) roomEvents(ctx context.Context, files []lake.File) (map[str
 	order := "(kafka_partition::BIGINT << 40) | kafka_offset"
 	q := `SELECT room_id, type, epoch_ms(ts), arg_min(device_id, ` + order + `), arg_min(device_type, ` + order + `),
 			coalesce(state = 'on', occupied, action = 'check_in') AS flag, arg_min(power_w, ` + order + `)
-		FROM read_parquet(` + parquetList(paths) + `)
+		FROM read_parquet(` + ParquetList(paths) + `)
 		GROUP BY room_id, type, coalesce(device_id, room_id), ts, flag`
 	rows, err := r.db.QueryContext(ctx, q)
 	if err != nil {
@@ -210,19 +210,15 @@ func (r *Recomputer) writeRoomDay(ctx context.Context, conn *sql.Conn, version i
 
 // ReadRoomDays reads room_day partitions.
 func (r *Recomputer) ReadRoomDays(ctx context.Context, files []lake.ViewFile, fn func(RoomDayRow)) error {
-	paths := make([]string, 0, len(files))
-	for _, f := range files {
-		p, err := r.cache.Path(ctx, f.Key, f.ETag)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, p)
+	paths, err := r.cache.Views(ctx, files)
+	if err != nil {
+		return err
 	}
 	if len(paths) == 0 {
 		return nil
 	}
 	rows, err := r.db.QueryContext(ctx, `SELECT room_id, strftime(day, '%Y-%m-%d'), device_type, on_s, on_vacant_s, on_unsold_s,
-		energy_wh, waste_wh, occupied_s, sold_s, state_at_end, revision FROM read_parquet(`+parquetList(paths)+`)`)
+		energy_wh, waste_wh, occupied_s, sold_s, state_at_end, revision FROM read_parquet(`+ParquetList(paths)+`)`)
 	if err != nil {
 		return err
 	}

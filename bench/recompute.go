@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,14 +42,11 @@ func Recompute(ctx context.Context, o RecomputeOptions) (RecomputeResult, error)
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	store, kind, stop, err := startStore(ctx, dir, nil)
+	store, stop, err := startMinIO(ctx, dir, "recompute")
 	if err != nil {
 		return res, err
 	}
 	defer stop()
-	if kind != "minio" {
-		return res, errors.New("bench recompute needs MinIO: run `make deps`")
-	}
 	say("generating one hour of %d batteries (%d readings) as raw Parquet in MinIO", o.Batteries, o.Batteries*3600)
 	t0 := time.Now()
 	files, err := batch.GenerateHour(ctx, store, time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), o.Batteries, o.Partitions, dir)

@@ -72,14 +72,11 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	store, kind, stop, err := startStore(ctx, dir, nil)
+	store, stop, err := startMinIO(ctx, dir, "serve")
 	if err != nil {
 		return res, err
 	}
 	defer stop()
-	if kind != "minio" {
-		return res, errors.New("bench serve needs MinIO: run `make deps`")
-	}
 	b, brokers, err := startBroker(ctx, o.Partitions)
 	if err != nil {
 		return res, err
@@ -220,7 +217,7 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	for _, e := range endpoints {
 		xs := lat[e.name]
 		sort.Float64s(xs)
-		f := EndpointFigures{Share: e.share, Requests: len(xs), P50: pct(xs, 0.5), P99: pct(xs, 0.99)}
+		f := EndpointFigures{Share: e.share, Requests: len(xs), P50: percentile(xs, 0.5), P99: percentile(xs, 0.99)}
 		if len(xs) > 0 {
 			f.Max = xs[len(xs)-1]
 		}
@@ -238,11 +235,4 @@ func get(cl *http.Client, url string) bool {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-func pct(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }

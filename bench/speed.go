@@ -167,8 +167,8 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 	sort.Float64s(lat)
 	res.Samples = len(lat)
 	if len(lat) > 0 {
-		res.P50Ms = lat[len(lat)/2]
-		res.P99Ms = lat[min(len(lat)-1, len(lat)*99/100)]
+		res.P50Ms = percentile(lat, 0.5)
+		res.P99Ms = percentile(lat, 0.99)
 		res.MaxMs = lat[len(lat)-1]
 	}
 	res.RSSMB, err = peakRSS(cmd.Process.Pid)

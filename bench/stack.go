@@ -63,6 +63,28 @@ func startStore(ctx context.Context, dir string, progress io.Writer) (*objstore.
 	return store, kind, stop, nil
 }
 
+// startMinIO is startStore for benchmarks that measure MinIO itself and
+// refuse the embedded server.
+func startMinIO(ctx context.Context, dir, bench string) (*objstore.Store, func(), error) {
+	store, kind, stop, err := startStore(ctx, dir, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind != "minio" {
+		stop()
+		return nil, nil, fmt.Errorf("bench %s needs MinIO: run `make deps`", bench)
+	}
+	return store, stop, nil
+}
+
+// percentile is the p-quantile of sorted latencies (0 when none).
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
 // Fleet is the shape of the traffic a benchmark preloads: the reference
 // fleet is 30,000 batteries at one reading a second and 1,000 rooms.
 type Fleet struct {

@@ -23,11 +23,10 @@ var openAPI []byte
 type API struct {
 	m   *Merger
 	sql *SQL // nil: no SQL endpoint
-	now func() time.Time
 }
 
 // NewAPI returns the HTTP API over a merger and (optionally) the SQL engine.
-func NewAPI(m *Merger, sql *SQL) *API { return &API{m: m, sql: sql, now: m.now} }
+func NewAPI(m *Merger, sql *SQL) *API { return &API{m: m, sql: sql} }
 
 // Register mounts the API on mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -200,7 +199,7 @@ func (a *API) battery(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		internal(w, err)
 	case !found:
-		fail(w, http.StatusNotFound, "battery %q has sent no valid reading; list batteries with GET /v1/batteries", id)
+		batteryNotFound(w, id)
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"battery_id": id, "latest": l.Reading, "freshness": fr})
 	}
@@ -217,17 +216,17 @@ func (a *API) timeRange(r *http.Request, defRes string) (agg.Res, int64, int64, 
 	if !ok {
 		return 0, 0, 0, fmt.Errorf("res: send 1m, 1h or 1d (got %q)", resS)
 	}
-	to := a.now().UnixMilli()
+	to := a.m.now().UnixMilli()
 	if s := q.Get("to"); s != "" {
 		var err error
-		if to, err = parseTime(s); err != nil {
+		if to, err = agg.ParseTime(s); err != nil {
 			return 0, 0, 0, fmt.Errorf("to: %w", err)
 		}
 	}
 	from := to - time.Hour.Milliseconds()
 	if s := q.Get("from"); s != "" {
 		var err error
-		if from, err = parseTime(s); err != nil {
+		if from, err = agg.ParseTime(s); err != nil {
 			return 0, 0, 0, fmt.Errorf("from: %w", err)
 		}
 	}
@@ -253,7 +252,7 @@ func (a *API) batteryStats(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		internal(w, err)
 	case !found:
-		fail(w, http.StatusNotFound, "battery %q has sent no valid reading; list batteries with GET /v1/batteries", id)
+		batteryNotFound(w, id)
 	default:
 		out := make([]WindowOut, len(wins))
 		for i := range wins {
@@ -306,7 +305,7 @@ func (a *API) parseDay(s string, def agg.Day) (agg.Day, error) {
 	case "":
 		return def, nil
 	case "today":
-		return agg.DayOf(a.now().UnixMilli(), a.m.loc), nil
+		return agg.DayOf(a.m.now().UnixMilli(), a.m.loc), nil
 	}
 	d, err := agg.ParseDay(s)
 	if err != nil {
@@ -317,7 +316,7 @@ func (a *API) parseDay(s string, def agg.Day) (agg.Day, error) {
 
 func (a *API) roomDays(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	today := agg.DayOf(a.now().UnixMilli(), a.m.loc)
+	today := agg.DayOf(a.m.now().UnixMilli(), a.m.loc)
 	from, err := a.parseDay(r.URL.Query().Get("from"), today)
 	if err != nil {
 		badRequest(w, fmt.Errorf("from: %w", err))
@@ -332,11 +331,13 @@ func (a *API) roomDays(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, errors.New("to must not be before from"))
 		return
 	}
-	if f, _ := from.Bounds(time.UTC); f < 0 {
+	first, _ := from.Bounds(time.UTC)
+	last, _ := to.Bounds(time.UTC)
+	switch {
+	case first < 0:
 		badRequest(w, errors.New("from: send a day after 1970-01-01"))
 		return
-	}
-	if f, _ := from.Bounds(time.UTC); func() bool { t, _ := to.Bounds(time.UTC); return t-f > 366*24*3600*1000 }() {
+	case last-first > 366*24*time.Hour.Milliseconds():
 		badRequest(w, errors.New("the range is longer than a year: send a shorter one"))
 		return
 	}
@@ -422,18 +423,6 @@ func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// parseTime accepts RFC 3339 or Unix milliseconds.
-func parseTime(s string) (int64, error) {
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return ms, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, fmt.Errorf("send RFC 3339 (2026-11-21T09:00:00Z) or Unix milliseconds (got %q)", s)
-	}
-	return t.UnixMilli(), nil
-}
-
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
@@ -454,6 +443,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+func batteryNotFound(w http.ResponseWriter, id string) {
+	fail(w, http.StatusNotFound, "battery %q has sent no valid reading; list batteries with GET /v1/batteries", id)
 }
 
 func badRequest(w http.ResponseWriter, err error) { fail(w, http.StatusBadRequest, "%s", err) }

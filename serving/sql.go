@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
 )
@@ -109,15 +110,6 @@ func NewSQL(ctx context.Context, m *Merger, o SQLOptions) (*SQL, error) {
 
 // Close releases DuckDB.
 func (q *SQL) Close() error { return q.db.Close() }
-
-// Tables lists the tables a query may read.
-func (q *SQL) Tables() []string {
-	out := append([]string(nil), lakeTables...)
-	for name := range mergedTables {
-		out = append(out, name)
-	}
-	return out
-}
 
 // Query runs one read-only SELECT (with $1.. parameters) and returns its rows.
 func (q *SQL) Query(ctx context.Context, text string, args ...any) (*Result, error) {
@@ -233,8 +225,8 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 		return nil
 	}
 	files := map[string][]string{}
-	cache := q.m.views.Cache()
 	if s.man != nil {
+		cache := q.m.views.Cache()
 		for _, f := range s.man.Files {
 			p, err := cache.Path(ctx, f.Key, f.ETag)
 			if err != nil {
@@ -246,12 +238,16 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 			}
 			files[name] = append(files[name], p)
 		}
+		byView := map[string][]lake.ViewFile{}
 		for _, f := range s.man.Views {
-			p, err := cache.Path(ctx, f.Key, f.ETag)
+			byView[f.View] = append(byView[f.View], f)
+		}
+		for view, vs := range byView {
+			paths, err := cache.Views(ctx, vs)
 			if err != nil {
 				return err
 			}
-			files[f.View] = append(files[f.View], p)
+			files[view] = paths
 		}
 	}
 	q.mu.Lock()
@@ -263,7 +259,7 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 	for _, name := range lakeTables {
 		stmt := "DROP VIEW IF EXISTS " + name
 		if len(files[name]) > 0 {
-			stmt = "CREATE OR REPLACE VIEW " + name + " AS SELECT * FROM read_parquet(" + batchParquetList(files[name]) + ", hive_partitioning = false)"
+			stmt = "CREATE OR REPLACE VIEW " + name + " AS SELECT * FROM read_parquet(" + batch.ParquetList(files[name]) + ", hive_partitioning = false)"
 			tables[name] = true
 		}
 		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
@@ -273,27 +269,6 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 	q.version, q.tables = v, tables
 	q.o.Log.Info("SQL tables now read manifest", "version", v)
 	return nil
-}
-
-func batchParquetList(paths []string) string {
-	quoted := make([]string, len(paths))
-	for i, p := range paths {
-		quoted[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
-	}
-	return "[" + strings.Join(quoted, ", ") + "]"
-}
-
-// batteryColumns are the columns of a battery view, in order.
-func batteryColumns() []string {
-	cols := []string{"battery_id", "window_start", "window_ms", "n"}
-	for _, m := range batch.Metrics {
-		cols = append(cols, m+"_min", m+"_max", m+"_mean", m+"_m2")
-	}
-	cols = append(cols, "last_ts_ms")
-	for _, m := range batch.Metrics {
-		cols = append(cols, "last_"+m)
-	}
-	return cols
 }
 
 // mergedViews creates, in this connection only, the merged views the query
@@ -324,7 +299,7 @@ func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]b
 }
 
 func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int64) error {
-	cols := batteryColumns()
+	cols := batch.BatteryViewColumns()
 	speedTable := "speed_windows_" + res.String()
 	var ddl strings.Builder
 	fmt.Fprintf(&ddl, "CREATE OR REPLACE TEMP TABLE %s (battery_id VARCHAR, window_start TIMESTAMPTZ, window_ms BIGINT, n BIGINT", speedTable)
@@ -339,31 +314,15 @@ func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int6
 	if _, err := conn.ExecContext(ctx, ddl.String()); err != nil {
 		return err
 	}
-	err := conn.Raw(func(dc any) error {
-		ap, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", speedTable)
-		if err != nil {
-			return err
-		}
-		row := make([]driver.Value, len(cols))
-		var appendErr error
-		err = q.m.speed.BatteryWindowsAll(ctx, res, math.MinInt64/2, math.MaxInt64/2, v, func(id string, start int64, s *agg.BatteryStats) {
-			if appendErr != nil {
-				return
-			}
+	row := make([]driver.Value, len(cols))
+	err := appendRows(conn, speedTable, func(add func(...driver.Value)) error {
+		return q.m.speed.BatteryWindowsAll(ctx, res, math.MinInt64/2, math.MaxInt64/2, v, func(id string, start int64, s *agg.BatteryStats) {
 			row = append(row[:0], id, time.UnixMilli(start).UTC(), start, s.N)
 			for _, m := range []agg.Moments{s.Voltage, s.Current, s.Temperature, s.SOC} {
 				row = append(row, m.Min, m.Max, m.Mean, m.M2)
 			}
-			row = append(row, s.Last.TS, s.Last.VoltageV, s.Last.CurrentA, s.Last.TemperatureC, s.Last.SOCPct)
-			appendErr = ap.AppendRow(row...)
+			add(append(row, s.Last.TS, s.Last.VoltageV, s.Last.CurrentA, s.Last.TemperatureC, s.Last.SOCPct)...)
 		})
-		if err == nil {
-			err = appendErr
-		}
-		if cerr := ap.Close(); err == nil {
-			err = cerr
-		}
-		return err
 	})
 	if err != nil {
 		return speedErr(err)
@@ -390,24 +349,10 @@ func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, v int64) error {
 		strings.Join(batch.Metrics, " DOUBLE, ")+" DOUBLE)"); err != nil {
 		return err
 	}
-	err := conn.Raw(func(dc any) error {
-		ap, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "speed_latest")
-		if err != nil {
-			return err
-		}
-		var appendErr error
-		err = q.m.speed.BatteryLatestAll(ctx, v, func(id string, r agg.Reading) {
-			if appendErr == nil {
-				appendErr = ap.AppendRow(id, r.TS, time.UnixMilli(r.TS).UTC(), r.VoltageV, r.CurrentA, r.TemperatureC, r.SOCPct)
-			}
+	err := appendRows(conn, "speed_latest", func(add func(...driver.Value)) error {
+		return q.m.speed.BatteryLatestAll(ctx, v, func(id string, r agg.Reading) {
+			add(id, r.TS, time.UnixMilli(r.TS).UTC(), r.VoltageV, r.CurrentA, r.TemperatureC, r.SOCPct)
 		})
-		if err == nil {
-			err = appendErr
-		}
-		if cerr := ap.Close(); err == nil {
-			err = cerr
-		}
-		return err
 	})
 	if err != nil {
 		return speedErr(err)
@@ -424,6 +369,30 @@ func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, v int64) error {
 	}
 	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW battery_now AS "+b.String()+" FROM ("+src+") GROUP BY battery_id")
 	return err
+}
+
+// appendRows fills a table of this connection through DuckDB's appender
+// with the rows fill adds; the first append error stops the appending.
+func appendRows(conn *sql.Conn, table string, fill func(add func(...driver.Value)) error) error {
+	return conn.Raw(func(dc any) error {
+		ap, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", table)
+		if err != nil {
+			return err
+		}
+		var appendErr error
+		err = fill(func(row ...driver.Value) {
+			if appendErr == nil {
+				appendErr = ap.AppendRow(row...)
+			}
+		})
+		if err == nil {
+			err = appendErr
+		}
+		if cerr := ap.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
 }
 
 func speedErr(err error) error {

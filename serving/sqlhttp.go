@@ -112,7 +112,7 @@ func negotiate(accept string) (string, error) {
 			return MediaArrow, nil
 		}
 	}
-	return "", fmt.Errorf("Accept %q: send %s, %s, %s or %s", accept, MediaJSON, MediaCSV, MediaParquet, MediaArrow)
+	return "", fmt.Errorf("accept %q: send %s, %s, %s or %s", accept, MediaJSON, MediaCSV, MediaParquet, MediaArrow)
 }
 
 // jsonValue makes DuckDB values JSON-friendly.
@@ -133,8 +133,9 @@ func jsonValue(v any) any {
 	return v
 }
 
-// textValue renders a value as text (CSV and the PostgreSQL text format).
-func textValue(v any) (string, bool) {
+// TextValue renders a value as text (CSV and the PostgreSQL text format);
+// false for NULL.
+func TextValue(v any) (string, bool) {
 	switch x := v.(type) {
 	case nil:
 		return "", false
@@ -174,7 +175,7 @@ func writeCSV(w io.Writer, res *Result) error {
 	rec := make([]string, len(res.Columns))
 	for _, row := range res.Rows {
 		for i, v := range row {
-			rec[i], _ = textValue(v)
+			rec[i], _ = TextValue(v)
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -243,7 +244,7 @@ func record(res *Result) arrow.Record {
 			case *array.TimestampBuilder:
 				fb.Append(arrow.Timestamp(v.(time.Time).UnixMicro()))
 			case *array.StringBuilder:
-				s, _ := textValue(v)
+				s, _ := TextValue(v)
 				fb.Append(s)
 			}
 		}

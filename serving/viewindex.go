@@ -40,6 +40,12 @@ type indexedFile struct {
 	err  error
 	data []byte              // mmapped records
 	ids  map[string][2]int32 // battery id → first record, count
+
+	// Guarded by viewIndex.mu: lookups reading data, and whether the
+	// file left the current manifest (it is unmapped, and its disk space
+	// freed, when the last lookup ends).
+	refs    int
+	retired bool
 }
 
 // recordSize is one window: window_ms, n, 16 moments, last ts, 4 last values.
@@ -63,6 +69,7 @@ func (x *viewIndex) windows(ctx context.Context, f lake.ViewFile, id string, fro
 	if err != nil {
 		return err
 	}
+	defer x.release(ix)
 	span, ok := ix.ids[id]
 	if !ok {
 		return nil
@@ -87,6 +94,7 @@ func (x *viewIndex) windows(ctx context.Context, f lake.ViewFile, id string, fro
 	return nil
 }
 
+// open returns the indexed file, held for reading until release.
 func (x *viewIndex) open(ctx context.Context, f lake.ViewFile) (*indexedFile, error) {
 	name := f.Key + "@" + f.ETag
 	x.mu.Lock()
@@ -95,27 +103,47 @@ func (x *viewIndex) open(ctx context.Context, f lake.ViewFile) (*indexedFile, er
 		ix = &indexedFile{}
 		x.files[name] = ix
 	}
+	ix.refs++
 	x.mu.Unlock()
 	ix.once.Do(func() { ix.err = ix.load(ctx, x.cache, x.dir, f) })
 	if ix.err != nil {
 		x.mu.Lock()
-		delete(x.files, name) // let the next query try again
+		if x.files[name] == ix {
+			delete(x.files, name) // let the next query try again
+		}
 		x.mu.Unlock()
+		x.release(ix)
 		return nil, ix.err
 	}
 	return ix, nil
 }
 
-// retain forgets files no longer named by the current manifest.
+// release ends a lookup; the last one on a retired file unmaps it.
+func (x *viewIndex) release(ix *indexedFile) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ix.refs--
+	x.unmapIfUnused(ix)
+}
+
+func (x *viewIndex) unmapIfUnused(ix *indexedFile) {
+	if ix.retired && ix.refs == 0 && ix.data != nil {
+		_ = syscall.Munmap(ix.data)
+		ix.data = nil
+	}
+}
+
+// retain retires the files no longer named by the current manifest: every
+// commit rewrites the views of the hours it touched, so without this the
+// mappings (and their unlinked files' disk space) would pile up.
 func (x *viewIndex) retain(keep map[string]bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for name, ix := range x.files {
 		if !keep[name] {
-			// Queries in flight may still read the mapping; the kernel
-			// frees it with the process, and retired files are few.
 			delete(x.files, name)
-			_ = ix
+			ix.retired = true
+			x.unmapIfUnused(ix)
 		}
 	}
 }

@@ -63,7 +63,7 @@ func (l *Layer) Register(mux *http.ServeMux) {
 		}
 		asOf := time.Now().UnixMilli()
 		if s := r.URL.Query().Get("as_of"); s != "" {
-			if asOf, err = parseTime(s); err != nil {
+			if asOf, err = agg.ParseTime(s); err != nil {
 				badRequest(w, fmt.Errorf("as_of: %w", err))
 				return
 			}
@@ -87,10 +87,10 @@ func parseRange(r *http.Request) (rangeQuery, error) {
 	}
 	q.res = res
 	var err error
-	if q.from, err = parseTime(qs.Get("from")); err != nil {
+	if q.from, err = agg.ParseTime(qs.Get("from")); err != nil {
 		return q, fmt.Errorf("from: %w", err)
 	}
-	if q.to, err = parseTime(qs.Get("to")); err != nil {
+	if q.to, err = agg.ParseTime(qs.Get("to")); err != nil {
 		return q, fmt.Errorf("to: %w", err)
 	}
 	if q.to <= q.from {
@@ -98,21 +98,6 @@ func parseRange(r *http.Request) (rangeQuery, error) {
 	}
 	q.version, err = intParam(r, "version", 0)
 	return q, err
-}
-
-// parseTime accepts RFC 3339 or Unix milliseconds.
-func parseTime(s string) (int64, error) {
-	if s == "" {
-		return 0, errors.New("missing: send RFC 3339 or Unix milliseconds")
-	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return ms, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is neither RFC 3339 nor Unix milliseconds", s)
-	}
-	return t.UnixMilli(), nil
 }
 
 func intParam(r *http.Request, name string, def int64) (int64, error) {

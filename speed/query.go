@@ -152,27 +152,13 @@ func (l *Layer) Fleet(ctx context.Context, res agg.Res, from, to, version int64)
 // (Unix ms) while the day is open, with its state at that moment. found is
 // false when no owned partition has the room.
 func (l *Layer) RoomDay(roomID string, day agg.Day, asOf int64) (rep agg.RoomDay, st agg.RoomState, found bool) {
-	from, to := day.Bounds(l.opts.Location)
-	to = min(to, asOf)
-	to = max(to, from)
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	for k, p := range l.parts {
-		if k.topic != schemas.TopicRoom {
-			continue
-		}
-		p.mu.RLock()
-		rl := p.room.rooms[roomID]
-		if rl != nil {
-			rep, st = rl.report(from, to)
-			found = true
-		}
-		p.mu.RUnlock()
-		if found {
-			break
-		}
+	evs, found := l.RoomEvents(roomID)
+	if !found {
+		return rep, st, false
 	}
-	return rep, st, found
+	from, to := day.Bounds(l.opts.Location)
+	rep, st = agg.Replay(evs, from, max(min(to, asOf), from))
+	return rep, st, true
 }
 
 // Rooms lists the rooms this process holds.

@@ -45,13 +45,6 @@ func (p *roomPart) apply(ev *schemas.Event) (dup, late bool) {
 	return false, e.TS < p.openFrom
 }
 
-// report integrates one room over [from, to).
-func (rl *roomLog) report(from, to int64) (agg.RoomDay, agg.RoomState) {
-	evs := make([]agg.RoomEvent, len(rl.events))
-	copy(evs, rl.events) // Replay sorts; readers share the log
-	return agg.Replay(evs, from, to)
-}
-
 func (p *roomPart) size() int {
 	n := 0
 	for _, rl := range p.rooms {

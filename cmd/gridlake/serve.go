@@ -10,8 +10,6 @@ import (
 
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/config"
-	"github.com/gridlake/gridlake/kafkaio"
-	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/serving"
 	"github.com/gridlake/gridlake/serving/pgwire"
@@ -30,42 +28,7 @@ group "gridlake-speed" and must own every partition.
 Example: gridlake serve --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs, loader := flags(e, "serve", serveSynopsis)
-	cfg, err := load(fs, loader, e, args)
-	if err != nil {
-		return err
-	}
-	log := newLogger(e.stderr, cfg.Log)
-	brokers := cfg.BrokerAddrs()
-	if err := kafkaio.Ping(ctx, brokers); err != nil {
-		return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
-	}
-	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
-	if err != nil {
-		return fmt.Errorf("%w\nthe serving layer reads the lake: pass --s3-endpoint", err)
-	}
-	w := kafkaio.NewWriter(brokers)
-	defer w.Close()
-	reg := metrics.NewRegistry()
-	layer, err := newSpeed(&cfg, brokers, store, w, reg, log)
-	if err != nil {
-		return err
-	}
-	health := serving.NewHealth()
-	health.Add("object_store", store.Ping)
-	mux := processMux(layer, reg, health, brokers)
-	sv, err := startServing(ctx, &cfg, store, layer, mux, log)
-	if err != nil {
-		return err
-	}
-	defer sv.close()
-	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	fmt.Fprintf(e.stdout, "gridlake serve: http://%s/v1/openapi.json  %s\n", addr, sv.pgHint())
-	return layer.Run(ctx)
+	return runLayerProcess(ctx, e, args, "serve", serveSynopsis, true)
 }
 
 // servingStack is the serving layer of a process: the merger, the API, the

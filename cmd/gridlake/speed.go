@@ -30,7 +30,13 @@ Kafka retention (kafka.retention) must far exceed the batch interval.
 Example: gridlake speed --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
 
 func runSpeed(ctx context.Context, e *env, args []string) error {
-	fs, loader := flags(e, "speed", speedSynopsis)
+	return runLayerProcess(ctx, e, args, "speed", speedSynopsis, false)
+}
+
+// runLayerProcess runs a speed layer with the HTTP surface every process
+// has; withServing also mounts the serving layer (gridlake serve).
+func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis string, withServing bool) error {
+	fs, loader := flags(e, name, synopsis)
 	cfg, err := load(fs, loader, e, args)
 	if err != nil {
 		return err
@@ -42,7 +48,7 @@ func runSpeed(ctx context.Context, e *env, args []string) error {
 	}
 	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
 	if err != nil {
-		return fmt.Errorf("%w\nthe speed layer reads batch cuts from the lake: pass --s3-endpoint", err)
+		return fmt.Errorf("%w\nthe %s process reads the lake (batch cuts, views): pass --s3-endpoint", err, name)
 	}
 	w := kafkaio.NewWriter(brokers)
 	defer w.Close()
@@ -51,13 +57,24 @@ func runSpeed(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	mux := processMux(layer, reg, serving.NewHealth(), brokers)
+	health := serving.NewHealth()
+	health.Add("object_store", store.Ping)
+	mux := processMux(layer, reg, health, brokers)
+	banner := "gridlake speed: http://%s/speed/v1/status\n"
+	if withServing {
+		sv, err := startServing(ctx, &cfg, store, layer, mux, log)
+		if err != nil {
+			return err
+		}
+		defer sv.close()
+		banner = "gridlake serve: http://%s/v1/openapi.json  " + sv.pgHint() + "\n"
+	}
 	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(e.stdout, "gridlake speed: http://%s/speed/v1/status\n", addr)
+	fmt.Fprintf(e.stdout, banner, addr)
 	return layer.Run(ctx)
 }
 

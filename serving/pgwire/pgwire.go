@@ -17,7 +17,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gridlake/gridlake/serving"
@@ -33,9 +32,6 @@ type Server struct {
 	Q        Querier
 	Password string // empty: no authentication
 	Log      *slog.Logger
-
-	mu sync.Mutex
-	ln net.Listener
 }
 
 // Serve accepts connections on ln until ctx ends.
@@ -224,7 +220,7 @@ func (s *Server) startup(c *conn) error {
 	return c.w.Flush()
 }
 
-// sqlError maps errors to SQLSTATE codes.
+// sqlState maps errors to SQLSTATE codes.
 func sqlState(err error) string {
 	var qe *serving.QueryError
 	if errors.As(err, &qe) {
@@ -437,9 +433,8 @@ func (s *Server) run(ctx context.Context, p *portal) error {
 	if p.res != nil {
 		return nil
 	}
-	if tag, ok := sessionSetting(p.st.query); ok {
-		p.res = &serving.Result{Columns: nil}
-		_ = tag
+	if _, ok := sessionSetting(p.st.query); ok {
+		p.res = &serving.Result{} // no columns: answered by its tag
 		return nil
 	}
 	res, err := s.Q.Query(ctx, p.st.query, p.params...)

@@ -2,10 +2,8 @@ package pgwire
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
-	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -152,30 +150,16 @@ func toFloat(v any) float64 {
 	return f
 }
 
+// text renders a value in the PostgreSQL text format of oid.
 func text(v any, oid uint32) string {
-	switch x := v.(type) {
-	case bool:
-		if x {
-			return "t"
-		}
-		return "f"
-	case float64, float32, duckdb.Decimal:
-		return strconv.FormatFloat(toFloat(x), 'g', -1, 64)
-	case time.Time:
+	if t, ok := v.(time.Time); ok {
 		switch oid {
 		case oidDate:
-			return x.Format("2006-01-02")
+			return t.Format("2006-01-02")
 		case oidTimestamp:
-			return x.Format("2006-01-02 15:04:05.999999")
+			return t.Format("2006-01-02 15:04:05.999999")
 		}
-		return x.UTC().Format("2006-01-02 15:04:05.999999Z07")
-	case *big.Int:
-		return x.String()
-	case []byte:
-		return fmt.Sprintf("%x", x)
-	case map[string]any, []any:
-		b, _ := json.Marshal(x)
-		return string(b)
 	}
-	return fmt.Sprint(v)
+	s, _ := serving.TextValue(v)
+	return s
 }
