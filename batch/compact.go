@@ -32,6 +32,10 @@ type CompactOptions struct {
 	MaxRecords int64
 	// Concurrency is how many partitions are read at once.
 	Concurrency int
+	// MaxRecordsPerSecond caps the Kafka records read per second across
+	// all partitions (0: no cap), so a long backlog or a backfill cannot
+	// take the broker and the cores from the speed layer.
+	MaxRecordsPerSecond float64
 	// Fault, when set, is called at each step of a run; an error aborts the
 	// run there, as a crash would. Crash tests use it.
 	Fault func(step string) error
@@ -110,6 +114,7 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 	c.o.Log.Info("compaction planned", "partitions", len(tasks), "records", total, "from_version", prev.Version)
 
 	results := make([]taskResult, len(tasks))
+	pace := newPacer(c.o.MaxRecordsPerSecond, time.Now())
 	var done int64
 	var mu sync.Mutex
 	sem := make(chan struct{}, c.o.Concurrency)
@@ -120,7 +125,7 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = c.compactTask(ctx, t, func(n int64) {
+			results[i] = c.compactTask(ctx, t, pace, func(n int64) {
 				if c.o.Progress == nil {
 					return
 				}
@@ -248,7 +253,7 @@ type taskResult struct {
 
 // compactTask reads one partition range, splits its valid records by UTC
 // event hour and writes one sorted Parquet file per hour.
-func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64)) taskResult {
+func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progress func(int64)) taskResult {
 	var res taskResult
 	conn, err := c.dial(ctx, t.topic, t.partition)
 	if err != nil {
@@ -300,6 +305,9 @@ func (c *Compactor) compactTask(ctx context.Context, t task, progress func(int64
 			return taskResult{err: fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)}
 		}
 		progress(n)
+		if err := pace.wait(ctx, n); err != nil {
+			return taskResult{err: err}
+		}
 	}
 	hours := make([]int64, 0, len(byHour))
 	for h := range byHour {
@@ -340,4 +348,11 @@ func setCut(c lake.Cut, topic string, p int, off int64) {
 		c[topic] = append(c[topic], 0)
 	}
 	c[topic][p] = off
+}
+
+// WithProgress returns a compactor like c that reports progress to p.
+func (c *Compactor) WithProgress(p func(done, total int64)) *Compactor {
+	cp := *c
+	cp.o.Progress = p
+	return &cp
 }

@@ -101,6 +101,14 @@ func (r *Recomputer) Close() error { return r.db.Close() }
 // manifest version in their names, so views of committed versions are never
 // overwritten. It returns how many view partitions it wrote.
 func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, progress func(done, total int)) (int, error) {
+	return r.update(ctx, m, func(string, string) bool { return full }, progress)
+}
+
+// Scope says which view partitions to recompute whatever their
+// fingerprints: all of them for a rebuild, a range of days for a backfill.
+type Scope func(view, part string) bool
+
+func (r *Recomputer) update(ctx context.Context, m *lake.Manifest, force Scope, progress func(done, total int)) (int, error) {
 	byHour := map[string][]lake.File{}
 	for _, f := range m.Files {
 		if f.Topic == schemas.TopicBattery {
@@ -114,7 +122,7 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 	var hours []string
 	for h, files := range byHour {
 		v, ok := have[ViewBattery1m+"|"+h]
-		if full || !ok || v.Sources != fingerprint(files) || v.Logic != Logic {
+		if force(ViewBattery1m, h) || !ok || v.Sources != fingerprint(files) || v.Logic != Logic {
 			hours = append(hours, h)
 		}
 	}
@@ -143,7 +151,7 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 	for day, hv := range byDay {
 		sort.Slice(hv, func(i, j int) bool { return hv[i].Part < hv[j].Part })
 		src := fingerprintViews(hv)
-		if v, ok := have[ViewBattery1d+"|"+day]; ok && !full && v.Sources == src && v.Logic == Logic {
+		if v, ok := have[ViewBattery1d+"|"+day]; ok && !force(ViewBattery1d, day) && v.Sources == src && v.Logic == Logic {
 			continue
 		}
 		v, err := r.dayView(ctx, m.Version, day, hv, src)
@@ -153,7 +161,7 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 		have[v.View+"|"+v.Part] = v
 		written++
 	}
-	if len(hours) > 0 || full {
+	if len(hours) > 0 || force(ViewLatest, "all") {
 		v, err := r.latestView(ctx, m.Version, have)
 		if err != nil {
 			return written, err
@@ -161,7 +169,7 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 		have[v.View+"|"+v.Part] = v
 		written++
 	}
-	n, err := r.updateRooms(ctx, m, have, full)
+	n, err := r.updateRooms(ctx, m, have, force)
 	if err != nil {
 		return written, err
 	}
@@ -345,7 +353,7 @@ func (r *Recomputer) writeView(ctx context.Context, conn *sql.Conn, version int6
 	if err != nil {
 		return lake.ViewFile{}, fmt.Errorf("compute %s %s: %w", view, part, err)
 	}
-	return lake.ViewFile{View: view, Part: part, Key: w.Key, ETag: w.ETag, Rows: w.Rows, Sources: src, Logic: Logic}, nil
+	return lake.ViewFile{View: view, Part: part, Key: w.Key, ETag: w.ETag, Rows: w.Rows, Sources: src, Logic: Logic, Settings: r.Settings()}, nil
 }
 
 // written is an object written from a query.
@@ -486,6 +494,57 @@ func (r *Recomputer) ReadBatteryWindows(ctx context.Context, files []lake.ViewFi
 // version with the same cut and files. A concurrent commit makes it start
 // over on the newer manifest.
 func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Time, progress func(done, total int)) (*lake.Manifest, error) {
+	kind := "recompute"
+	if full {
+		kind = "rebuild"
+	}
+	return r.commitViews(ctx, kind, func(string, string) bool { return full }, full, now, progress, nil)
+}
+
+// Backfill recomputes, with the current settings and whatever their
+// fingerprints, every view partition of the local days from..to: the
+// battery hours and UTC days they overlap, the latest readings and the
+// room days. It commits a "backfill" version whose run names the range
+// and the settings; each rewritten partition carries the settings too.
+// Data engineers run it after changing a recompute setting (the site time
+// zone, the close grace) or fixing a computation.
+func (r *Recomputer) Backfill(ctx context.Context, from, to agg.Day, now func() time.Time, progress func(done, total int)) (*lake.Manifest, error) {
+	if after(from, to) {
+		return nil, fmt.Errorf("backfill: from %s is after to %s", from, to)
+	}
+	loc := r.site.Location
+	lo, _ := from.Bounds(loc)
+	_, hi := to.Bounds(loc)
+	overlaps := func(start time.Time, width time.Duration) bool {
+		return start.UnixMilli() < hi && start.Add(width).UnixMilli() > lo
+	}
+	force := func(view, part string) bool {
+		switch view {
+		case ViewLatest:
+			return true
+		case ViewRoomDay:
+			return part >= from.String() && part <= to.String()
+		case ViewBattery1d:
+			d, err := time.Parse("2006-01-02", part)
+			return err == nil && overlaps(d, 24*time.Hour)
+		}
+		h, err := time.Parse("2006-01-02T15", part)
+		return err == nil && overlaps(h, time.Hour)
+	}
+	return r.commitViews(ctx, "backfill", force, false, now, progress, func(run *lake.RunInfo) {
+		run.From, run.To = from.String(), to.String()
+	})
+}
+
+// Settings names the settings views are computed with; it is stored with
+// every view partition and backfill run as lineage.
+func (r *Recomputer) Settings() string {
+	return fmt.Sprintf("site.timezone=%s events.close_grace=%s logic=%d", r.site.Location, r.site.CloseGrace, Logic)
+}
+
+// commitViews recomputes the views of the newest manifest (those force
+// names whatever their fingerprints) and commits them as a new version.
+func (r *Recomputer) commitViews(ctx context.Context, kind string, force Scope, always bool, now func() time.Time, progress func(done, total int), describe func(*lake.RunInfo)) (*lake.Manifest, error) {
 	for attempt := 0; ; attempt++ {
 		prev, err := lake.Latest(ctx, r.store)
 		if err != nil {
@@ -494,16 +553,16 @@ func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Tim
 		if prev == nil {
 			return nil, ErrNothingToDo
 		}
-		kind := "recompute"
-		if full {
-			kind = "rebuild"
-		}
 		next := prev.Next(kind, now())
-		n, err := r.Update(ctx, next, full, progress)
+		next.Run.Settings = r.Settings()
+		if describe != nil {
+			describe(&next.Run)
+		}
+		n, err := r.update(ctx, next, force, progress)
 		if err != nil {
 			return nil, err
 		}
-		if n == 0 && !full {
+		if n == 0 && !always {
 			return prev, ErrNothingToDo
 		}
 		next.CommittedAt = now()
@@ -513,6 +572,18 @@ func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Tim
 		}
 		return next, err
 	}
+}
+
+// SetThreads bounds the CPU DuckDB uses, so batch work leaves cores to the
+// speed layer (0: DuckDB's default, every core).
+func (r *Recomputer) SetThreads(ctx context.Context, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	if _, err := r.db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", n)); err != nil {
+		return fmt.Errorf("limit DuckDB to %d threads: %w", n, err)
+	}
+	return nil
 }
 
 // ReadLatest reads the battery_latest view: each battery's reading with the

@@ -45,7 +45,7 @@ func (r *Recomputer) closedThrough() agg.Day {
 // report depends on every room event up to its end (states carry over
 // midnight), so its fingerprint covers all room files of hours before its
 // end: a late event re-closes its day and every closed day after it.
-func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map[string]lake.ViewFile, full bool) (int, error) {
+func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map[string]lake.ViewFile, force Scope) (int, error) {
 	var files []lake.File
 	for _, f := range m.Files {
 		if f.Topic == schemas.TopicRoom {
@@ -76,7 +76,7 @@ func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map
 			}
 		}
 		src := fingerprint(inputs)
-		if v, ok := have[ViewRoomDay+"|"+d.String()]; ok && !full && v.Sources == src && v.Logic == Logic {
+		if v, ok := have[ViewRoomDay+"|"+d.String()]; ok && !force(ViewRoomDay, d.String()) && v.Sources == src && v.Logic == Logic {
 			continue
 		}
 		todo = append(todo, dayWork{d, src})

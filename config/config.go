@@ -26,12 +26,45 @@ type Config struct {
 	HTTP    HTTP   `yaml:"http"`
 	Batch   Batch  `yaml:"batch"`
 	Serve   Serve  `yaml:"serve"`
+	Jobs    Jobs   `yaml:"jobs"`
 	Sim     Sim    `yaml:"simulate"`
 }
 
 type Batch struct {
 	MergeAfter time.Duration `yaml:"merge_after" help:"merge an hour's small raw files once the hour ended this long ago"`
 	Grace      time.Duration `yaml:"grace" help:"replaced lake objects stay readable this long before deletion"`
+	// The three limits keep batch work from starving the speed layer.
+	Concurrency      int     `yaml:"concurrency" help:"Kafka partitions a compaction reads at once"`
+	MaxRecordsPerSec float64 `yaml:"max_records_per_s" help:"cap on Kafka records a compaction reads per second (0: none)"`
+	Threads          int     `yaml:"threads" help:"DuckDB threads of the batch recompute (0: every core)"`
+}
+
+// Jobs configures the scheduler of the batch jobs (gridlake up, gridlake
+// jobs). Each job runs every Every, or on Cron; a job with neither only
+// runs when triggered (gridlake jobs run, POST /v1/jobs/NAME/run).
+type Jobs struct {
+	Enabled   bool     `yaml:"enabled" help:"run the job scheduler in gridlake up and gridlake serve"`
+	Compact   Schedule `yaml:"compact"`
+	Recompute Schedule `yaml:"recompute"`
+	Close     Schedule `yaml:"close"`
+	Merge     Schedule `yaml:"merge"`
+	Retain    Schedule `yaml:"retain"`
+	Collect   Schedule `yaml:"collect"`
+	// Lease is how long a run holds its slot without renewing it; a
+	// replica takes over a slot whose holder died once the lease ran out.
+	Lease   time.Duration `yaml:"lease" help:"lease of a running job, renewed while it runs; a dead holder's slot is taken over after it"`
+	Retries int           `yaml:"retries" help:"attempts after the first failure of a run"`
+	Backoff time.Duration `yaml:"backoff" help:"wait before the first retry, doubled for each next one"`
+	Timeout time.Duration `yaml:"timeout" help:"a run taking longer is cancelled and fails"`
+}
+
+// Schedule is when a job runs: every interval, aligned to multiples of it,
+// or on a cron expression (5 fields, or 6 with seconds; CRON_TZ=Zone first
+// for local times). Empty cron for the close job means local midnight of
+// site.timezone plus events.close_grace.
+type Schedule struct {
+	Every time.Duration `yaml:"every" help:"run every this long, aligned to multiples of it (0: use cron)"`
+	Cron  string        `yaml:"cron" help:"cron expression, for example '*/5 * * * *' or 'CRON_TZ=Asia/Seoul 0 1 * * *'"`
 }
 
 type Log struct {
@@ -124,7 +157,19 @@ func Default() Config {
 			CloseGrace: time.Hour,
 		},
 		HTTP:  HTTP{Addr: "127.0.0.1:8080"},
-		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour},
+		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2, Threads: 1},
+		Jobs: Jobs{
+			Enabled:   true,
+			Compact:   Schedule{Every: 5 * time.Minute},
+			Recompute: Schedule{Every: time.Hour},
+			Merge:     Schedule{Every: time.Hour},
+			Retain:    Schedule{Every: 24 * time.Hour},
+			Collect:   Schedule{Every: time.Hour},
+			Lease:     30 * time.Second,
+			Retries:   3,
+			Backoff:   5 * time.Second,
+			Timeout:   time.Hour,
+		},
 		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000},
 		Sim: Sim{
 			Batteries: 1000,
@@ -194,6 +239,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MergeAfter < 0 || c.Batch.Grace < 0 {
 		bad("batch.merge_after/batch.grace", "must not be negative")
+	}
+	if c.Batch.Concurrency < 1 || c.Batch.Threads < 0 || c.Batch.MaxRecordsPerSec < 0 {
+		bad("batch.concurrency/threads/max_records_per_s", "concurrency must be at least 1, threads and the rate not negative")
+	}
+	if c.Jobs.Lease < time.Second || c.Jobs.Retries < 0 || c.Jobs.Backoff < 0 || c.Jobs.Timeout <= 0 {
+		bad("jobs.lease/retries/backoff/timeout", "lease must be at least 1s, retries and backoff not negative, timeout positive")
 	}
 	if c.HTTP.Addr == "" {
 		bad("http.addr", "must not be empty (for example 127.0.0.1:8080)")

@@ -60,6 +60,9 @@ type Manifest struct {
 	Garbage []Garbage `json:"garbage,omitempty"`
 	// Run says what produced this version.
 	Run RunInfo `json:"run"`
+	// Fences is, per scheduled job, the newest run number that committed:
+	// an older run of that job can never commit after it (see Fence).
+	Fences map[string]int64 `json:"fences,omitempty"`
 }
 
 // Garbage is an object no longer referenced, and since when.
@@ -97,6 +100,9 @@ type ViewFile struct {
 	Sources string `json:"sources"`
 	// Logic is the version of the computation; raising it recomputes.
 	Logic int `json:"logic"`
+	// Settings are the recompute settings the partition was built with
+	// (lineage: a backfill after a settings change shows here).
+	Settings string `json:"settings,omitempty"`
 	// Revision counts how often a closed room day was computed: late
 	// events re-close a day with a higher revision.
 	Revision int64 `json:"revision,omitempty"`
@@ -126,6 +132,14 @@ type RunInfo struct {
 	Invalid  int64     `json:"invalid"`
 	Bytes    int64     `json:"bytes"`
 	Previous int64     `json:"previous_version"`
+	// Job and Token name the scheduled run that committed (see Fence).
+	Job   string `json:"job,omitempty"`
+	Token int64  `json:"token,omitempty"`
+	// From and To bound a backfill (local days, inclusive); Settings are
+	// the recompute settings it ran with.
+	From     string `json:"from,omitempty"`
+	To       string `json:"to,omitempty"`
+	Settings string `json:"settings,omitempty"`
 }
 
 const manifestDir = "_manifests/"
@@ -143,7 +157,13 @@ var ErrConflict = errors.New("manifest version already committed")
 // Commit writes m as the next version with a conditional put. It fails with
 // ErrConflict when that version exists, so two batch runs can never both
 // commit the same version.
+//
+// A context carrying a Fence (WithFence) also refuses a commit by a run
+// whose lease a newer run of the same job has taken.
 func Commit(ctx context.Context, s Store, m *Manifest) error {
+	if err := fence(ctx, m); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

@@ -1,0 +1,80 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// Register mounts the jobs API:
+//
+//	GET  /v1/jobs                every job: schedule, next slot, last run, failing
+//	GET  /v1/jobs/{name}/runs    a job's run history, newest first (?limit=)
+//	POST /v1/jobs/{name}/run     run a job now; body {"from","to"} for backfill
+func (s *Scheduler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.Status(r.Context())
+		if err != nil {
+			writeError(w, http.StatusBadGateway, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"holder": s.o.Holder, "jobs": st})
+	})
+	mux.HandleFunc("GET /v1/jobs/{name}/runs", func(w http.ResponseWriter, r *http.Request) {
+		limit := 50
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				writeError(w, http.StatusBadRequest, errors.New("limit must be a positive whole number"))
+				return
+			}
+			limit = n
+		}
+		runs, err := s.History(r.Context(), r.PathValue("name"), limit)
+		if err != nil {
+			writeError(w, s.status(r.PathValue("name")), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"job": r.PathValue("name"), "runs": runs})
+	})
+	mux.HandleFunc("POST /v1/jobs/{name}/run", func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ From, To string }
+		if r.ContentLength != 0 {
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&in); err != nil {
+				writeError(w, http.StatusBadRequest, errors.New(`body must be JSON: {"from":"2026-11-01","to":"2026-11-07"}`))
+				return
+			}
+		}
+		name := r.PathValue("name")
+		if name == JobBackfill && (in.From == "" || in.To == "") {
+			writeError(w, http.StatusBadRequest, errors.New(`backfill needs {"from":"YYYY-MM-DD","to":"YYYY-MM-DD"} (local days of site.timezone)`))
+			return
+		}
+		n, err := s.TriggerAsync(r.Context(), name, "manual", Input{From: in.From, To: in.To})
+		if err != nil {
+			writeError(w, s.status(name), err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"job": name, "number": n, "runs": "/v1/jobs/" + name + "/runs"})
+	})
+}
+
+func (s *Scheduler) status(name string) int {
+	if s.byName[name] == nil {
+		return http.StatusNotFound
+	}
+	return http.StatusBadGateway
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
