@@ -67,7 +67,7 @@ func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map
 		sources string
 	}
 	var todo []dayWork
-	for d := agg.DayOf(first.UnixMilli(), loc); !after(d, last); d = d.Next() {
+	sources := func(d agg.Day, loc *time.Location) string {
 		_, end := d.Bounds(loc)
 		var inputs []lake.File
 		for _, f := range files {
@@ -75,9 +75,23 @@ func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map
 				inputs = append(inputs, f)
 			}
 		}
-		src := fingerprint(inputs)
-		if v, ok := have[ViewRoomDay+"|"+d.String()]; ok && !force(ViewRoomDay, d.String()) && v.Sources == src && v.Logic == Logic {
-			continue
+		return fingerprint(inputs)
+	}
+	for d := agg.DayOf(first.UnixMilli(), loc); !after(d, last); d = d.Next() {
+		src := sources(d, loc)
+		if v, ok := have[ViewRoomDay+"|"+d.String()]; ok && !force(ViewRoomDay, d.String()) && v.Logic == Logic {
+			// A day's inputs are measured in the zone it was closed in: a
+			// change of site.timezone applies to days closed from now on,
+			// and to older ones only through a backfill (or a late event).
+			built := loc
+			if v.Zone != "" && v.Zone != loc.String() {
+				if l, err := time.LoadLocation(v.Zone); err == nil {
+					built = l
+				}
+			}
+			if v.Sources == sources(d, built) {
+				continue
+			}
 		}
 		todo = append(todo, dayWork{d, src})
 	}
@@ -107,6 +121,7 @@ func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map
 			return 0, err
 		}
 		vf.Revision = revision
+		vf.Zone = loc.String()
 		have[ViewRoomDay+"|"+w.day.String()] = vf
 	}
 	r.log.Info("room days closed", "days", len(todo), "closed_through", m.ClosedThrough)
@@ -232,4 +247,22 @@ func (r *Recomputer) ReadRoomDays(ctx context.Context, files []lake.ViewFile, fn
 		fn(x)
 	}
 	return rows.Err()
+}
+
+// RoomDayReports reads room_day partitions as reports keyed "room|day".
+func (r *Recomputer) RoomDayReports(ctx context.Context, files []lake.ViewFile) (map[string]agg.RoomDay, error) {
+	out := map[string]agg.RoomDay{}
+	err := r.ReadRoomDays(ctx, files, func(x RoomDayRow) {
+		k := x.RoomID + "|" + x.Day
+		d, ok := out[k]
+		if !ok {
+			d = agg.RoomDay{OccupiedS: x.OccupiedS, SoldS: x.SoldS, ByType: map[string]*agg.TypeUsage{}}
+		}
+		if x.DeviceType != "" {
+			u := x.TypeUsage
+			d.ByType[x.DeviceType] = &u
+		}
+		out[k] = d
+	})
+	return out, err
 }

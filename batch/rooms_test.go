@@ -53,19 +53,7 @@ func TestRoomDays_CloseAndReclose(t *testing.T) {
 		if len(files) != len(wantRevision) {
 			t.Fatalf("%d closed days, want %d", len(files), len(wantRevision))
 		}
-		got := map[string]agg.RoomDay{}
-		err := rc.ReadRoomDays(ctx, files, func(r RoomDayRow) {
-			k := r.RoomID + "|" + r.Day
-			d, ok := got[k]
-			if !ok {
-				d = agg.RoomDay{OccupiedS: r.OccupiedS, SoldS: r.SoldS, ByType: map[string]*agg.TypeUsage{}}
-			}
-			if r.DeviceType != "" {
-				u := r.TypeUsage
-				d.ByType[r.DeviceType] = &u
-			}
-			got[k] = d
-		})
+		got, err := rc.RoomDayReports(ctx, files)
 		if err != nil {
 			t.Fatal(err)
 		}

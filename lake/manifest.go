@@ -103,6 +103,8 @@ type ViewFile struct {
 	// Settings are the recompute settings the partition was built with
 	// (lineage: a backfill after a settings change shows here).
 	Settings string `json:"settings,omitempty"`
+	// Zone is the time zone a room day was closed in.
+	Zone string `json:"zone,omitempty"`
 	// Revision counts how often a closed room day was computed: late
 	// events re-close a day with a higher revision.
 	Revision int64 `json:"revision,omitempty"`
