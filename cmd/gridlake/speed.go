@@ -67,6 +67,11 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 			return err
 		}
 		defer sv.close()
+		stopJobs, err := startJobs(ctx, &cfg, brokers, store, reg, mux, log)
+		if err != nil {
+			return err
+		}
+		defer stopJobs()
 		banner = "gridlake serve: http://%s/v1/openapi.json  " + sv.pgHint() + "\n"
 	}
 	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
@@ -98,12 +103,18 @@ func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
 // processMux is the HTTP surface every gridlake process has: the speed
 // layer's queries, /metrics, /healthz, /readyz and /debug/pprof.
 func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Health, brokers []string) *http.ServeMux {
-	mux := http.NewServeMux()
+	mux := newMux(reg)
 	layer.Register(mux)
-	mux.Handle("GET /metrics", reg.Handler())
-	mountPprof(mux)
 	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
 	health.Register(mux)
+	return mux
+}
+
+// newMux is a mux with /metrics and the profiler, which every process has.
+func newMux(reg *metrics.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", reg.Handler())
+	mountPprof(mux)
 	return mux
 }
 

@@ -18,8 +18,10 @@ import (
 const upSynopsis = `Runs the whole pipeline in one process on embedded defaults: a
 Kafka-protocol broker on 127.0.0.1 (unless --kafka-brokers is given), an
 S3-compatible object store backed by --data-dir (unless --s3-endpoint is
-given), the HTTP endpoints (/healthz, /readyz) on --http-addr and, with
---simulate, the device simulator at a small scale.
+given), the speed and serving layers, the batch job scheduler (compaction
+every 5 minutes, recompute, the daily close, housekeeping: jobs.*), the HTTP
+endpoints on --http-addr and, with --simulate, the device simulator at a
+small scale.
 
 Data lives under --data-dir: kafka/ holds the broker's log, s3/ the lake.
 Stop with Ctrl-C; a restart continues where it stopped.
@@ -55,6 +57,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer sv.close()
+	stopJobs, err := startJobs(ctx, &cfg, st.brokers, st.store, reg, mux, log)
+	if err != nil {
+		return err
+	}
+	defer stopJobs()
 	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
 	if err != nil {
 		return err
@@ -63,7 +70,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	speedDone := make(chan error, 1)
 	go func() { speedDone <- layer.Run(ctx) }()
 
-	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/v1/openapi.json, /v1/status, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
+	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
 		st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, addr, sv.pgHint(), cfg.DataDir)
 
 	if *withSim {

@@ -40,28 +40,8 @@ func (s *syncBuffer) String() string {
 func TestUp_StackWithSimulator(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, e, []string{"up", "--simulate", "--data-dir", t.TempDir(),
-			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
-			"--simulate-batteries", "50", "--simulate-rooms", "5", "--simulate-rate", "10"})
-	}()
-	var out string
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out, "gridlake is up"); out = stdout.String() {
-		select {
-		case err := <-done:
-			t.Fatalf("up exited early: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("up did not come up:\n%s\n%s", out, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	httpAddr := regexp.MustCompile(`http\s+http://(\S+)`).FindStringSubmatch(out)[1]
-	kafkaAddr := regexp.MustCompile(`kafka\s+(\S+)`).FindStringSubmatch(out)[1]
+	u := startUp(t, ctx)
+	httpAddr, kafkaAddr, stderr, done := u.http, u.kafka, u.stderr, u.done
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -96,6 +76,41 @@ func TestUp_StackWithSimulator(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("up did not stop on cancel")
 	}
+}
+
+// upProcess is a `gridlake up --simulate` running in-process on free ports.
+type upProcess struct {
+	http, kafka, s3 string
+	stdout, stderr  *syncBuffer
+	done            chan error
+}
+
+// startUp starts `gridlake up --simulate` with a small fleet and extra
+// flags, and waits until it is up.
+func startUp(t *testing.T, ctx context.Context, extra ...string) *upProcess {
+	t.Helper()
+	u := &upProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	e := &env{stdout: u.stdout, stderr: u.stderr, getenv: func(string) string { return "" }}
+	args := append([]string{"up", "--simulate", "--data-dir", t.TempDir(),
+		"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
+		"--simulate-batteries", "50", "--simulate-rooms", "5", "--simulate-rate", "10"}, extra...)
+	go func() { u.done <- run(ctx, e, args) }()
+	var out string
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out, "gridlake is up"); out = u.stdout.String() {
+		select {
+		case err := <-u.done:
+			t.Fatalf("up exited early: %v\n%s", err, u.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("up did not come up:\n%s\n%s", out, u.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	u.http = regexp.MustCompile(`http\s+http://(\S+)`).FindStringSubmatch(out)[1]
+	u.kafka = regexp.MustCompile(`kafka\s+(\S+)`).FindStringSubmatch(out)[1]
+	u.s3 = regexp.MustCompile(`s3\s+http://(\S+)`).FindStringSubmatch(out)[1]
+	return u
 }
 
 func TestRun_UnknownCommandAndHelp(t *testing.T) {
