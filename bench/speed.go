@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,7 +40,12 @@ type SpeedOptions struct {
 	// ProfileDir, when set, receives pprof profiles of the speed process:
 	// cpu.pprof of the throughput run and heap.pprof at the end.
 	ProfileDir string
-	Progress   io.Writer
+	// WithBatch runs batch jobs beside the latency run, as separate
+	// processes with the default batch limits: compaction of everything
+	// in Kafka, then a backfill of today's views, over and over. It shows
+	// whether batch work delays the real-time path.
+	WithBatch bool
+	Progress  io.Writer
 }
 
 // SpeedResult is the JSON line of `gridlake bench speed`.
@@ -55,6 +61,10 @@ type SpeedResult struct {
 	MaxMs          float64 `json:"max_ms"`
 	Samples        int     `json:"latency_samples"`
 	RSSMB          float64 `json:"rss_mb"`
+	// With --with-batch: the batch job runs that overlapped the latency
+	// run and the rows they compacted.
+	BatchRuns int   `json:"batch_runs,omitempty"`
+	BatchRows int64 `json:"batch_rows,omitempty"`
 }
 
 // Speed fills the embedded broker with a stream shaped like the reference
@@ -157,7 +167,19 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 		}()
 	}
 	t1 := time.Now()
+	batchDone := make(chan struct{})
+	bctx, stopBatch := context.WithCancel(ctx)
+	if o.WithBatch {
+		go func() {
+			defer close(batchDone)
+			res.BatchRuns, res.BatchRows = batchLoop(bctx, o.Binary, b.Addr(), s3.Addr(), filepath.Join(dir, "batch"), say)
+		}()
+	} else {
+		close(batchDone)
+	}
 	err = live.Run(ctx, sink, simulate.RunOptions{Duration: time.Duration(o.LatencySeconds) * time.Second})
+	stopBatch()
+	<-batchDone
 	close(sink.samples)
 	wg.Wait()
 	if err != nil {
@@ -291,4 +313,42 @@ func peakRSS(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// batchLoop runs batch jobs as separate gridlake processes until ctx ends:
+// compaction of everything in Kafka, then a backfill of today's views. It
+// returns the runs completed and the rows compacted.
+func batchLoop(ctx context.Context, bin, broker, s3, dir string, say func(string, ...any)) (int, int64) {
+	common := []string{"--kafka-brokers", broker, "--s3-endpoint", s3, "--s3-access-key", "bench",
+		"--s3-secret-key", "bench-secret", "--data-dir", dir, "--log-level", "warn"}
+	rowsRe := regexp.MustCompile(`\((\d+) rows\)`)
+	runs, rows := 0, int64(0)
+	for ctx.Err() == nil {
+		today := time.Now().UTC().Format("2006-01-02")
+		for _, args := range [][]string{{"jobs", "run", "compact"}, {"jobs", "backfill", "--from", today, "--to", today, "--site-timezone", "UTC"}} {
+			out, err := exec.CommandContext(ctx, bin, append(args, common...)...).CombinedOutput()
+			if ctx.Err() != nil {
+				return runs, rows
+			}
+			if err != nil {
+				say("batch %s failed: %v\n%s", args[1], err, out)
+				continue
+			}
+			runs++
+			if m := rowsRe.FindSubmatch(out); m != nil && args[1] == "run" {
+				n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+				rows += n
+			}
+			say("batch: %s", strings.TrimSpace(lastLine(string(out))))
+		}
+	}
+	return runs, rows
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }

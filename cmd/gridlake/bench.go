@@ -20,6 +20,8 @@ Layers:
           1,000 rooms), measure events/s through a speed process, then its
           p99 event-to-visible latency at the fleet's real rate, and its peak
           RSS. Targets: >= 300,000 events/s, p99 < 1 s, RSS < 512 MB.
+          --with-batch runs batch jobs (compaction, backfill) beside the
+          latency run, to show they do not delay the real-time path.
   compact fill the broker with the reference fleet, compact it once to Parquet
           in MinIO (bin/minio from make deps; else the embedded S3 server).
           Targets: >= 500,000 rows/s, <= 8 bytes per battery reading.
@@ -45,6 +47,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fleetFlags(fs, &o.Fleet)
 		fs.IntVar(&o.LatencySeconds, "latency-seconds", 20, "seconds of paced traffic for the latency run")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save pprof CPU and heap profiles of the speed process into this folder")
+		fs.BoolVar(&o.WithBatch, "with-batch", false, "run compaction and backfill jobs beside the latency run (isolation check)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}

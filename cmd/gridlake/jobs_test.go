@@ -18,9 +18,8 @@ import (
 // and shows its history; `gridlake jobs` reads the same history from the
 // lake, runs a job and a backfill, and exits non-zero on what fails.
 func TestJobs_UpSchedulesAndCLI(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	u := startUp(t, ctx, "--jobs-compact-every", "2s", "--jobs-lease", "5s")
+	ctx := context.Background()
+	u := startUp(t, "--jobs-compact-every", "2s", "--jobs-lease", "5s")
 	base := "http://" + u.http
 
 	var list struct {
@@ -118,6 +117,9 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	}
 	if _, err := cli("jobs", "backfill", "--from", "yesterday", "--to", today); err == nil || exitCode(err) != 1 {
 		t.Fatalf("backfill with a bad day: %v", err)
+	}
+	if err := u.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -38,7 +38,9 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
 			// The simulator stops after 15 s, so answers taken one after
 			// the other (psql, then HTTP) see the same data.
-			"--simulate-batteries", "40", "--simulate-rooms", "4", "--simulate-rate", "5", "--simulate-duration", "15s"})
+			"--simulate-batteries", "40", "--simulate-rooms", "4", "--simulate-rate", "5", "--simulate-duration", "15s",
+			// The test commits batch runs itself.
+			"--jobs-enabled=false"})
 	}()
 	var out string
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out, "gridlake is up"); out = stdout.String() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -38,10 +39,9 @@ func (s *syncBuffer) String() string {
 // free ports and checks what `make run` promises: health, readiness, and
 // simulated events flowing through the broker.
 func TestUp_StackWithSimulator(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	u := startUp(t, ctx)
-	httpAddr, kafkaAddr, stderr, done := u.http, u.kafka, u.stderr, u.done
+	ctx := context.Background()
+	u := startUp(t)
+	httpAddr, kafkaAddr, stderr := u.http, u.kafka, u.stderr
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -67,14 +67,8 @@ func TestUp_StackWithSimulator(t *testing.T) {
 			t.Fatalf("simulated reading rejected: %v: %s", rej, m.Value)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("up did not stop on cancel")
+	if err := u.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -83,18 +77,36 @@ type upProcess struct {
 	http, kafka, s3 string
 	stdout, stderr  *syncBuffer
 	done            chan error
+	cancel          context.CancelFunc
+	once            sync.Once
+	err             error
+}
+
+// stop cancels the process and returns how it ended.
+func (u *upProcess) stop() error {
+	u.once.Do(func() {
+		u.cancel()
+		select {
+		case u.err = <-u.done:
+		case <-time.After(15 * time.Second):
+			u.err = errors.New("up did not stop on cancel")
+		}
+	})
+	return u.err
 }
 
 // startUp starts `gridlake up --simulate` with a small fleet and extra
-// flags, and waits until it is up.
-func startUp(t *testing.T, ctx context.Context, extra ...string) *upProcess {
+// flags, waits until it is up, and stops it when the test ends.
+func startUp(t *testing.T, extra ...string) *upProcess {
 	t.Helper()
-	u := &upProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	u := &upProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
 	e := &env{stdout: u.stdout, stderr: u.stderr, getenv: func(string) string { return "" }}
 	args := append([]string{"up", "--simulate", "--data-dir", t.TempDir(),
 		"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
 		"--simulate-batteries", "50", "--simulate-rooms", "5", "--simulate-rate", "10"}, extra...)
 	go func() { u.done <- run(ctx, e, args) }()
+	t.Cleanup(func() { u.stop() }) // before the data dir is removed
 	var out string
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out, "gridlake is up"); out = u.stdout.String() {
 		select {
