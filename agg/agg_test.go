@@ -263,3 +263,45 @@ func TestDay_BoundsAcrossDST(t *testing.T) {
 		t.Fatalf("15:30 UTC is %s in Seoul, want 2026-11-22", d)
 	}
 }
+
+// TestRoomTimeline_SpansIntegrateToReference: a timeline's spans, summed,
+// are the brute-force reference report: on seconds and energy per device
+// type, occupied and sold seconds; spans never overlap within a track.
+func TestRoomTimeline_SpansIntegrateToReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	span := int64(3 * 86_400_000)
+	for trial := 0; trial < 300; trial++ {
+		evs := randomRoomEvents(r, 1+r.IntN(60), span)
+		from := int64(r.IntN(int(span / 2)))
+		to := from + int64(r.IntN(int(span/2)))
+		want := refReport(evs, from, to)
+		r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+		tl := RoomTimeline(evs, from, to)
+		sum := func(spans []Span) (s float64) {
+			last := int64(-1 << 62)
+			for _, x := range spans {
+				if x.From < last || x.To <= x.From || x.From < from || x.To > to {
+					t.Fatalf("trial %d: bad span %+v after %d in [%d,%d)", trial, x, last, from, to)
+				}
+				last = x.To
+				s += float64(x.To-x.From) / 1000
+			}
+			return s
+		}
+		if !close(sum(tl.Occupied), want.OccupiedS) || !close(sum(tl.Sold), want.SoldS) {
+			t.Fatalf("trial %d: occupied %v sold %v, want %v %v", trial, sum(tl.Occupied), sum(tl.Sold), want.OccupiedS, want.SoldS)
+		}
+		onS, wh := map[string]float64{}, map[string]float64{}
+		for _, d := range tl.Devices {
+			onS[d.DeviceType] += sum(d.On)
+			for _, x := range d.On {
+				wh[d.DeviceType] += float64(x.To-x.From) / 1000 * x.PowerW / 3600
+			}
+		}
+		for typ, w := range want.ByType {
+			if !close(onS[typ], w.OnS) || !close(wh[typ], w.EnergyWh) {
+				t.Fatalf("trial %d %s: on %v s %v Wh, want %v s %v Wh", trial, typ, onS[typ], wh[typ], w.OnS, w.EnergyWh)
+			}
+		}
+	}
+}

@@ -96,18 +96,9 @@ func sortEvents(evs []RoomEvent) {
 // [from, to). It returns the report and the state at to. Events may come in
 // any order (they are sorted in place) but must be de-duplicated.
 func Replay(evs []RoomEvent, from, to int64) (RoomDay, RoomState) {
-	sortEvents(evs)
-	st := RoomState{Devices: map[string]DeviceState{}}
 	day := RoomDay{ByType: map[string]*TypeUsage{}}
-	cursor := from
-	integrate := func(until int64) {
-		if until > to {
-			until = to
-		}
-		if until <= cursor {
-			return
-		}
-		dt := float64(until-cursor) / 1000
+	st := Walk(evs, from, to, func(a, b int64, st *RoomState) {
+		dt := float64(b-a) / 1000
 		if st.Occupied {
 			day.OccupiedS += dt
 		}
@@ -132,13 +123,36 @@ func Replay(evs []RoomEvent, from, to int64) (RoomDay, RoomState) {
 				u.WasteWh += wh
 			}
 		}
+	}, func(d DeviceState) {
+		if day.ByType[d.Type] == nil {
+			day.ByType[d.Type] = &TypeUsage{}
+		}
+	})
+	return day, st
+}
+
+// Walk applies a room's events in time order (the state semantics of
+// DESIGN §4) and calls span for every stretch [a, b) of [from, to) with
+// the state that held during it, and device for every device event before
+// to. It returns the state at to. Events are sorted in place and must be
+// de-duplicated.
+func Walk(evs []RoomEvent, from, to int64, span func(a, b int64, st *RoomState), device func(DeviceState)) RoomState {
+	sortEvents(evs)
+	st := RoomState{Devices: map[string]DeviceState{}}
+	cursor := from
+	advance := func(until int64) {
+		until = min(until, to)
+		if until <= cursor {
+			return
+		}
+		span(cursor, until, &st)
 		cursor = until
 	}
 	for _, e := range evs {
 		if e.TS >= to {
 			break
 		}
-		integrate(e.TS)
+		advance(e.TS)
 		switch e.Kind {
 		case schemas.KindOccupancy:
 			st.Occupied = e.Flag
@@ -155,13 +169,80 @@ func Replay(evs []RoomEvent, from, to int64) (RoomDay, RoomState) {
 				d.On = false
 			}
 			st.Devices[e.DeviceID] = d
-			if e.TS < to && day.ByType[d.Type] == nil {
-				day.ByType[d.Type] = &TypeUsage{}
+			if device != nil {
+				device(d)
 			}
 		}
 	}
-	integrate(to)
-	return day, st
+	advance(to)
+	return st
+}
+
+// Span is a stretch of time [From, To) in Unix ms.
+type Span struct {
+	From   int64   `json:"from_ms"`
+	To     int64   `json:"to_ms"`
+	PowerW float64 `json:"power_w,omitempty"`
+}
+
+// DeviceTrack is when one device was on.
+type DeviceTrack struct {
+	DeviceID   string `json:"device_id"`
+	DeviceType string `json:"device_type"`
+	On         []Span `json:"on"`
+}
+
+// Timeline is a room over [From, To): when each device was on, when the
+// room was occupied and when a guest was checked in (sold).
+type Timeline struct {
+	From     int64         `json:"from_ms"`
+	To       int64         `json:"to_ms"`
+	Devices  []DeviceTrack `json:"devices"`
+	Occupied []Span        `json:"occupied"`
+	Sold     []Span        `json:"sold"`
+}
+
+// RoomTimeline replays a room's events over [from, to) into spans, with
+// the same semantics as Replay: a report integrates exactly these spans.
+func RoomTimeline(evs []RoomEvent, from, to int64) Timeline {
+	tl := Timeline{From: from, To: to, Occupied: []Span{}, Sold: []Span{}}
+	tracks := map[string]*DeviceTrack{}
+	extend := func(spans []Span, a, b int64, power float64) []Span {
+		if n := len(spans); n > 0 && spans[n-1].To == a && spans[n-1].PowerW == power {
+			spans[n-1].To = b
+			return spans
+		}
+		return append(spans, Span{From: a, To: b, PowerW: power})
+	}
+	st := Walk(evs, from, to, func(a, b int64, st *RoomState) {
+		if st.Occupied {
+			tl.Occupied = extend(tl.Occupied, a, b, 0)
+		}
+		if st.Sold {
+			tl.Sold = extend(tl.Sold, a, b, 0)
+		}
+		for id, d := range st.Devices {
+			tr := tracks[id]
+			if tr == nil {
+				tr = &DeviceTrack{DeviceID: id, DeviceType: d.Type, On: []Span{}}
+				tracks[id] = tr
+			}
+			if d.On {
+				tr.On = extend(tr.On, a, b, d.PowerW)
+			}
+		}
+	}, nil)
+	for id, d := range st.Devices {
+		if tracks[id] == nil {
+			tracks[id] = &DeviceTrack{DeviceID: id, DeviceType: d.Type, On: []Span{}}
+		}
+	}
+	tl.Devices = make([]DeviceTrack, 0, len(tracks))
+	for _, tr := range tracks {
+		tl.Devices = append(tl.Devices, *tr)
+	}
+	sort.Slice(tl.Devices, func(i, j int) bool { return tl.Devices[i].DeviceID < tl.Devices[j].DeviceID })
+	return tl
 }
 
 // Day is a local calendar day of the site.

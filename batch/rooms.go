@@ -101,7 +101,7 @@ func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map
 	if len(todo) == 0 {
 		return 0, nil
 	}
-	events, err := r.roomEvents(ctx, files)
+	events, err := r.RoomEvents(ctx, files)
 	if err != nil {
 		return 0, err
 	}
@@ -130,9 +130,9 @@ func (r *Recomputer) updateRooms(ctx context.Context, m *lake.Manifest, have map
 
 func after(a, b agg.Day) bool { return a.String() > b.String() }
 
-// roomEvents loads every room event of the files, de-duplicated by
+// RoomEvents loads every room event of the files, de-duplicated by
 // identity (the lowest partition and offset wins), grouped by room.
-func (r *Recomputer) roomEvents(ctx context.Context, files []lake.File) (map[string][]agg.RoomEvent, error) {
+func (r *Recomputer) RoomEvents(ctx context.Context, files []lake.File) (map[string][]agg.RoomEvent, error) {
 	paths, err := r.cache.Files(ctx, files)
 	if err != nil {
 		return nil, err

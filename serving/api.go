@@ -39,6 +39,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/batteries/{id}", a.battery)
 	mux.HandleFunc("GET /v1/batteries/{id}/stats", a.batteryStats)
 	mux.HandleFunc("GET /v1/fleet/stats", a.fleetStats)
+	mux.HandleFunc("GET /v1/fleet/now", a.fleetNow)
+	mux.HandleFunc("GET /v1/rooms/{id}/timeline", a.roomTimeline)
 	mux.HandleFunc("GET /v1/rooms/{id}/days", a.roomDays)
 	mux.HandleFunc("GET /v1/hotel/days/{day}", a.hotel)
 	if a.sql != nil {
@@ -349,6 +351,42 @@ func (a *API) roomDays(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "room %q has sent no event; the hotel's rooms are in GET /v1/hotel/days/today", id)
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"room_id": id, "from": from.String(), "to": to.String(), "days": days, "freshness": fr})
+	}
+}
+
+func (a *API) fleetNow(w http.ResponseWriter, r *http.Request) {
+	stale := time.Minute
+	if v := r.URL.Query().Get("stale_after"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			badRequest(w, fmt.Errorf("stale_after: send a positive duration, for example 60s (got %q)", v))
+			return
+		}
+		stale = d
+	}
+	now, fr, err := a.m.FleetNow(r.Context(), stale)
+	if err != nil {
+		internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"fleet": now, "freshness": fr})
+}
+
+func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	day, err := a.parseDay(r.URL.Query().Get("day"), agg.DayOf(a.m.now().UnixMilli(), a.m.loc))
+	if err != nil {
+		badRequest(w, fmt.Errorf("day: %w", err))
+		return
+	}
+	tl, fr, found, err := a.m.RoomTimeline(r.Context(), id, day)
+	switch {
+	case err != nil:
+		internal(w, err)
+	case !found:
+		fail(w, http.StatusNotFound, "room %q has no event up to %s; the hotel's rooms are in GET /v1/hotel/days/today", id, day)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"room_id": id, "day": day.String(), "timeline": tl, "freshness": fr})
 	}
 }
 

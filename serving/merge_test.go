@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"reflect"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -182,6 +183,16 @@ func TestAPI_ExactWhileBatchCommits(t *testing.T) {
 				day, _ := agg.ParseDay(d.Day)
 				if want := ref.RoomDay(room, day, seoul, asOf); !reference.SameRoomDay(d.RoomDay, want) {
 					t.Fatalf("round %d room %s day %s (closed %v):\n got %+v\nwant %+v", round, room, d.Day, d.Closed, d.RoomDay, want)
+				}
+				// The day's timeline: the spans the report integrates.
+				var tl struct{ Timeline agg.Timeline }
+				if code := get(fmt.Sprintf("/v1/rooms/%s/timeline?day=%s", room, d.Day), &tl); code != http.StatusOK {
+					t.Fatalf("round %d timeline %s %s: HTTP %d", round, room, d.Day, code)
+				}
+				from, to := day.Bounds(seoul)
+				want := agg.RoomTimeline(append([]agg.RoomEvent(nil), ref.Rooms[room]...), from, max(min(to, asOf), from))
+				if !reflect.DeepEqual(tl.Timeline, want) {
+					t.Fatalf("round %d room %s day %s (closed %v) timeline:\n got %+v\nwant %+v", round, room, d.Day, d.Closed, tl.Timeline, want)
 				}
 			}
 		}

@@ -75,6 +75,7 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 	}
 	sv.closer = append(sv.closer, func() { sv.sql.Close() })
 	serving.NewAPI(sv.merger, sv.sql).Register(mux)
+	serving.RegisterDashboard(mux)
 	if cfg.Serve.PGAddr != "" {
 		ln, err := net.Listen("tcp", cfg.Serve.PGAddr)
 		if err != nil {
