@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"reflect"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
