@@ -7,7 +7,7 @@ MINIO_MODULE  := github.com/minio/minio
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 RUN_FLAGS     ?= --simulate
 
-.PHONY: all build run test deps psql bench bench-layers lint fuzz clean help
+.PHONY: all build run test deps psql chromium bench bench-layers lint fuzz clean help
 
 all: build
 
@@ -20,13 +20,19 @@ build: ## build bin/gridlake
 run: build ## start the whole pipeline with simulated devices (Ctrl-C stops it)
 	$(BIN)/gridlake up $(RUN_FLAGS)
 
-deps: $(BIN)/minio psql ## install what the tests need (a pinned MinIO server in ./bin, psql)
+deps: $(BIN)/minio psql chromium ## install what the tests need (a pinned MinIO server in ./bin, psql, headless Chromium)
 
 # psql is the PostgreSQL client the serving tests connect with.
 psql:
 	@command -v psql >/dev/null 2>&1 || { echo "installing postgresql-client (psql)"; \
 		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql-client; }
+
+# Chromium runs headless in the dashboard's browser test.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (headless browser for the dashboard test)"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 $(BIN)/minio:
 	@echo "installing MinIO $(MINIO_VERSION) into $(BIN) (a few minutes the first time)"

@@ -41,10 +41,12 @@ function showFreshness(fr) {
 // ---- charts ----------------------------------------------------------------
 
 // bandChart draws mean lines with a min–max band per window.
+// setRange fixes its time axis to the queried range (ms).
 function bandChart(el, title, unit, color) {
+  let xr = null;
   const opts = {
     title, width: Math.max(el.clientWidth - 4, 280), height: 200,
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: (u, min, max) => xr || [min, max] } },
     axes: [{ stroke: "#8a94a6", grid: { stroke: "#273040" } }, { stroke: "#8a94a6", grid: { stroke: "#273040" }, size: 56 }],
     series: [{},
       { label: "max", stroke: color + "66", width: 1, value: (u, v) => fmt(v, 2) + unit },
@@ -54,6 +56,7 @@ function bandChart(el, title, unit, color) {
   };
   const chart = new uPlot(opts, [[], [], [], []], el);
   new ResizeObserver(() => chart.setSize({ width: Math.max(el.clientWidth - 4, 280), height: 200 })).observe(el);
+  chart.setRange = (fromMs, toMs) => { xr = [fromMs / 1000, toMs / 1000]; };
   return chart;
 }
 
@@ -68,7 +71,11 @@ const ranges = [
 
 const fleetPage = {
   tab: "temp_above", after: [""], chart: null,
-  mount(main) {
+  mount(main, _id, params) {
+    // #/?range=soc_below&threshold=15 opens a given list (shareable links).
+    if (ranges.some((r) => r.key === params.get("range"))) this.tab = params.get("range");
+    const th = parseFloat(params.get("threshold"));
+    if (isFinite(th)) thresholds[this.tab] = th;
     this.after = [""];
     main.innerHTML = `
       <h1>Fleet overview</h1>
@@ -126,6 +133,7 @@ const fleetPage = {
 
     const stats = await api("/v1/fleet/stats?res=1m");
     const w = stats.windows;
+    this.chart.setRange(Date.parse(stats.from), Date.parse(stats.to));
     this.chart.setData([w.map((x) => x.start_ms / 1000), w.map((x) => x.temperature_c.max), w.map((x) => x.temperature_c.mean), w.map((x) => x.temperature_c.min)]);
 
     // Out of range: one page of batteries at a time, never the whole fleet.
@@ -180,6 +188,7 @@ const batteryPage = {
     const stats = await api(`/v1/batteries/${id}/stats?${q}`);
     const w = stats.windows;
     const x = w.map((s) => s.start_ms / 1000);
+    metrics.forEach(([k], i) => this.charts[i].setRange(Date.parse(stats.from), Date.parse(stats.to)));
     metrics.forEach(([k], i) => this.charts[i].setData([x, w.map((s) => s[k].max), w.map((s) => s[k].mean), w.map((s) => s[k].min)]));
     const last = w[w.length - 1];
     $("#battery-latest").insertAdjacentHTML("beforeend", `<div class="card"><h2>Windows</h2><div class="big">${num("windows-count", w.length, 0)}</div>
@@ -230,10 +239,11 @@ const hotelPage = {
       <div class="card"><h2>On while unsold</h2><div class="big">${hours(t.on_unsold_s)}</div><div class="sub">device-hours</div></div>`;
     $("#by-type").innerHTML = `<table id="type-table"><tr><th>device type</th><th>rooms</th>${usageCols.map(([, l]) => `<th>${l}</th>`).join("")}<th>waste share</th></tr>${
       types.device_types.map((u) => `<tr data-type="${esc(u.device_type)}"><td>${esc(u.device_type)}</td><td>${u.rooms}</td>${usageCells(u)}<td style="min-width:120px">${wasteBar(u)}</td></tr>`).join("")}</table>`;
+    const sum = (r, k) => Object.values(r.by_type || {}).reduce((a, u) => a + u[k], 0);
     $("#rooms").innerHTML = `<table id="room-table"><tr><th>room</th><th>state</th>${usageCols.map(([, l]) => `<th>${l}</th>`).join("")}<th>occupied</th><th>sold</th></tr>${
       rooms.rooms.map((r) => `<tr data-room="${esc(r.room_id)}"><td><a href="#/room/${encodeURIComponent(r.room_id)}?day=${day}">${esc(r.room_id)}</a></td>
         <td class="sub">${r.closed ? `closed r${r.revision}` : "open"}</td><td>${num("", r.energy_wh, 1, " Wh")}</td><td class="warn">${num("", r.waste_wh, 1, " Wh")}</td>
-        <td>${hours(r.on_vacant_s)}</td><td>${hours(r.on_unsold_s)}</td><td>${hours(r.occupied_s)}</td><td>${hours(r.sold_s)}</td></tr>`).join("")}</table>`;
+        <td>${hours(sum(r, "on_vacant_s"))}</td><td>${hours(sum(r, "on_unsold_s"))}</td><td>${hours(r.occupied_s)}</td><td>${hours(r.sold_s)}</td></tr>`).join("")}</table>`;
     $("#rooms-prev").disabled = this.offset === 0;
     $("#rooms-next").disabled = this.offset + PAGE_SIZE >= rooms.rooms_reporting;
     $("#day-state").textContent = rooms.freshness.closed_through && this.day <= rooms.freshness.closed_through ? "closed by batch" : "open: live from the speed layer";
@@ -278,7 +288,9 @@ function timelineSVG(t) {
   const lanes = [{ label: "occupied", spans: t.occupied, color: "var(--good)" }, { label: "checked in", spans: t.sold, color: "var(--accent)" },
     ...t.devices.map((d) => ({ label: d.device_id.replace(/^R-\d+-/, ""), title: d.device_id, spans: d.on, color: typeColor(d.device_type), device: true }))];
   const W = 1000, left = 90, lane = 22, top = 20, H = top + lanes.length * lane + 4;
-  const span = Math.max(t.to_ms - t.from_ms, 1);
+  // The axis is the whole local day (23 or 25 hours across a DST change
+  // are drawn as 24); an open day ends at a "now" line.
+  const span = Math.max(t.to_ms - t.from_ms, 86400000);
   const x = (ms) => left + ((ms - t.from_ms) / span) * (W - left - 4);
   const bad = (a, b) => { // parts of [a,b) where the room was vacant or unsold
     const good = [];
@@ -295,8 +307,10 @@ function timelineSVG(t) {
   let svg = `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="room timeline">`;
   for (let h = 0; h <= 24; h += 3) {
     const ms = t.from_ms + h * 3600000;
-    if (ms > t.from_ms + span + 1) break;
-    svg += `<line x1="${x(ms)}" x2="${x(ms)}" y1="${top - 4}" y2="${H}" stroke="#273040"/><text x="${x(ms)}" y="12" fill="#8a94a6" font-size="11" text-anchor="middle">${String(h).padStart(2, "0")}:00</text>`;
+    svg += `<line x1="${x(ms)}" x2="${x(ms)}" y1="${top - 4}" y2="${H}" stroke="#273040"/><text x="${x(ms)}" y="12" fill="#8a94a6" font-size="11" text-anchor="${h === 24 ? "end" : h === 0 ? "start" : "middle"}">${String(h).padStart(2, "0")}:00</text>`;
+  }
+  if (t.to_ms < t.from_ms + span) {
+    svg += `<line x1="${x(t.to_ms)}" x2="${x(t.to_ms)}" y1="${top - 4}" y2="${H}" stroke="var(--accent)" stroke-dasharray="3 3"/><text x="${x(t.to_ms)}" y="${H - 2}" fill="var(--accent)" font-size="11" text-anchor="start" dx="3">now</text>`;
   }
   lanes.forEach((l, i) => {
     const y = top + i * lane;

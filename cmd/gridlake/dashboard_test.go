@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chromium runs Debian's Chromium headless (make deps installs it) on a
+// page of the dashboard and returns the DOM after its scripts ran; with
+// shot set it also saves a screenshot.
+func chromium(t *testing.T, url, shot string, width, height int) string {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is missing: make deps installs it (Debian package chromium)")
+	}
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir(), fmt.Sprintf("--window-size=%d,%d", width, height), "--virtual-time-budget=8000"}
+	run := func(args ...string) []byte {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v", args, err)
+		}
+		return out
+	}
+	dom := string(run("--dump-dom", url))
+	if shot != "" {
+		run("--screenshot="+shot, url)
+	}
+	if !strings.Contains(dom, "data-loaded=") {
+		t.Fatalf("%s did not load:\n%s", url, dom)
+	}
+	if strings.Contains(dom, `class="error"`) {
+		t.Fatalf("%s shows an error:\n%s", url, regexp.MustCompile(`<div class="error">[^<]*`).FindString(dom))
+	}
+	return dom
+}
+
+var valueRe = regexp.MustCompile(`id="([^"]+)" data-value="([^"]*)"`)
+
+// shown maps element ids to the raw values the page displays.
+func shown(dom string) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range valueRe.FindAllStringSubmatch(dom, -1) {
+		if v, err := strconv.ParseFloat(m[2], 64); err == nil {
+			out[m[1]] = v
+		}
+	}
+	return out
+}
+
+// TestDashboard_PagesShowWhatTheAPIReturns drives headless Chromium
+// against `gridlake up` with simulated data: every page loads, its numbers
+// equal the API's, long lists are paged, and a screenshot of each page
+// (and of the fleet page on a phone) lands in artifacts/dashboard/.
+func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
+	// Thirty hours of a small fleet and hotel, sent at once, ending now:
+	// yesterday (site time) is over, so its numbers hold still.
+	start := time.Now().Add(-30 * time.Hour).UTC().Format(time.RFC3339)
+	u := startUp(t, "--simulate-batteries", "120", "--simulate-rooms", "12", "--simulate-rate", "0.01",
+		"--simulate-start", start, "--simulate-fast", "--simulate-duration", "30h", "--jobs-compact-every", "10s")
+	base := "http://" + u.http
+	shots, err := filepath.Abs(filepath.Join("..", "..", "artifacts", "dashboard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Let the simulator finish and the speed layer catch up, so the page
+	// and the API see the same data.
+	waitUntil(t, 60*time.Second, "the simulator to finish", func() bool {
+		return strings.Contains(u.stderr.String(), "simulate: done")
+	}, u.stderr)
+	waitUntil(t, 30*time.Second, "the speed layer to catch up", func() bool {
+		var st struct{ Freshness struct{ SpeedLag int64 `json:"speed_lag_records"` } }
+		getJSON(t, base+"/v1/status", &st)
+		return st.Freshness.SpeedLag == 0
+	}, u.stderr)
+	same := func(page, id string, got map[string]float64, want float64) {
+		t.Helper()
+		g, ok := got[id]
+		if !ok || math.Abs(g-want) > 1e-9*math.Max(1, math.Abs(want)) {
+			t.Fatalf("%s: #%s shows %v (present %v), the API says %v", page, id, g, ok, want)
+		}
+	}
+
+	// Fleet overview, with a list that matches every battery: it shows one
+	// page of 50, never the whole fleet.
+	dom := chromium(t, base+"/#/?range=soc_below&threshold=101", filepath.Join(shots, "fleet.png"), 1280, 1100)
+	var now struct {
+		Fleet struct {
+			Batteries, Reporting int
+			SOCHistogram         []int `json:"soc_histogram"`
+			Temperature          struct{ Min, Max float64 } `json:"temperature_c"`
+			Voltage              struct{ Min, Max float64 } `json:"voltage_v"`
+			SOC                  struct{ Mean float64 }     `json:"soc_pct"`
+		}
+	}
+	getJSON(t, base+"/v1/fleet/now?stale_after=60s", &now)
+	got := shown(dom)
+	same("fleet", "fleet-batteries", got, float64(now.Fleet.Batteries))
+	same("fleet", "fleet-reporting", got, float64(now.Fleet.Reporting))
+	same("fleet", "fleet-soc-mean", got, now.Fleet.SOC.Mean)
+	same("fleet", "temperature_c-min", got, now.Fleet.Temperature.Min)
+	same("fleet", "temperature_c-max", got, now.Fleet.Temperature.Max)
+	same("fleet", "voltage_v-min", got, now.Fleet.Voltage.Min)
+	same("fleet", "voltage_v-max", got, now.Fleet.Voltage.Max)
+	for i, n := range now.Fleet.SOCHistogram {
+		same("fleet", fmt.Sprintf("soc-bin-%d", i), got, float64(n))
+	}
+	if now.Fleet.Batteries != 120 {
+		t.Fatalf("the API knows %d batteries, the simulator sent 120", now.Fleet.Batteries)
+	}
+	same("fleet", "range-matched", got, 120)
+	if rows := strings.Count(dom, "data-battery="); rows != 50 {
+		t.Fatalf("the out-of-range list renders %d rows, want one page of 50", rows)
+	}
+	chromium(t, base+"/#/", filepath.Join(shots, "fleet-phone.png"), 390, 844)
+
+	// Battery drill-down.
+	var latest struct{ Latest map[string]float64 }
+	getJSON(t, base+"/v1/batteries/B-00007", &latest)
+	dom = chromium(t, base+"/#/battery/B-00007", filepath.Join(shots, "battery.png"), 1280, 1100)
+	var stats struct {
+		Windows []struct {
+			N   int64
+			SOC struct{ Mean float64 } `json:"soc_pct"`
+		}
+	}
+	getJSON(t, base+"/v1/batteries/B-00007/stats?res=1m", &stats)
+	got = shown(dom)
+	for _, k := range []string{"voltage_v", "current_a", "temperature_c", "soc_pct"} {
+		same("battery", "latest-"+k, got, latest.Latest[k])
+	}
+	same("battery", "latest-ts", got, latest.Latest["ts_ms"])
+	same("battery", "windows-count", got, float64(len(stats.Windows)))
+	n := int64(0)
+	for _, w := range stats.Windows {
+		n += w.N
+	}
+	same("battery", "windows-readings", got, float64(n))
+	same("battery", "last-window-soc", got, stats.Windows[len(stats.Windows)-1].SOC.Mean)
+
+	// Hotel energy for yesterday (site time zone), rooms in waste order.
+	day := time.Now().In(mustLoc(t, "Asia/Seoul")).AddDate(0, 0, -1).Format("2006-01-02")
+	dom = chromium(t, base+"/#/hotel?day="+day, filepath.Join(shots, "hotel.png"), 1280, 1100)
+	var hotel struct {
+		RoomsReporting int `json:"rooms_reporting"`
+		Total          struct {
+			EnergyWh float64 `json:"energy_wh"`
+			WasteWh  float64 `json:"waste_wh"`
+		}
+		Rooms []struct {
+			RoomID string `json:"room_id"`
+		}
+	}
+	getJSON(t, base+"/v1/hotel/days/"+day+"?by=room&limit=50", &hotel)
+	got = shown(dom)
+	same("hotel", "hotel-rooms", got, float64(hotel.RoomsReporting))
+	same("hotel", "hotel-energy", got, hotel.Total.EnergyWh/1000)
+	same("hotel", "hotel-waste", got, hotel.Total.WasteWh/1000)
+	var order []string
+	for _, m := range regexp.MustCompile(`data-room="([^"]+)"`).FindAllStringSubmatch(dom, -1) {
+		order = append(order, m[1])
+	}
+	var want []string
+	for _, r := range hotel.Rooms {
+		want = append(want, r.RoomID)
+	}
+	if len(want) == 0 || strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Fatalf("hotel rooms shown %v, the API's waste order %v", order, want)
+	}
+
+	// One room's day: the report and the timeline's spans.
+	room := want[0]
+	dom = chromium(t, base+"/#/room/"+room+"?day="+day, filepath.Join(shots, "room.png"), 1280, 900)
+	var days struct {
+		Days []struct {
+			EnergyWh  float64 `json:"energy_wh"`
+			WasteWh   float64 `json:"waste_wh"`
+			OccupiedS float64 `json:"occupied_s"`
+		}
+	}
+	getJSON(t, base+"/v1/rooms/"+room+"/days?from="+day+"&to="+day, &days)
+	var tl struct {
+		Timeline struct {
+			Devices []struct{ On []json.RawMessage }
+			Occupied, Sold []json.RawMessage
+		}
+	}
+	getJSON(t, base+"/v1/rooms/"+room+"/timeline?day="+day, &tl)
+	got = shown(dom)
+	same("room", "room-energy", got, days.Days[0].EnergyWh)
+	same("room", "room-waste", got, days.Days[0].WasteWh)
+	same("room", "room-occupied", got, days.Days[0].OccupiedS/3600)
+	spans := len(tl.Timeline.Occupied) + len(tl.Timeline.Sold)
+	for _, d := range tl.Timeline.Devices {
+		spans += len(d.On)
+	}
+	if shownSpans := strings.Count(dom, `class="span"`); shownSpans != spans || spans == 0 {
+		t.Fatalf("room timeline draws %d spans, the API has %d", shownSpans, spans)
+	}
+
+	// Jobs.
+	dom = chromium(t, base+"/#/jobs", filepath.Join(shots, "jobs.png"), 1280, 700)
+	if rows := strings.Count(dom, "data-job="); rows != 7 {
+		t.Fatalf("the jobs page lists %d jobs, want 7", rows)
+	}
+	t.Logf("screenshots in %s", shots)
+}
