@@ -86,7 +86,11 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 		return strings.Contains(u.stderr.String(), "simulate: done")
 	}, u.stderr)
 	waitUntil(t, 30*time.Second, "the speed layer to catch up", func() bool {
-		var st struct{ Freshness struct{ SpeedLag int64 `json:"speed_lag_records"` } }
+		var st struct {
+			Freshness struct {
+				SpeedLag int64 `json:"speed_lag_records"`
+			}
+		}
 		getJSON(t, base+"/v1/status", &st)
 		return st.Freshness.SpeedLag == 0
 	}, u.stderr)
@@ -104,7 +108,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	var now struct {
 		Fleet struct {
 			Batteries, Reporting int
-			SOCHistogram         []int `json:"soc_histogram"`
+			SOCHistogram         []int                      `json:"soc_histogram"`
 			Temperature          struct{ Min, Max float64 } `json:"temperature_c"`
 			Voltage              struct{ Min, Max float64 } `json:"voltage_v"`
 			SOC                  struct{ Mean float64 }     `json:"soc_pct"`
@@ -198,7 +202,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	getJSON(t, base+"/v1/rooms/"+room+"/days?from="+day+"&to="+day, &days)
 	var tl struct {
 		Timeline struct {
-			Devices []struct{ On []json.RawMessage }
+			Devices        []struct{ On []json.RawMessage }
 			Occupied, Sold []json.RawMessage
 		}
 	}
