@@ -70,8 +70,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	speedDone := make(chan error, 1)
 	go func() { speedDone <- layer.Run(ctx) }()
 
-	fmt.Fprintf(e.stdout, "gridlake is up\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
-		st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, addr, sv.pgHint(), cfg.DataDir)
+	fmt.Fprintf(e.stdout, "gridlake is up\n  dashboard http://%s/\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
+		addr, st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, addr, sv.pgHint(), cfg.DataDir)
 
 	if *withSim {
 		go func() {
