@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/gridlake/gridlake/internal/wait"
 )
 
 // pacer holds readers to an average rate: after n records in all it makes
@@ -31,16 +33,5 @@ func (p *pacer) wait(ctx context.Context, n int64) error {
 	p.done += n
 	due := p.start.Add(time.Duration(float64(p.done) / p.rate * float64(time.Second)))
 	p.mu.Unlock()
-	d := time.Until(due)
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return wait.Sleep(ctx, time.Until(due))
 }

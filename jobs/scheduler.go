@@ -13,6 +13,8 @@ import (
 
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
+
+	"github.com/gridlake/gridlake/internal/wait"
 )
 
 // Job is one entry of the registry.
@@ -296,9 +298,9 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, lease *Lease, trigger s
 		if err == nil || attempt >= s.o.Retries || rctx.Err() != nil || errors.Is(err, lake.ErrFenced) {
 			break
 		}
-		wait := s.o.Backoff << attempt
-		log.Warn("job attempt failed; retrying", "attempt", attempt+1, "in", wait, "err", err)
-		if sleep(rctx, wait) != nil {
+		pause := s.o.Backoff << attempt
+		log.Warn("job attempt failed; retrying", "attempt", attempt+1, "in", pause, "err", err)
+		if wait.Sleep(rctx, pause) != nil {
 			break
 		}
 	}
@@ -367,15 +369,4 @@ func (s *Scheduler) keepAlive(ctx context.Context, lease *Lease, log *slog.Logge
 		}
 	}()
 	return done
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

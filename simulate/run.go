@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/gridlake/gridlake/internal/wait"
 )
 
 // RunOptions say how long and how fast to run.
@@ -44,7 +46,7 @@ func (s *Sim) Run(ctx context.Context, sink Sink, o RunOptions) error {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = wait.Sleep
 	}
 	if o.ProgressEvery == 0 {
 		o.ProgressEvery = 2 * time.Second
@@ -124,16 +126,5 @@ func ReadRecording(r io.Reader) ([]Recorded, error) {
 			return out, fmt.Errorf("read recording line %d: %w", len(out)+1, err)
 		}
 		out = append(out, m)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
