@@ -37,6 +37,7 @@ type Batch struct {
 	Concurrency      int     `yaml:"concurrency" help:"Kafka partitions a compaction reads at once"`
 	MaxRecordsPerSec float64 `yaml:"max_records_per_s" help:"cap on Kafka records a compaction reads per second (0: none)"`
 	Threads          int     `yaml:"threads" help:"DuckDB threads of the batch recompute (0: every core)"`
+	Nice             int     `yaml:"nice" help:"CPU nice value (0-19) of gridlake jobs and gridlake batch processes, so they yield to the speed layer on a shared machine"`
 }
 
 // Jobs configures the scheduler of the batch jobs (gridlake up, gridlake
@@ -157,7 +158,7 @@ func Default() Config {
 			CloseGrace: time.Hour,
 		},
 		HTTP:  HTTP{Addr: "127.0.0.1:8080"},
-		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2, Threads: 1},
+		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2, Threads: 1, Nice: 10},
 		Jobs: Jobs{
 			Enabled:   true,
 			Compact:   Schedule{Every: 5 * time.Minute},
@@ -239,6 +240,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.MergeAfter < 0 || c.Batch.Grace < 0 {
 		bad("batch.merge_after/batch.grace", "must not be negative")
+	}
+	if c.Batch.Nice < 0 || c.Batch.Nice > 19 {
+		bad("batch.nice", "%d must be between 0 (no change) and 19", c.Batch.Nice)
 	}
 	if c.Batch.Concurrency < 1 || c.Batch.Threads < 0 || c.Batch.MaxRecordsPerSec < 0 {
 		bad("batch.concurrency/threads/max_records_per_s", "concurrency must be at least 1, threads and the rate not negative")

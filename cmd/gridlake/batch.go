@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/internal/priority"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
@@ -42,6 +43,9 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	maxRecords := fs.Int64("max-records", 0, "records per partition per step (0: all)")
 	cfg, err := load(fs, loader, e, args[1:])
 	if err != nil {
+		return err
+	}
+	if err := priority.Lower(cfg.Batch.Nice); err != nil {
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)

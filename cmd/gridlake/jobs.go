@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/priority"
 	"github.com/gridlake/gridlake/jobs"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
@@ -66,6 +67,9 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 	to := fs.String("to", "", "backfill: last local day, YYYY-MM-DD")
 	cfg, err := load(fs, loader, e, rest)
 	if err != nil {
+		return err
+	}
+	if err := priority.Lower(cfg.Batch.Nice); err != nil {
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
