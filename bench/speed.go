@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -65,6 +66,9 @@ type SpeedResult struct {
 	// run and the rows they compacted.
 	BatchRuns int   `json:"batch_runs,omitempty"`
 	BatchRows int64 `json:"batch_rows,omitempty"`
+	// The latency samples sent while batch jobs ran, and their p99.
+	BatchSamples int     `json:"batch_latency_samples,omitempty"`
+	BatchP99Ms   float64 `json:"batch_p99_ms,omitempty"`
 }
 
 // Speed fills the embedded broker with a stream shaped like the reference
@@ -149,8 +153,11 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 	say("sending %d batteries at 1 reading/s for %ds, measuring event-to-visible latency", o.Batteries, o.LatencySeconds)
 	sink := &sampler{w: w, r: rand.New(rand.NewPCG(2, 2)), samples: make(chan sample, 1024)}
 	live := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 2, Start: time.Now()})
-	var lat []float64
+	var lat, during []float64 // all samples; those sent while batch jobs ran
+	var slow []string         // samples over 500 ms: when they were sent, how long they took
+	var batchStart atomic.Int64
 	var mu sync.Mutex
+	t1 := time.Now()
 	var wg sync.WaitGroup
 	for i := 0; i < 10; i++ {
 		wg.Add(1)
@@ -161,17 +168,34 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 				if ok {
 					mu.Lock()
 					lat = append(lat, d)
+					if bs := batchStart.Load(); bs != 0 && s.sent.UnixNano() >= bs {
+						during = append(during, d)
+					}
+					if d > 500 {
+						slow = append(slow, fmt.Sprintf("+%.1fs:%.0fms", s.sent.Sub(t1).Seconds(), d))
+					}
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	t1 := time.Now()
 	batchDone := make(chan struct{})
 	bctx, stopBatch := context.WithCancel(ctx)
 	if o.WithBatch {
 		go func() {
 			defer close(batchDone)
+			// Batch runs in steady state: once every battery partition has
+			// rotated a generation, so cuts fall on published boundaries (a
+			// cut before that makes the speed layer rebuild, see README).
+			for bctx.Err() == nil && !rotated(cl, addr) {
+				time.Sleep(200 * time.Millisecond)
+			}
+			time.Sleep(3 * time.Second) // a publish interval
+			if bctx.Err() != nil {
+				return
+			}
+			batchStart.Store(time.Now().UnixNano())
+			say("batch jobs start at +%.1fs", time.Since(t1).Seconds())
 			res.BatchRuns, res.BatchRows = batchLoop(bctx, o.Binary, b.Addr(), s3.Addr(), filepath.Join(dir, "batch"), say)
 		}()
 	} else {
@@ -186,6 +210,13 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 		return res, err
 	}
 	res.LatencyRate = float64(live.Stats().Sent) / time.Since(t1).Seconds()
+	if len(slow) > 0 {
+		say("%d samples over 500 ms (sent at +s into the run): %s", len(slow), strings.Join(slow, " "))
+	}
+	if len(during) > 0 {
+		sort.Float64s(during)
+		res.BatchSamples, res.BatchP99Ms = len(during), percentile(during, 0.99)
+	}
 	sort.Float64s(lat)
 	res.Samples = len(lat)
 	if len(lat) > 0 {
@@ -323,6 +354,7 @@ func batchLoop(ctx context.Context, bin, broker, s3, dir string, say func(string
 		"--s3-secret-key", "bench-secret", "--data-dir", dir, "--log-level", "warn"}
 	rowsRe := regexp.MustCompile(`\((\d+) rows\)`)
 	runs, rows := 0, int64(0)
+	start := time.Now()
 	for ctx.Err() == nil {
 		today := time.Now().UTC().Format("2006-01-02")
 		for _, args := range [][]string{{"jobs", "run", "compact"}, {"jobs", "backfill", "--from", today, "--to", today, "--site-timezone", "UTC"}} {
@@ -339,7 +371,7 @@ func batchLoop(ctx context.Context, bin, broker, s3, dir string, say func(string
 				n, _ := strconv.ParseInt(string(m[1]), 10, 64)
 				rows += n
 			}
-			say("batch: %s", strings.TrimSpace(lastLine(string(out))))
+			say("batch at +%.1fs: %s", time.Since(start).Seconds(), strings.TrimSpace(lastLine(string(out))))
 		}
 	}
 	return runs, rows
@@ -351,4 +383,19 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// rotated reports whether every battery partition of the speed process has
+// closed a generation, so its boundaries give batch a cut to align to.
+func rotated(cl *http.Client, addr string) bool {
+	st, err := status(cl, addr)
+	if err != nil || len(st.Partitions) == 0 {
+		return false
+	}
+	for _, p := range st.Partitions {
+		if p.Topic == schemas.TopicBattery && len(p.Generations) < 2 {
+			return false
+		}
+	}
+	return true
 }
