@@ -3,12 +3,12 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 )
 
 // Run statuses.
@@ -64,31 +64,29 @@ func (s *Scheduler) record(ctx context.Context, r *Run) error {
 	return nil
 }
 
-// History returns a job's newest runs, newest first (limit <= 0: all).
+// History returns a job's newest runs, newest first (limit <= 0: all). It
+// walks down from the newest job number instead of listing, so it costs the
+// same however long the history grows.
 func (s *Scheduler) History(ctx context.Context, job string, limit int) ([]Run, error) {
 	if _, ok := s.byName[job]; !ok {
 		return nil, s.unknown(job)
 	}
-	objs, err := s.o.Store.List(ctx, jobPrefix(job)+"runs/")
+	newest, err := s.locks.newestToken(ctx, job)
 	if err != nil {
-		return nil, fmt.Errorf("list %s runs: %w", job, err)
+		return nil, err
 	}
-	sort.Slice(objs, func(i, j int) bool { return objs[i].Key > objs[j].Key })
-	if limit > 0 && len(objs) > limit {
-		objs = objs[:limit]
-	}
-	runs := make([]Run, 0, len(objs))
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".json") {
-			continue
+	var runs []Run
+	for n := newest; n > 0 && (limit <= 0 || len(runs) < limit); n-- {
+		data, _, err := s.o.Store.Get(ctx, runKey(job, n))
+		if errors.Is(err, objstore.ErrNotFound) {
+			continue // a holder that died before recording its run
 		}
-		data, _, err := s.o.Store.Get(ctx, o.Key)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", o.Key, err)
+			return nil, fmt.Errorf("read %s run %d: %w", job, n, err)
 		}
 		var r Run
 		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("run record %s is corrupt: %w", o.Key, err)
+			return nil, fmt.Errorf("%s run %d record is corrupt: %w", job, n, err)
 		}
 		runs = append(runs, r)
 	}

@@ -14,13 +14,13 @@ import (
 )
 
 // Store is what the scheduler needs of the object store: conditional puts
-// for claims and job numbers, listing for the run history.
+// for claims and job numbers, plain ones for the run history. It never
+// lists: runs are found by their numbers.
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, objstore.ObjectInfo, error)
 	Put(ctx context.Context, key string, data []byte) (string, error)
 	PutIfAbsent(ctx context.Context, key string, data []byte) (string, error)
 	PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error)
-	List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error)
 }
 
 // Why a slot could not be claimed.
@@ -130,31 +130,48 @@ func (l *locks) lease(key string, c claim, etag string) *Lease {
 	return &Lease{locks: l, key: key, claim: c, etag: etag, Takeover: c.Takeovers > 0}
 }
 
+// newestToken is the job's newest number (0: it never ran).
+func (l *locks) newestToken(ctx context.Context, job string) (int64, error) {
+	n, _, err := l.readToken(ctx, job)
+	return n, err
+}
+
+// readToken reads the job's number counter and its ETag ("" when the job
+// never ran).
+func (l *locks) readToken(ctx context.Context, job string) (int64, string, error) {
+	data, info, err := l.store.Get(ctx, jobPrefix(job)+"seq")
+	if errors.Is(err, objstore.ErrNotFound) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("read job number of %s: %w", job, err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("job number of %s is corrupt: %q", job, data)
+	}
+	return n, info.ETag, nil
+}
+
 // nextToken draws the job's next number: a counter object advanced by
 // compare-and-swap, so numbers only rise, across replicas and restarts.
 func (l *locks) nextToken(ctx context.Context, job string) (int64, error) {
 	key := jobPrefix(job) + "seq"
 	for attempt := 0; attempt < 50; attempt++ {
-		data, info, err := l.store.Get(ctx, key)
-		if errors.Is(err, objstore.ErrNotFound) {
-			if _, err := l.store.PutIfAbsent(ctx, key, []byte("1")); err == nil {
-				return 1, nil
-			} else if !errors.Is(err, objstore.ErrPrecondition) {
-				return 0, fmt.Errorf("start job numbers of %s: %w", job, err)
-			}
-			continue
-		}
+		n, etag, err := l.readToken(ctx, job)
 		if err != nil {
-			return 0, fmt.Errorf("read job number of %s: %w", job, err)
+			return 0, err
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("job number of %s is corrupt: %q", job, data)
+		next := []byte(strconv.FormatInt(n+1, 10))
+		if etag == "" {
+			_, err = l.store.PutIfAbsent(ctx, key, next)
+		} else {
+			_, err = l.store.PutIfMatch(ctx, key, next, etag)
 		}
-		n++
-		if _, err := l.store.PutIfMatch(ctx, key, []byte(strconv.FormatInt(n, 10)), info.ETag); err == nil {
-			return n, nil
-		} else if !errors.Is(err, objstore.ErrPrecondition) {
+		if err == nil {
+			return n + 1, nil
+		}
+		if !errors.Is(err, objstore.ErrPrecondition) {
 			return 0, fmt.Errorf("advance job number of %s: %w", job, err)
 		}
 	}
