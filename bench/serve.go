@@ -156,7 +156,10 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	batteryID := func(r *rand.Rand) string { return fmt.Sprintf("B-%05d", r.IntN(o.Batteries)) }
 	endpoints := []endpoint{
 		{"battery_last_hour_1m", 0.74, func(r *rand.Rand) string { return "/v1/batteries/" + batteryID(r) + "/stats?res=1m" }},
-		{"battery_latest", 0.25, func(r *rand.Rand) string { return "/v1/batteries/" + batteryID(r) }},
+		{"battery_latest", 0.249, func(r *rand.Rand) string { return "/v1/batteries/" + batteryID(r) }},
+		// The dashboard fleet page of five viewers (one request each per 5 s).
+		{"fleet_now", 0.0005, func(*rand.Rand) string { return "/v1/fleet/now" }},
+		{"out_of_range_page", 0.0005, func(*rand.Rand) string { return "/v1/batteries?soc_below=20&limit=50" }},
 		{"fleet_last_hour_1m", 0.005, func(*rand.Rand) string { return "/v1/fleet/stats?res=1m" }},
 		{"hotel_today", 0.005, func(*rand.Rand) string { return "/v1/hotel/days/today?limit=20" }},
 	}

@@ -29,9 +29,10 @@ Layers:
           MinIO and time the DuckDB recompute of its views. Target: < 30 s.
   serve   the previous UTC hour of the fleet compacted in MinIO and the last
           --fill-seconds in Kafka above the cut, then the /v1 API at a fixed
-          open-loop request rate (74% a battery's last-hour 1m stats, 25% a
-          battery's latest reading, 1% fleet and hotel reports). Target: p99 <
-          10 ms for a battery's last-hour stats at 2,000 requests/s.
+          open-loop request rate (74% a battery's last-hour 1m stats, 24.9% a
+          battery's latest reading, 1.1% fleet, hotel and the dashboard's
+          fleet summary and out-of-range page). Target: p99 < 10 ms for a
+          battery's last-hour stats at 2,000 requests/s.
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
