@@ -76,12 +76,18 @@ func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	// Scratch files are per recomputer: processes sharing a data dir (gridlake
+	// up and a gridlake jobs run beside it) must not write each other's.
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(dir, "tmp"), "run-")
+	if err != nil {
 		return nil, err
 	}
 	db, err := OpenDuckDB(ctx)
 	if err != nil {
+		os.RemoveAll(tmp)
 		return nil, err
 	}
 	if log == nil {
@@ -92,8 +98,11 @@ func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.
 	return rc, nil
 }
 
-// Close releases DuckDB.
-func (r *Recomputer) Close() error { return r.db.Close() }
+// Close releases DuckDB and the scratch folder.
+func (r *Recomputer) Close() error {
+	err := r.db.Close()
+	return errors.Join(err, os.RemoveAll(r.tmp))
+}
 
 // Update brings m.Views up to date with m.Files: every hour whose raw files
 // changed (or, with full, every hour) gets new minute and hour views, and
