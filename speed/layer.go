@@ -91,7 +91,7 @@ type Layer struct {
 	manifest *lake.Manifest // newest seen; nil before the first batch commit
 	cuts     map[int64]lake.Cut
 
-	events, invalid, dups, late, seededN *metrics.Counter
+	events, invalid, dups, late, seededN, rebuilds *metrics.Counter
 	rejects                              map[schemas.Reason]*metrics.Counter
 }
 
@@ -113,6 +113,19 @@ type part struct {
 	dlqFrom   int64 // offsets below this were already dead-lettered
 	rotated   time.Time
 	rebuild   bool // set when a cut did not fall on a boundary
+	// pending are boundaries above the cut that an earlier process
+	// published: a batch run may have read them before this process
+	// published its own, so the state rotates there too (see honour).
+	pending []int64
+}
+
+// honour starts a generation at every pending boundary at or below offset,
+// before the record at offset is applied. Called with p.mu held.
+func (p *part) honour(offset int64) {
+	for len(p.pending) > 0 && p.pending[0] <= offset {
+		p.bat.rotate(p.pending[0])
+		p.pending = p.pending[1:]
+	}
 }
 
 // New returns a speed layer; Run starts it.
@@ -127,6 +140,7 @@ func New(o Options) (*Layer, error) {
 	l.dups = m.Counter("gridlake_speed_duplicates_total", "duplicate events ignored")
 	l.late = m.Counter("gridlake_speed_late_total", "events that arrived over a minute after their ts, or for a closed day")
 	l.seededN = m.Counter("gridlake_speed_seeded_total", "overlap records replayed only to seed de-duplication")
+	l.rebuilds = m.Counter("gridlake_speed_rebuilds_total", "partitions rebuilt from a batch cut that fell inside a generation")
 	for _, r := range schemas.Reasons() {
 		l.rejects[r] = m.Counter("gridlake_speed_rejected_total", "rejected messages by reason", "reason", r.String())
 	}
@@ -329,7 +343,10 @@ func (l *Layer) publish(ctx context.Context) {
 type Status struct {
 	Group           string          `json:"group"`
 	ManifestVersion int64           `json:"manifest_version"`
-	Partitions      []PartitionInfo `json:"partitions"`
+	// Rebuilds counts partitions rebuilt because a batch cut fell inside
+	// a generation.
+	Rebuilds   uint64          `json:"rebuilds"`
+	Partitions []PartitionInfo `json:"partitions"`
 }
 
 // PartitionInfo is one owned partition.
@@ -352,6 +369,7 @@ func (l *Layer) Status() Status {
 	if l.manifest != nil {
 		st.ManifestVersion = l.manifest.Version
 	}
+	st.Rebuilds = l.rebuilds.Value()
 	for k, p := range l.parts {
 		p.mu.RLock()
 		pi := PartitionInfo{Topic: k.topic, Partition: k.id, Next: p.next, Lag: max(0, p.hwm-p.next), CaughtUp: p.hwm >= 0 && p.next >= p.hwm}

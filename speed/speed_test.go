@@ -318,3 +318,79 @@ func TestSpeed_TwoProcessesSplitTheGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestSpeed_RestartHonoursPublishedBoundaries: a batch run that read the
+// boundaries of a speed process that has since stopped cuts on one of them
+// while the restarted process is running. The new process rotated there
+// too, so it drops what batch took without rebuilding, and stays exact.
+func TestSpeed_RestartHonoursPublishedBoundaries(t *testing.T) {
+	const partitions = 2
+	addr := testenv.Kafka(t, partitions)
+	store := testenv.Store(t)
+	w := kafkaio.NewWriter([]string{addr})
+	defer w.Close()
+	sim := faultySim(21)
+	produce(t, w, sim, 20*time.Minute)
+
+	// The first process publishes boundaries; batch commits on the first.
+	ctxA, stopA := context.WithCancel(context.Background())
+	a := startLayer(t, ctxA, addr, store, w)
+	waitCaughtUp(t, addr, partitions, a)
+	stale := map[int][]int64{}
+	for deadline := time.Now().Add(10 * time.Second); len(stale) < partitions; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("boundaries %v: want three or more per partition", stale)
+		}
+		for p := 0; p < partitions; p++ {
+			if b, err := lake.ReadBoundaries(context.Background(), store, "gridlake-speed", schemas.TopicBattery, p); err == nil && len(b.Offsets) >= 3 {
+				stale[p] = b.Offsets
+			}
+		}
+	}
+	stopA()
+	all := testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom)
+	commit := func(version int64, pick func([]int64) int64) lake.Cut {
+		t.Helper()
+		cut := lake.Cut{schemas.TopicBattery: make([]int64, partitions)}
+		for p := 0; p < partitions; p++ {
+			cut[schemas.TopicBattery][p] = pick(stale[p])
+		}
+		var cutTime time.Time
+		for _, m := range all {
+			if m.Topic == schemas.TopicBattery && m.Offset < cut.Offset(m.Topic, m.Partition) && m.Time.After(cutTime) {
+				cutTime = m.Time
+			}
+		}
+		if err := lake.Commit(context.Background(), store, &lake.Manifest{Version: version, Cut: cut, CutTime: cutTime, CommittedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		return cut
+	}
+	commit(1, func(b []int64) int64 { return b[1] })
+
+	// The second process starts at cut 1; batch then cuts at a later
+	// boundary of the first process, read before the second published.
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	b := startLayer(t, ctxB, addr, store, w)
+	waitCaughtUp(t, addr, partitions, b)
+	cut := commit(2, func(b []int64) int64 { return b[len(b)-1] })
+	for deadline := time.Now().Add(10 * time.Second); b.Status().ManifestVersion != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("speed layer did not apply version 2")
+		}
+	}
+	waitCaughtUp(t, addr, partitions, b)
+	if n := b.Status().Rebuilds; n != 0 {
+		t.Fatalf("%d partitions rebuilt: the restarted process did not honour the published boundaries", n)
+	}
+	for _, p := range b.Status().Partitions {
+		if p.Topic == schemas.TopicBattery && p.Generations[0] != cut.Offset(p.Topic, p.Partition) {
+			t.Fatalf("partition %d starts at %d, want the cut %d", p.Partition, p.Generations[0], cut.Offset(p.Topic, p.Partition))
+		}
+	}
+	above := reference.BuildKept(schemas.DefaultLimits(), all, func(m kafka.Message) bool {
+		return m.Topic != schemas.TopicBattery || m.Offset >= cut.Offset(m.Topic, m.Partition)
+	})
+	check(t, answers{t, []*speed.Layer{b}}, above, 2, true)
+}

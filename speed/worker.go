@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 )
 
@@ -27,6 +29,7 @@ func (l *Layer) work(ctx context.Context, k partKey, committed int64) {
 			return
 		}
 		if errors.Is(err, errRebuild) {
+			l.rebuilds.Add(1)
 			l.opts.Log.Info("rebuilding partition", "topic", k.topic, "partition", k.id)
 			continue
 		}
@@ -64,7 +67,7 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 	p := l.parts[k]
 	l.mu.RUnlock()
 	if p == nil || p.rebuild {
-		if p, err = l.newPart(conn, k, committed); err != nil {
+		if p, err = l.newPart(ctx, conn, k, committed); err != nil {
 			return err
 		}
 	}
@@ -119,7 +122,7 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 // registers it: battery partitions start at the newest cut, replaying an
 // overlap before it only to seed de-duplication; room partitions start where
 // the first open day's events can begin.
-func (l *Layer) newPart(conn *kafka.Conn, k partKey, committed int64) (*part, error) {
+func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, committed int64) (*part, error) {
 	first, last, err := conn.ReadOffsets()
 	if err != nil {
 		return nil, fmt.Errorf("offsets of %s/%d: %w", k.topic, k.id, err)
@@ -144,6 +147,9 @@ func (l *Layer) newPart(conn *kafka.Conn, k partKey, committed int64) (*part, er
 			}
 		}
 		p.bat, p.next, p.seedUntil = newBatteryPart(cut), seed, cut
+		if err := l.adoptBoundaries(ctx, p, cut); err != nil {
+			l.opts.Log.Warn("read published generation boundaries", "topic", k.topic, "partition", k.id, "err", err)
+		}
 	default:
 		openFrom := l.openFrom(m)
 		start := first
@@ -160,6 +166,33 @@ func (l *Layer) newPart(conn *kafka.Conn, k partKey, committed int64) (*part, er
 	l.mu.Unlock()
 	l.opts.Log.Info("partition state started", "topic", k.topic, "partition", k.id, "from", p.next, "seed_until", p.seedUntil, "high_watermark", last)
 	return p, nil
+}
+
+// adoptBoundaries makes a new battery state honour the boundaries an
+// earlier process published above the cut: a batch run may read them
+// before this process publishes its own, and a cut on one of them must not
+// force a rebuild. With none published yet, it publishes the cut at once,
+// so batch aligns to this process instead of cutting at the end of the
+// partition.
+func (l *Layer) adoptBoundaries(ctx context.Context, p *part, cut int64) error {
+	if l.opts.Store == nil {
+		return nil
+	}
+	b, err := lake.ReadBoundaries(ctx, l.opts.Store, l.opts.Group, p.key.topic, p.key.id)
+	if err != nil {
+		return err
+	}
+	if len(b.Offsets) == 0 {
+		return lake.PublishBoundaries(ctx, l.opts.Store, l.opts.Group, lake.Boundaries{Topic: p.key.topic, Partition: p.key.id,
+			Offsets: []int64{cut}, Updated: l.opts.Now()})
+	}
+	for _, o := range b.Offsets {
+		if o > cut {
+			p.pending = append(p.pending, o)
+		}
+	}
+	sort.Slice(p.pending, func(i, j int) bool { return p.pending[i] < p.pending[j] })
+	return nil
 }
 
 func (l *Layer) decode(dec *schemas.Decoder, topic string, msgs []kafka.Message, out []decoded) []decoded {
@@ -181,6 +214,9 @@ func (l *Layer) apply(p *part, evs []decoded) []int {
 	p.mu.Lock()
 	for i := range evs {
 		d := &evs[i]
+		if len(p.pending) > 0 && p.pending[0] <= d.offset {
+			p.honour(d.offset)
+		}
 		seedOnly := d.offset < p.seedUntil
 		if !d.rej.OK() {
 			if !seedOnly {
@@ -221,6 +257,9 @@ func (l *Layer) apply(p *part, evs []decoded) []int {
 		}
 	}
 	p.next = evs[len(evs)-1].offset + 1
+	if len(p.pending) > 0 {
+		p.honour(p.next) // a boundary right after this fetch, before the next record arrives
+	}
 	l.maybeRotate(p)
 	p.mu.Unlock()
 	l.events.Add(nEvents)
