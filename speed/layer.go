@@ -92,7 +92,7 @@ type Layer struct {
 	cuts     map[int64]lake.Cut
 
 	events, invalid, dups, late, seededN, rebuilds *metrics.Counter
-	rejects                              map[schemas.Reason]*metrics.Counter
+	rejects                                        map[schemas.Reason]*metrics.Counter
 }
 
 type partKey struct {
@@ -341,8 +341,8 @@ func (l *Layer) publish(ctx context.Context) {
 
 // Status describes what this process holds.
 type Status struct {
-	Group           string          `json:"group"`
-	ManifestVersion int64           `json:"manifest_version"`
+	Group           string `json:"group"`
+	ManifestVersion int64  `json:"manifest_version"`
 	// Rebuilds counts partitions rebuilt because a batch cut fell inside
 	// a generation.
 	Rebuilds   uint64          `json:"rebuilds"`
