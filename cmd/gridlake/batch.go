@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -53,15 +52,11 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w\nthe batch layer writes the lake: pass --s3-endpoint (or run gridlake up)", err)
 	}
-	work := filepath.Join(cfg.DataDir, "batch")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
-	}
-	rc, err := batch.NewRecomputer(ctx, store, work, log)
+	b, closeBatch, err := newBatch(ctx, &cfg, cfg.BrokerAddrs(), store, filepath.Join(cfg.DataDir, "batch"), *maxRecords, log)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
+	defer closeBatch()
 	progress := func(what string) func(done, total int64) {
 		last := time.Time{}
 		return func(done, total int64) {
@@ -81,8 +76,7 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		if err := kafkaio.Ping(ctx, brokers); err != nil {
 			return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
 		}
-		c := batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(),
-			MaxRecords: *maxRecords, Views: rc, Log: log, Progress: progress("compact")})
+		c := b.Compactor.WithProgress(progress("compact"))
 		for {
 			m, err := c.Run(ctx)
 			if errors.Is(err, batch.ErrNothingToDo) {
@@ -99,7 +93,7 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		}
 	case "recompute", "rebuild":
 		show := progress(action)
-		m, err := rc.Refresh(ctx, action == "rebuild", time.Now, func(done, total int) {
+		m, err := b.Recomputer.Refresh(ctx, action == "rebuild", time.Now, func(done, total int) {
 			show(int64(done), int64(total))
 		})
 		if errors.Is(err, batch.ErrNothingToDo) {
@@ -112,8 +106,7 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		report(m)
 		return nil
 	case "merge", "retain", "collect":
-		hk := &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
-			Grace: cfg.Batch.Grace, Now: time.Now, Log: log}
+		hk := b.Housekeeper
 		var m *lake.Manifest
 		switch action {
 		case "merge":

@@ -215,33 +215,48 @@ func newScheduler(ctx context.Context, cfg *config.Config, brokers []string, sto
 			return nil, nil, fmt.Errorf("jobs.%s: %w", name, err)
 		}
 	}
-	work := filepath.Join(cfg.DataDir, "jobs")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return nil, nil, err
-	}
-	rc, err := batch.NewRecomputer(ctx, store, work, log.With("layer", "batch"))
+	b, closeBatch, err := newBatch(ctx, cfg, brokers, store, filepath.Join(cfg.DataDir, "jobs"), 0, log)
 	if err != nil {
 		return nil, nil, err
-	}
-	rc.SetSite(batch.Site{Location: loc, CloseGrace: cfg.Events.CloseGrace})
-	if err := rc.SetThreads(ctx, cfg.Batch.Threads); err != nil {
-		rc.Close()
-		return nil, nil, err
-	}
-	b := jobs.Batch{
-		Compactor: batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(), Views: rc,
-			Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec, Log: log.With("layer", "batch")}),
-		Recomputer: rc,
-		Housekeeper: &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
-			Grace: cfg.Batch.Grace, Now: time.Now, Log: log.With("layer", "batch")},
 	}
 	s, err := jobs.New(jobs.Options{Store: store, Lease: cfg.Jobs.Lease, Retries: cfg.Jobs.Retries, Backoff: cfg.Jobs.Backoff,
 		Timeout: cfg.Jobs.Timeout, Log: log.With("layer", "jobs"), Metrics: reg}, jobs.BatchJobs(b, sched)...)
 	if err != nil {
-		rc.Close()
+		closeBatch()
 		return nil, nil, err
 	}
-	return s, func() { rc.Close() }, nil
+	return s, closeBatch, nil
+}
+
+// newBatch builds the batch layer on the configured site and limits, with
+// its DuckDB and cache under work: what `gridlake jobs` schedules and
+// `gridlake batch` runs by hand. maxRecords bounds a compaction step per
+// partition (0: all).
+func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *objstore.Store, work string, maxRecords int64, log *slog.Logger) (jobs.Batch, func(), error) {
+	loc, err := cfg.Location()
+	if err != nil {
+		return jobs.Batch{}, nil, err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return jobs.Batch{}, nil, err
+	}
+	log = log.With("layer", "batch")
+	rc, err := batch.NewRecomputer(ctx, store, work, log)
+	if err != nil {
+		return jobs.Batch{}, nil, err
+	}
+	rc.SetSite(batch.Site{Location: loc, CloseGrace: cfg.Events.CloseGrace})
+	if err := rc.SetThreads(ctx, cfg.Batch.Threads); err != nil {
+		rc.Close()
+		return jobs.Batch{}, nil, err
+	}
+	return jobs.Batch{
+		Compactor: batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(), Views: rc,
+			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec, Log: log}),
+		Recomputer: rc,
+		Housekeeper: &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
+			Grace: cfg.Batch.Grace, Now: time.Now, Log: log},
+	}, func() { rc.Close() }, nil
 }
 
 type jobInfo struct {
