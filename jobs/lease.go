@@ -258,5 +258,3 @@ func mustJSON(v any) []byte {
 	}
 	return data
 }
-
-func decodeJSON(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -262,7 +263,7 @@ func TestScheduler_StalledAndKilledHolders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := decodeJSON(data, &c); err != nil {
+		if err := json.Unmarshal(data, &c); err != nil {
 			t.Fatal(err)
 		}
 		return c, true

@@ -52,15 +52,6 @@ func ParseSchedule(every time.Duration, expr string) (Schedule, error) {
 	return s, nil
 }
 
-// MustSchedule is ParseSchedule for schedules known to be valid.
-func MustSchedule(every time.Duration, expr string) Schedule {
-	s, err := ParseSchedule(every, expr)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
-
 // Manual reports whether the job only runs when triggered.
 func (s Schedule) Manual() bool { return s.Every == 0 && s.spec == nil }
 

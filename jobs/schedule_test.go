@@ -53,3 +53,12 @@ func TestSchedule_SlotsReplicasAgreeOn(t *testing.T) {
 		t.Fatal("an empty schedule is manual")
 	}
 }
+
+// MustSchedule is ParseSchedule for schedules known to be valid.
+func MustSchedule(every time.Duration, expr string) Schedule {
+	s, err := ParseSchedule(every, expr)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}

@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
-	"github.com/gridlake/gridlake/internal/priority"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
-	"github.com/gridlake/gridlake/objstore"
 )
 
 const batchSynopsis = `Runs the batch layer by hand. Actions:
@@ -44,28 +42,17 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := priority.Lower(cfg.Batch.Nice); err != nil {
-		return err
-	}
 	log := newLogger(e.stderr, cfg.Log)
-	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
+	store, err := openBatchLake(ctx, &cfg)
 	if err != nil {
-		return fmt.Errorf("%w\nthe batch layer writes the lake: pass --s3-endpoint (or run gridlake up)", err)
+		return err
 	}
 	b, closeBatch, err := newBatch(ctx, &cfg, cfg.BrokerAddrs(), store, filepath.Join(cfg.DataDir, "batch"), *maxRecords, log)
 	if err != nil {
 		return err
 	}
 	defer closeBatch()
-	progress := func(what string) func(done, total int64) {
-		last := time.Time{}
-		return func(done, total int64) {
-			if time.Since(last) > time.Second || done == total {
-				last = time.Now()
-				fmt.Fprintf(e.stderr, "\r%s: %d / %d (%.0f%%)   ", what, done, total, 100*float64(done)/float64(max(total, 1)))
-			}
-		}
-	}
+	progress := func(what string) func(done, total int64) { return progressBar(e.stderr, what) }
 	report := func(m *lake.Manifest) {
 		fmt.Fprintf(e.stdout, "\ncommitted version %d (%s): %d rows, %d invalid, %d files, %d view partitions\n",
 			m.Version, m.Run.Kind, m.Run.Rows, m.Run.Invalid, len(m.Files), len(m.Views))

@@ -69,13 +69,10 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := priority.Lower(cfg.Batch.Nice); err != nil {
-		return err
-	}
 	log := newLogger(e.stderr, cfg.Log)
-	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
+	store, err := openBatchLake(ctx, &cfg)
 	if err != nil {
-		return fmt.Errorf("%w\nthe jobs live in the lake: pass --s3-endpoint (or run gridlake up)", err)
+		return err
 	}
 	reg := metrics.NewRegistry()
 	sch, closeJobs, err := newScheduler(ctx, &cfg, cfg.BrokerAddrs(), store, reg, log)
@@ -226,6 +223,20 @@ func newScheduler(ctx context.Context, cfg *config.Config, brokers []string, sto
 		return nil, nil, err
 	}
 	return s, closeBatch, nil
+}
+
+// openBatchLake prepares a batch process (gridlake batch, gridlake jobs):
+// it lowers the process's CPU priority to batch.nice, so it yields to a
+// speed layer on the same machine, and opens the lake it writes.
+func openBatchLake(ctx context.Context, cfg *config.Config) (*objstore.Store, error) {
+	if err := priority.Lower(cfg.Batch.Nice); err != nil {
+		return nil, err
+	}
+	store, err := objstore.Open(ctx, storeOptions(cfg, cfg.S3Endpoint()))
+	if err != nil {
+		return nil, fmt.Errorf("%w\nbatch jobs write the lake: pass --s3-endpoint (or run gridlake up)", err)
+	}
+	return store, nil
 }
 
 // newBatch builds the batch layer on the configured site and limits, with
