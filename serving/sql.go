@@ -111,28 +111,61 @@ func NewSQL(ctx context.Context, m *Merger, o SQLOptions) (*SQL, error) {
 // Close releases DuckDB.
 func (q *SQL) Close() error { return q.db.Close() }
 
-// Query runs one read-only SELECT (with $1.. parameters) and returns its rows.
+// RowSink receives a query's answer as it is read, so no whole result is
+// ever held in memory: Columns once before any row, then Row per row.
+// A sink's error stops the query and is returned as is. The values slice
+// is reused for the next row: copy what must outlive the call.
+type RowSink interface {
+	Columns(cols []Column, fr Freshness) error
+	Row(vals []any) error
+}
+
+// Query runs one read-only SELECT (with $1.. parameters) and returns its
+// rows, held in memory: for tests and small answers. Stream serves clients.
 func (q *SQL) Query(ctx context.Context, text string, args ...any) (*Result, error) {
+	c := &collect{}
+	if err := q.Stream(ctx, text, args, c); err != nil {
+		return nil, err
+	}
+	return &c.res, nil
+}
+
+// collect is the RowSink that keeps everything.
+type collect struct{ res Result }
+
+func (c *collect) Columns(cols []Column, fr Freshness) error {
+	c.res.Columns, c.res.Freshness = cols, fr
+	return nil
+}
+
+func (c *collect) Row(vals []any) error {
+	c.res.Rows = append(c.res.Rows, append([]any(nil), vals...))
+	return nil
+}
+
+// Stream runs one read-only SELECT (with $1.. parameters) and hands its
+// columns and rows to sink as they are read.
+func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink) error {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
 	conn, err := q.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer conn.Close()
 	refs, err := checkQuery(ctx, conn, text)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := q.queryAt(ctx, conn, refs, text, args)
-		if isCutUnavailable(err) && attempt < 5 {
+		started, err := q.queryAt(ctx, conn, refs, text, args, sink)
+		if isCutUnavailable(err) && !started && attempt < 5 {
 			continue // the speed layer moved to a newer cut meanwhile
 		}
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, queryErr("timeout", "the query ran longer than %s and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
+			return queryErr("timeout", "the query ran longer than %s and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
 		}
-		return res, err
+		return err
 	}
 }
 
@@ -141,61 +174,71 @@ func isCutUnavailable(err error) bool {
 	return errors.As(err, &qe) && qe.Kind == "unavailable"
 }
 
-func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, text string, args []any) (*Result, error) {
+// queryAt runs the query at the speed layer's manifest version; started
+// says whether the sink has been given the columns (then it cannot be
+// retried).
+func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, text string, args []any, sink RowSink) (started bool, err error) {
 	v := q.m.speed.ManifestVersion()
 	s, err := q.m.snapshot(ctx, v)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	if err := q.define(ctx, s, v); err != nil {
-		return nil, err
+		return false, err
 	}
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.version != v {
-		return nil, queryErr("unavailable", "views moved to a newer manifest")
+		return false, queryErr("unavailable", "views moved to a newer manifest")
 	}
 	defer dropTemp(conn)
 	if err := q.mergedViews(ctx, conn, refs, v); err != nil {
-		return nil, err
+		return false, err
 	}
 	rows, err := conn.QueryContext(ctx, text, args...)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return false, ctx.Err()
 		}
-		return nil, queryErr("invalid", "%s", explain(err, q.tables))
+		return false, queryErr("invalid", "%s", explain(err, q.tables))
 	}
 	defer rows.Close()
 	cts, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	res := &Result{Freshness: q.m.freshness(s)}
-	for _, ct := range cts {
-		res.Columns = append(res.Columns, Column{Name: ct.Name(), Type: ct.DatabaseTypeName()})
+	cols := make([]Column, len(cts))
+	for i, ct := range cts {
+		cols[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
 	}
+	if err := sink.Columns(cols, q.m.freshness(s)); err != nil {
+		return true, err
+	}
+	row := make([]any, len(cts))
+	ptrs := make([]any, len(cts))
+	for i := range row {
+		ptrs[i] = &row[i]
+	}
+	n := 0
 	for rows.Next() {
-		if len(res.Rows) == q.o.MaxRows {
-			return nil, queryErr("too_large", "the query returns more than %d rows: aggregate, filter or add LIMIT", q.o.MaxRows)
+		if n == q.o.MaxRows {
+			return true, queryErr("too_large", "the query returns more than %d rows: aggregate, filter or add LIMIT", q.o.MaxRows)
 		}
-		row := make([]any, len(cts))
-		ptrs := make([]any, len(cts))
-		for i := range row {
-			ptrs[i] = &row[i]
-		}
+		n++
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
+			return true, err
 		}
-		res.Rows = append(res.Rows, row)
+		if err := sink.Row(row); err != nil {
+			return true, err
+		}
 	}
 	if err := rows.Err(); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return true, ctx.Err()
 		}
-		return nil, queryErr("invalid", "%s", explain(err, q.tables))
+		return true, queryErr("invalid", "%s", explain(err, q.tables))
 	}
-	return res, nil
+	return true, nil
 }
 
 // explain adds what to do to DuckDB's message when a table is missing.
