@@ -60,16 +60,21 @@ func Start(bin, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return RestartAt(bin, dir, fmt.Sprintf("127.0.0.1:%d", p1))
+}
+
+// RestartAt runs bin as a MinIO server storing under dir on addr: a server
+// killed by a test comes back where its clients expect it.
+func RestartAt(bin, dir, addr string) (*Server, error) {
 	p2, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", p1)
 	cmd := exec.Command(bin, "server", dir, "--address", addr, "--console-address", fmt.Sprintf("127.0.0.1:%d", p2), "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
 	logPath := filepath.Join(filepath.Dir(dir), "minio.log")
-	logf, err := os.Create(logPath)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err == nil {
 		cmd.Stdout, cmd.Stderr = logf, logf
 	}
@@ -93,6 +98,9 @@ func Start(bin, dir string) (*Server, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Signal sends sig to the server (SIGSTOP and SIGCONT freeze and thaw it).
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
 
 // Stop kills the server.
 func (s *Server) Stop() {
