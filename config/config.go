@@ -91,6 +91,9 @@ type S3 struct {
 	Bucket       string `yaml:"bucket" help:"bucket of the lake (created when missing)"`
 	Region       string `yaml:"region" help:"S3 region"`
 	UseTLS       bool   `yaml:"use_tls" help:"connect to the S3 endpoint with TLS"`
+	// Timeout bounds every store call, so an outage degrades answers
+	// instead of hanging them.
+	Timeout time.Duration `yaml:"timeout" help:"an object store call fails once the store made no progress for this long; serving then answers from the last loaded batch version"`
 }
 
 type Site struct {
@@ -105,6 +108,11 @@ type Events struct {
 
 type HTTP struct {
 	Addr string `yaml:"addr" help:"listen address of the HTTP API, dashboard, /healthz and /metrics"`
+	// These reap half-open and idle connections of the HTTP API and the
+	// embedded S3 server, so they cannot exhaust file descriptors.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" help:"a connection that has not sent its request headers within this is closed (HTTP API and embedded S3)"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" help:"an idle keep-alive connection is closed after this (HTTP API and embedded S3)"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" help:"request headers larger than this are refused with 431 (HTTP API and embedded S3)"`
 }
 
 // Serve configures the serving layer's SQL access.
@@ -150,6 +158,7 @@ func Default() Config {
 			SecretKey:    "gridlake-secret",
 			Bucket:       "gridlake",
 			Region:       "us-east-1",
+			Timeout:      5 * time.Second,
 		},
 		Site: Site{Timezone: "Asia/Seoul"},
 		Events: Events{
@@ -157,7 +166,7 @@ func Default() Config {
 			MaxAhead:   5 * time.Minute,
 			CloseGrace: time.Hour,
 		},
-		HTTP:  HTTP{Addr: "127.0.0.1:8080"},
+		HTTP:  HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10},
 		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2, Threads: 1, Nice: 10},
 		Jobs: Jobs{
 			Enabled:   true,
@@ -252,6 +261,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.Addr == "" {
 		bad("http.addr", "must not be empty (for example 127.0.0.1:8080)")
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		bad("http.read_header_timeout/idle_timeout", "must be positive")
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 16<<20 {
+		bad("http.max_header_bytes", "%d must be between 4096 and 16777216", c.HTTP.MaxHeaderBytes)
+	}
+	if c.S3.Timeout < 100*time.Millisecond {
+		bad("s3.timeout", "%s must be at least 100ms", c.S3.Timeout)
 	}
 	if c.Serve.SQLTimeout <= 0 || c.Serve.SQLMaxRows <= 0 {
 		bad("serve.sql_timeout/sql_max_rows", "must be positive")

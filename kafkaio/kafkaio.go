@@ -87,7 +87,11 @@ func NewWriter(brokers []string) *kafka.Writer {
 
 // Ping checks that a broker answers a metadata request.
 func Ping(ctx context.Context, brokers []string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 3 * time.Second}
+	// A transport of its own: the shared one keeps connections open, and a
+	// broker that stopped accepting new ones would still look healthy.
+	tr := &kafka.Transport{DialTimeout: 3 * time.Second, IdleTimeout: time.Second}
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 3 * time.Second, Transport: tr}
 	if _, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
 		return fmt.Errorf("kafka %v: %w", brokers, err)
 	}

@@ -32,12 +32,16 @@ type Options struct {
 	Bucket    string
 	Region    string
 	UseTLS    bool
+	// Timeout fails a call once the store has made no progress for this
+	// long (0: DefaultTimeout); config s3.timeout.
+	Timeout time.Duration
 }
 
 // Store is a bucket on an S3-compatible server.
 type Store struct {
-	client *minio.Client
-	bucket string
+	client  *minio.Client
+	bucket  string
+	timeout time.Duration
 }
 
 // ObjectInfo describes one stored object.
@@ -54,21 +58,35 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	tr, err := transport(o.UseTLS, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("object store transport: %w", err)
+	}
 	client, err := minio.New(o.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
-		Secure: o.UseTLS,
-		Region: region, // known region: no location lookup per request
+		Creds:     credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
+		Secure:    o.UseTLS,
+		Region:    region, // known region: no location lookup per request
+		Transport: tr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("object store client for %s: %w", o.Endpoint, err)
 	}
-	s := &Store{client: client, bucket: o.Bucket}
-	ok, err := client.BucketExists(ctx, o.Bucket)
-	if err != nil {
+	s := &Store{client: client, bucket: o.Bucket, timeout: timeout}
+	w := s.begin(ctx, "bucket "+o.Bucket)
+	ok, err := client.BucketExists(w.ctx, o.Bucket)
+	w.end()
+	if err = w.fail(err); err != nil {
 		return nil, fmt.Errorf("reach object store at %s (is it running, are the keys right?): %w", o.Endpoint, err)
 	}
 	if !ok {
-		err := client.MakeBucket(ctx, o.Bucket, minio.MakeBucketOptions{Region: region})
+		w := s.begin(ctx, "create bucket "+o.Bucket)
+		err := client.MakeBucket(w.ctx, o.Bucket, minio.MakeBucketOptions{Region: region})
+		w.end()
+		err = w.fail(err)
 		if err != nil && !isCode(err, "BucketAlreadyOwnedByYou", "BucketAlreadyExists") {
 			return nil, fmt.Errorf("create bucket %s: %w", o.Bucket, err)
 		}
@@ -78,6 +96,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 
 // Bucket returns the bucket name.
 func (s *Store) Bucket() string { return s.bucket }
+
+// Timeout is how long a call may go without progress.
+func (s *Store) Timeout() time.Duration { return s.timeout }
 
 // Put writes an object unconditionally and returns its ETag.
 func (s *Store) Put(ctx context.Context, key string, data []byte) (string, error) {
@@ -107,17 +128,20 @@ func (s *Store) PutIfMatch(ctx context.Context, key string, data []byte, etag st
 
 // PutReader streams an object of known size, for large files.
 func (s *Store) PutReader(ctx context.Context, key string, r io.Reader, size int64) (string, error) {
-	info, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: contentType(key)})
-	if err != nil {
-		return "", fmt.Errorf("put %s: %w", key, translate(err))
-	}
-	return info.ETag, nil
+	return s.putReader(ctx, key, r, size, minio.PutObjectOptions{})
 }
 
 func (s *Store) put(ctx context.Context, key string, data []byte, o minio.PutObjectOptions) (string, error) {
+	return s.putReader(ctx, key, bytes.NewReader(data), int64(len(data)), o)
+}
+
+func (s *Store) putReader(ctx context.Context, key string, r io.Reader, size int64, o minio.PutObjectOptions) (string, error) {
 	o.ContentType = contentType(key)
-	info, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), o)
-	if err != nil {
+	w := s.begin(ctx, "put "+key)
+	defer w.end()
+	// The body is read as it is sent: each read is progress.
+	info, err := s.client.PutObject(w.ctx, s.bucket, key, w.body(r), size, o)
+	if err = w.fail(err); err != nil {
 		return "", fmt.Errorf("put %s: %w", key, translate(err))
 	}
 	return info.ETag, nil
@@ -136,27 +160,32 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error)
 }
 
 func (s *Store) get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
-	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
-	if err != nil {
+	w := s.begin(ctx, "get "+key)
+	defer w.end()
+	obj, err := s.client.GetObject(w.ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err = w.fail(err); err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, translate(err))
 	}
 	defer obj.Close()
 	st, err := obj.Stat()
-	if err != nil {
+	if err = w.fail(err); err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, translate(err))
 	}
+	w.progress()
 	data := make([]byte, 0, st.Size)
 	buf := bytes.NewBuffer(data)
-	if _, err := io.Copy(buf, obj); err != nil {
-		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, translate(err))
+	if _, err := io.Copy(buf, &progressReader{r: obj, w: w}); err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, translate(w.fail(err)))
 	}
 	return buf.Bytes(), info(st), nil
 }
 
 // Stat returns an object's metadata.
 func (s *Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	st, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
-	if err != nil {
+	w := s.begin(ctx, "stat "+key)
+	defer w.end()
+	st, err := s.client.StatObject(w.ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err = w.fail(err); err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, translate(err))
 	}
 	return info(st), nil
@@ -165,19 +194,28 @@ func (s *Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 // List returns the objects whose keys start with prefix, in key order. Only
 // housekeeping lists: readers find data through manifests.
 func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	w := s.begin(ctx, "list "+prefix)
+	defer w.end()
 	var out []ObjectInfo
-	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+	for o := range s.client.ListObjects(w.ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if o.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, translate(o.Err))
+			return nil, fmt.Errorf("list %s: %w", prefix, translate(w.fail(o.Err)))
 		}
+		w.progress()
 		out = append(out, info(o))
+	}
+	// A cancelled listing can end without an error item.
+	if err := w.fail(w.ctx.Err()); err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
 	}
 	return out, nil
 }
 
 // Delete removes an object; deleting a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+	w := s.begin(ctx, "delete "+key)
+	defer w.end()
+	if err := w.fail(s.client.RemoveObject(w.ctx, s.bucket, key, minio.RemoveObjectOptions{})); err != nil {
 		return fmt.Errorf("delete %s: %w", key, translate(err))
 	}
 	return nil
@@ -200,8 +238,13 @@ func contentType(key string) string {
 // translate maps S3 error codes onto the package's sentinel errors, keeping
 // the original error in the chain.
 func translate(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
 	resp := minio.ToErrorResponse(err)
 	switch {
+	case unreachable(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed":
 		return fmt.Errorf("%w: %w", ErrPrecondition, err)
 	case resp.Code == "NoSuchKey" || resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket":
@@ -222,9 +265,11 @@ func isCode(err error, codes ...string) bool {
 
 // Ping checks that the server answers and the bucket exists.
 func (s *Store) Ping(ctx context.Context) error {
-	ok, err := s.client.BucketExists(ctx, s.bucket)
-	if err != nil {
-		return fmt.Errorf("object store: %w", err)
+	w := s.begin(ctx, "bucket "+s.bucket)
+	defer w.end()
+	ok, err := s.client.BucketExists(w.ctx, s.bucket)
+	if err = w.fail(err); err != nil {
+		return fmt.Errorf("object store: %w", translate(err))
 	}
 	if !ok {
 		return fmt.Errorf("object store: bucket %s is missing", s.bucket)

@@ -490,5 +490,5 @@ func batteryNotFound(w http.ResponseWriter, id string) {
 func badRequest(w http.ResponseWriter, err error) { fail(w, http.StatusBadRequest, "%s", err) }
 
 func internal(w http.ResponseWriter, err error) {
-	fail(w, http.StatusInternalServerError, "%s", err)
+	fail(w, errStatus(w, err), "%s", err)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
 )
@@ -33,10 +34,13 @@ type Speed interface {
 }
 
 // Merger answers exactly: the batch views of one manifest version plus the
-// speed layer's state above that version's cut. It always uses the version
-// the speed layer has applied, so the two sides split the records at the
-// same offsets; a batch commit swaps in when the speed layer applies it,
-// and every query reads one version from start to end.
+// speed layer's state above that version's cut. It uses the version the
+// speed layer has applied, so the two sides split the records at the same
+// offsets; a batch commit swaps in when the speed layer applies it, and
+// every query reads one version from start to end. When the object store
+// is unreachable and that version cannot be loaded, it answers from the
+// newest version already loaded, as long as the speed layer still splits
+// there (see pick), and says so in the freshness.
 type Merger struct {
 	store lake.Store
 	views *batch.Recomputer
@@ -44,9 +48,13 @@ type Merger struct {
 	index *viewIndex
 	loc   *time.Location
 	now   func() time.Time
+	// clock paces store retries and probes; now is the answers' time,
+	// which tests may simulate.
+	clock func() time.Time
 
-	mu    sync.Mutex
-	snaps map[int64]*snapshot
+	mu     sync.Mutex
+	snaps  map[int64]*snapshot
+	health storeHealth
 }
 
 // NewMerger returns a merger. loc is the site's time zone (room days).
@@ -57,18 +65,30 @@ func NewMerger(store lake.Store, views *batch.Recomputer, sp Speed, loc *time.Lo
 	if now == nil {
 		now = time.Now
 	}
-	return &Merger{store: store, views: views, speed: sp, loc: loc, now: now,
+	return &Merger{store: store, views: views, speed: sp, loc: loc, now: now, clock: time.Now,
 		index: newViewIndex(views.Cache(), views.Cache().Dir()+"-serving"), snaps: map[int64]*snapshot{}}
 }
 
 // Freshness says what an answer is made of: the batch manifest version and
-// its cut time, and how many records the speed side trails Kafka by.
+// its cut time, how many records the speed side trails Kafka by, and
+// whether the object store answers.
 type Freshness struct {
 	BatchVersion  int64      `json:"batch_version"`
 	CutTime       *time.Time `json:"cut_time,omitempty"`
 	ClosedThrough string     `json:"closed_through,omitempty"`
 	SpeedLag      int64      `json:"speed_lag_records"`
 	AsOf          time.Time  `json:"as_of"`
+	// Store is "ok", "unreachable" (no answer within s3.timeout) or
+	// "error" (it answered, but the batch version could not be loaded).
+	// While it is not ok, answers come from the last loaded batch version
+	// plus the speed layer: still exact, but no newer batch run shows.
+	Store      string `json:"store"`
+	StoreError string `json:"store_error,omitempty"`
+	// StaleSince is when the store stopped answering.
+	StaleSince *time.Time `json:"stale_since,omitempty"`
+	// SpeedVersion is the batch version the speed layer applied, when it
+	// is newer than BatchVersion (a newer version could not be loaded).
+	SpeedVersion int64 `json:"speed_batch_version,omitempty"`
 }
 
 // Window is one merged window.
@@ -80,9 +100,13 @@ type Window struct {
 // snapshot is what the serving layer loaded of one manifest version: the
 // manifest and the small views held in memory.
 type snapshot struct {
-	once sync.Once
+	done chan struct{} // closed when the load ended; err is set before
 	err  error
 	man  *lake.Manifest // nil before the first batch commit
+	// speedVersion is the speed layer's version when the answer falls
+	// back to this older snapshot (0 otherwise); set on the copy pick
+	// returns, never on the shared one.
+	speedVersion int64
 
 	latest   map[string]agg.Reading
 	roomDays map[string]map[string][]batch.RoomDayRow // day → room → rows
@@ -91,13 +115,20 @@ type snapshot struct {
 }
 
 // at runs fn on the snapshot of the speed layer's manifest version,
-// retrying when the speed layer moves to a newer cut meanwhile.
+// retrying when the speed layer moves to a newer cut meanwhile. When that
+// version cannot be loaded it runs fn on the newest loaded one, which is
+// exact only while the speed layer still splits at that version's cut:
+// otherwise the answer is ErrUnavailable, never a wrong number.
 func (m *Merger) at(ctx context.Context, fn func(s *snapshot, v int64) error) error {
 	for attempt := 0; ; attempt++ {
-		v := m.speed.ManifestVersion()
-		s, err := m.snapshot(ctx, v)
-		if err == nil {
-			err = fn(s, v)
+		s, v, err := m.pick(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(s, v)
+		if errors.Is(err, speed.ErrCutUnavailable) && s.speedVersion != 0 {
+			return fmt.Errorf("%w: the speed layer moved to batch version %d, which cannot be loaded (%s), and no longer splits at version %d; the answer is exact again once the store answers",
+				ErrUnavailable, s.speedVersion, m.storeError(), v)
 		}
 		if errors.Is(err, speed.ErrCutUnavailable) && attempt < 5 {
 			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
@@ -107,28 +138,187 @@ func (m *Merger) at(ctx context.Context, fn func(s *snapshot, v int64) error) er
 	}
 }
 
+// pick returns the snapshot to answer from and its version: the speed
+// layer's version, or, when that cannot be loaded, the newest loaded one
+// (marked with the speed layer's version).
+func (m *Merger) pick(ctx context.Context) (*snapshot, int64, error) {
+	v := m.speed.ManifestVersion()
+	s, err := m.snapshot(ctx, v)
+	if err == nil {
+		return s, v, nil
+	}
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	old, ov := m.newestLoaded(v)
+	if old == nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	fb := *old
+	fb.speedVersion = v
+	return &fb, ov, nil
+}
+
+// storeRetry is the least time between two loads of a version that
+// failed, so an outage costs one store call a second, not one a query.
+const storeRetry = time.Second
+
+// storeHealth is what the merger knows of the object store. Guarded by
+// Merger.mu.
+type storeHealth struct {
+	err   error     // the last failure; nil while the store answers
+	since time.Time // when the store stopped answering
+	// The last failed load, not retried for storeRetry.
+	failedV   int64
+	failedAt  time.Time
+	failedErr error
+	probedAt  time.Time
+	probing   bool
+}
+
+// snapshot returns the loaded snapshot of version v, loading it once.
+// Loads run detached from the asking query (one query giving up must not
+// fail the others), bounded by the store's own call timeouts.
 func (m *Merger) snapshot(ctx context.Context, v int64) (*snapshot, error) {
 	m.mu.Lock()
 	s := m.snaps[v]
 	if s == nil {
-		s = &snapshot{}
+		h := &m.health
+		if h.failedErr != nil && h.failedV == v && m.clock().Sub(h.failedAt) < storeRetry {
+			err := h.failedErr
+			m.mu.Unlock()
+			return nil, err
+		}
+		s = &snapshot{done: make(chan struct{})}
 		m.snaps[v] = s
+		go m.loadInto(context.WithoutCancel(ctx), s, v)
+	}
+	// While the store is known to be down, a query with an older version
+	// to fall back on does not wait for the load.
+	down := m.health.err != nil
+	m.mu.Unlock()
+	if down {
+		select {
+		case <-s.done:
+		default:
+			if old, _ := m.newestLoaded(v); old != nil {
+				return nil, fmt.Errorf("load batch version %d: %w", v, m.storeErr())
+			}
+		}
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s, nil
+}
+
+// loadInto loads version v into s and records how the store did.
+func (m *Merger) loadInto(ctx context.Context, s *snapshot, v int64) {
+	err := m.load(ctx, s, v)
+	m.mu.Lock()
+	if err != nil {
+		s.err = err
+		if m.snaps[v] == s {
+			delete(m.snaps, v)
+		}
+		h := &m.health
+		h.failedV, h.failedAt, h.failedErr = v, m.clock(), err
+		if errors.Is(err, objstore.ErrUnavailable) {
+			m.storeFailed(err)
+		}
+	} else {
+		m.storeAnswered()
+		if m.health.failedV <= v {
+			m.health.failedErr = nil
+		}
 		// Keep the newest few; queries in flight hold their own pointer.
-		for old := range m.snaps {
-			if old < v-2 {
+		for old, o := range m.snaps {
+			if old < v-2 && loaded(o) {
 				delete(m.snaps, old)
 			}
 		}
 	}
 	m.mu.Unlock()
-	s.once.Do(func() { s.err = m.load(ctx, s, v) })
-	if s.err != nil {
-		m.mu.Lock()
-		delete(m.snaps, v)
-		m.mu.Unlock()
-		return nil, s.err
+	close(s.done)
+}
+
+func loaded(s *snapshot) bool {
+	select {
+	case <-s.done:
+		return s.err == nil
+	default:
+		return false
 	}
-	return s, nil
+}
+
+// newestLoaded returns the newest loaded snapshot below version v.
+func (m *Merger) newestLoaded(v int64) (*snapshot, int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var best *snapshot
+	bv := int64(-1)
+	for ov, s := range m.snaps {
+		if ov < v && ov > bv && loaded(s) {
+			best, bv = s, ov
+		}
+	}
+	return best, bv
+}
+
+// storeFailed records a failure. Called with m.mu held.
+func (m *Merger) storeFailed(err error) {
+	if m.health.err == nil {
+		m.health.since = m.clock()
+	}
+	m.health.err = err
+}
+
+// storeAnswered records that the store answered. Called with m.mu held.
+func (m *Merger) storeAnswered() { m.health.err = nil }
+
+func (m *Merger) storeErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.health.err != nil {
+		return m.health.err
+	}
+	return m.health.failedErr
+}
+
+func (m *Merger) storeError() string {
+	if err := m.storeErr(); err != nil {
+		return err.Error()
+	}
+	return "no error recorded"
+}
+
+// probe checks in the background, at most once per storeRetry, whether
+// the store answers, so freshness tells of an outage even while no new
+// batch version has to be loaded. Called with m.mu held.
+func (m *Merger) probe() {
+	p, ok := m.store.(interface{ Ping(context.Context) error })
+	if !ok || m.health.probing || m.clock().Sub(m.health.probedAt) < storeRetry {
+		return
+	}
+	m.health.probing, m.health.probedAt = true, m.clock()
+	go func() {
+		// The store bounds each call with its own timeout (s3.timeout).
+		err := p.Ping(context.Background())
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.health.probing = false
+		switch {
+		case err == nil:
+			m.storeAnswered()
+		case errors.Is(err, objstore.ErrUnavailable):
+			m.storeFailed(err)
+		}
+	}()
 }
 
 func (m *Merger) load(ctx context.Context, s *snapshot, v int64) error {
@@ -179,15 +369,34 @@ func (m *Merger) load(ctx context.Context, s *snapshot, v int64) error {
 }
 
 func (m *Merger) freshness(s *snapshot) Freshness {
-	f := Freshness{SpeedLag: m.speed.MaxLag(), AsOf: m.now().UTC()}
+	f := Freshness{SpeedLag: m.speed.MaxLag(), AsOf: m.now().UTC(), Store: "ok", SpeedVersion: s.speedVersion}
 	if s.man != nil {
 		ct := s.man.CutTime.UTC()
 		f.BatchVersion, f.CutTime, f.ClosedThrough = s.man.Version, &ct, s.man.ClosedThrough
 	}
+	m.mu.Lock()
+	m.probe()
+	h := m.health
+	m.mu.Unlock()
+	err := h.err
+	if err == nil && s.speedVersion != 0 {
+		err = h.failedErr
+	}
+	if err != nil {
+		f.Store, f.StoreError = "error", err.Error()
+		if errors.Is(err, objstore.ErrUnavailable) {
+			f.Store = "unreachable"
+		}
+		if h.err != nil {
+			since := h.since.UTC()
+			f.StaleSince = &since
+		}
+	}
 	return f
 }
 
-// Freshness reports the current batch version, cut time and speed lag.
+// Freshness reports the current batch version, cut time, speed lag and
+// the store's state.
 func (m *Merger) Freshness(ctx context.Context) (Freshness, error) {
 	var f Freshness
 	err := m.at(ctx, func(s *snapshot, _ int64) error { f = m.freshness(s); return nil })

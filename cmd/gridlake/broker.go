@@ -21,7 +21,9 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := broker.Start(broker.Options{Port: cfg.Kafka.EmbeddedPort, DataDir: filepath.Join(cfg.DataDir, "kafka"), DefaultPartitions: cfg.Kafka.Partitions})
+	log := newLogger(e.stderr, cfg.Log)
+	b, err := broker.Start(broker.Options{Port: cfg.Kafka.EmbeddedPort, DataDir: filepath.Join(cfg.DataDir, "kafka"),
+		DefaultPartitions: cfg.Kafka.Partitions, Log: log})
 	if err != nil {
 		return err
 	}

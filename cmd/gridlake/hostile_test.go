@@ -451,7 +451,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 		}
 		for _, fault := range []string{"SIGSTOP", "SIGKILL"} {
 			if fault == "SIGSTOP" {
-				h.minio.Signal(syscall.SIGSTOP)
+				h.minio.Pause()
 			} else {
 				h.minio.Stop()
 			}
@@ -473,10 +473,9 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 				t.Errorf("/readyz with MinIO %s: %d, want 503", fault, code)
 			}
 			if fault == "SIGSTOP" {
-				h.minio.Signal(syscall.SIGCONT)
+				h.minio.Resume()
 			} else {
-				var err error
-				if h.minio, err = minioproc.RestartAt(h.minioBin, h.s3Data, h.minio.Endpoint); err != nil {
+				if err := h.minio.Restart(); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/netutil"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
@@ -74,7 +75,7 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 		defer stopJobs()
 		banner = "gridlake serve: http://%s/v1/openapi.json  " + sv.pgHint() + "\n"
 	}
-	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
+	stop, addr, err := listenHTTP(cfg.HTTP, mux, log)
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func newSpeed(cfg *config.Config, brokers []string, store *objstore.Store, w kaf
 
 func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
 	return objstore.Options{Endpoint: endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
-		Bucket: cfg.S3.Bucket, Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS}
+		Bucket: cfg.S3.Bucket, Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS, Timeout: cfg.S3.Timeout}
 }
 
 // processMux is the HTTP surface every gridlake process has: the speed
@@ -127,14 +128,25 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// serveHTTP serves mux on addr and returns a stop function and the bound
-// address.
+// serveHTTP serves mux on addr with the default connection limits and
+// returns a stop function and the bound address.
 func serveHTTP(addr string, mux http.Handler, log *slog.Logger) (func(), string, error) {
-	ln, err := net.Listen("tcp", addr)
+	h := config.Default().HTTP
+	h.Addr = addr
+	return listenHTTP(h, mux, log)
+}
+
+// listenHTTP serves mux on h.Addr and returns a stop function and the
+// bound address. Header and idle timeouts reap half-open and idle
+// connections; accept errors (descriptors exhausted) back off.
+func listenHTTP(h config.HTTP, mux http.Handler, log *slog.Logger) (func(), string, error) {
+	raw, err := net.Listen("tcp", h.Addr)
 	if err != nil {
-		return nil, "", fmt.Errorf("listen on %s (in use? pick another with --http-addr): %w", addr, err)
+		return nil, "", fmt.Errorf("listen on %s (in use? pick another with --http-addr): %w", h.Addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln := netutil.Wrap(raw, log)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: h.ReadHeaderTimeout, IdleTimeout: h.IdleTimeout,
+		MaxHeaderBytes: h.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)

@@ -62,7 +62,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stopJobs()
-	stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
+	stop, addr, err := listenHTTP(cfg.HTTP, mux, log)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,8 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 		}
 	}()
 	if len(cfg.Kafka.Brokers) == 0 {
-		b, err := broker.Start(broker.Options{Port: cfg.Kafka.EmbeddedPort, DataDir: filepath.Join(cfg.DataDir, "kafka"), DefaultPartitions: cfg.Kafka.Partitions})
+		b, err := broker.Start(broker.Options{Port: cfg.Kafka.EmbeddedPort, DataDir: filepath.Join(cfg.DataDir, "kafka"),
+			DefaultPartitions: cfg.Kafka.Partitions, Log: log.With("component", "broker")})
 		if err != nil {
 			return nil, fmt.Errorf("%w (another gridlake running? --kafka-embedded-port 0 picks a free port)", err)
 		}
@@ -124,6 +125,7 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 	}
 	if cfg.S3.Endpoint == "" {
 		srv := s3server.New(filepath.Join(cfg.DataDir, "s3"), cfg.S3.AccessKey, log)
+		srv.Limits = s3server.Limits{ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes}
 		if err := srv.Start(fmt.Sprintf("127.0.0.1:%d", cfg.S3.EmbeddedPort)); err != nil {
 			return nil, fmt.Errorf("%w (another gridlake running? --s3-embedded-port 0 picks a free port)", err)
 		}
@@ -131,8 +133,7 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 		st.s3Addr = srv.Addr()
 		log.Info("embedded object store started", "addr", srv.Addr())
 	}
-	store, err := objstore.Open(ctx, objstore.Options{Endpoint: st.s3Addr, AccessKey: cfg.S3.AccessKey,
-		SecretKey: cfg.S3.SecretKey, Bucket: cfg.S3.Bucket, Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS})
+	store, err := objstore.Open(ctx, storeOptions(cfg, st.s3Addr))
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,8 @@ type Server struct {
 	Endpoint string
 	cmd      *exec.Cmd
 	log      *os.File
+	// What Restart needs to start it again on the same port and folder.
+	bin, dir, console string
 }
 
 // Start runs bin as a MinIO server storing under dir and waits until it is
@@ -60,17 +62,21 @@ func Start(bin, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return RestartAt(bin, dir, fmt.Sprintf("127.0.0.1:%d", p1))
-}
-
-// RestartAt runs bin as a MinIO server storing under dir on addr: a server
-// killed by a test comes back where its clients expect it.
-func RestartAt(bin, dir, addr string) (*Server, error) {
 	p2, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "server", dir, "--address", addr, "--console-address", fmt.Sprintf("127.0.0.1:%d", p2), "--quiet")
+	s := &Server{Endpoint: fmt.Sprintf("127.0.0.1:%d", p1), bin: bin, dir: dir, console: fmt.Sprintf("127.0.0.1:%d", p2)}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// start runs the server process and waits until it is ready.
+func (s *Server) start() error {
+	bin, dir, addr := s.bin, s.dir, s.Endpoint
+	cmd := exec.Command(bin, "server", dir, "--address", addr, "--console-address", s.console, "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
 	logPath := filepath.Join(filepath.Dir(dir), "minio.log")
@@ -79,28 +85,25 @@ func RestartAt(bin, dir, addr string) (*Server, error) {
 		cmd.Stdout, cmd.Stderr = logf, logf
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start MinIO %s: %w", bin, err)
+		return fmt.Errorf("start MinIO %s: %w", bin, err)
 	}
-	s := &Server{Endpoint: addr, cmd: cmd, log: logf}
+	s.cmd, s.log = cmd, logf
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("MinIO at %s not ready after 60s (log in %s)", addr, logPath)
+			return fmt.Errorf("MinIO at %s not ready after 60s (log in %s)", addr, logPath)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-// Signal sends sig to the server (SIGSTOP and SIGCONT freeze and thaw it).
-func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
 
 // Stop kills the server.
 func (s *Server) Stop() {

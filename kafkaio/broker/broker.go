@@ -6,8 +6,11 @@ package broker
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/gridlake/gridlake/internal/netutil"
 )
 
 // Broker is a running single-node embedded broker.
@@ -24,11 +27,16 @@ type Options struct {
 	DataDir string
 	// DefaultPartitions is used for auto-created topics.
 	DefaultPartitions int
+	// Log receives accept failures (descriptors exhausted); nil discards.
+	Log *slog.Logger
 }
 
 // Start starts the broker.
 func Start(o Options) (*Broker, error) {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(o.Port), kfake.ClusterID("gridlake")}
+	// kfake's accept loop ends at the first error: the wrapped listener
+	// retries instead, so running out of descriptors only pauses the broker.
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(o.Port), kfake.ClusterID("gridlake"),
+		kfake.ListenFn(netutil.ListenFunc(o.Log))}
 	if o.DataDir != "" {
 		opts = append(opts, kfake.DataDir(o.DataDir))
 	}

@@ -34,6 +34,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gridlake/gridlake/internal/netutil"
 )
 
 // Server is an S3-compatible server over a directory.
@@ -42,12 +44,35 @@ type Server struct {
 	accessKey string
 	log       *slog.Logger
 	now       func() time.Time
+	// Limits reaps half-open and idle connections; set before Start.
+	Limits Limits
 
 	mu      sync.Mutex // serialises writes so conditional puts are atomic
 	srv     *http.Server
 	ln      net.Listener
 	nextID  uint64
 	uploads map[string]*upload
+}
+
+// Limits bound the server's connections (config http.read_header_timeout,
+// http.idle_timeout, http.max_header_bytes); zero fields take the defaults.
+type Limits struct {
+	ReadHeaderTimeout time.Duration // default 10s
+	IdleTimeout       time.Duration // default 2m
+	MaxHeaderBytes    int           // default 64 KiB
+}
+
+func (l Limits) orDefaults() Limits {
+	if l.ReadHeaderTimeout <= 0 {
+		l.ReadHeaderTimeout = 10 * time.Second
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 2 * time.Minute
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
+	return l
 }
 
 type upload struct {
@@ -66,6 +91,9 @@ type meta struct {
 // New returns a server storing objects under root, accepting requests signed
 // with accessKey.
 func New(root, accessKey string, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Server{root: root, accessKey: accessKey, log: log, now: time.Now, uploads: map[string]*upload{}}
 }
 
@@ -78,10 +106,14 @@ func (s *Server) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen for S3 on %s: %w", addr, err)
 	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// Accept errors (descriptors exhausted) back off instead of ending
+	// the server.
+	s.ln = netutil.Wrap(ln, s.log)
+	lim := s.Limits.orDefaults()
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: lim.ReadHeaderTimeout, IdleTimeout: lim.IdleTimeout,
+		MaxHeaderBytes: lim.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("embedded S3 server stopped", "err", err)
 		}
 	}()
