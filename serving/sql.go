@@ -330,7 +330,11 @@ func (q *SQL) stream(ctx context.Context, text string, args []any, sink RowSink)
 	}
 	defer conn.Close()
 	refs := map[string]bool{}
-	if !q.skipCheck {
+	if q.skipCheck {
+		for name := range mergedTables {
+			refs[name] = true
+		}
+	} else {
 		if refs, err = checkQuery(ctx, conn, text, q.deniedMacros); err != nil {
 			return err
 		}
@@ -417,6 +421,7 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 	for i, ct := range cts {
 		cols[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
 	}
+	originalNames(ctx, conn, text, args, cols)
 	if err := sink.Columns(cols, q.m.freshness(s)); err != nil {
 		return true, err
 	}
@@ -459,6 +464,44 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		return true, q.duckErr(err)
 	}
 	return true, nil
+}
+
+// originalNames undoes the renaming of duplicate column names (a, a_1)
+// that wrapping the query in bounded() causes: when a name looks renamed,
+// DESCRIBE of the query itself gives the names as written. On any doubt
+// the names stay as they are.
+func originalNames(ctx context.Context, conn *sql.Conn, text string, args []any, cols []Column) {
+	seen := map[string]bool{}
+	renamed := false
+	for _, c := range cols {
+		if i := strings.LastIndexByte(c.Name, '_'); i > 0 && seen[c.Name[:i]] {
+			renamed = true
+		}
+		seen[c.Name] = true
+	}
+	if !renamed {
+		return
+	}
+	rows, err := conn.QueryContext(ctx, "DESCRIBE "+strings.TrimRight(strings.TrimSpace(text), "; \t\n"), args...)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name, typ string
+		var null, key, def, extra sql.NullString
+		if rows.Scan(&name, &typ, &null, &key, &def, &extra) != nil {
+			return
+		}
+		names = append(names, name)
+	}
+	if rows.Err() != nil || len(names) != len(cols) {
+		return
+	}
+	for i := range cols {
+		cols[i].Name = names[i]
+	}
 }
 
 func (q *SQL) tooManyRows() error {

@@ -76,7 +76,7 @@ func (q *SQL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the query's time.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(q.o.Timeout + 5*time.Second))
 	sent := &sentCounter{w: w}
-	sink := &httpSink{h: w.Header(), media: media, sent: sent, buf: bufio.NewWriterSize(sent, 64<<10)}
+	sink := &httpSink{h: w.Header(), media: media, sent: sent, buf: newBufferedSink(sent)}
 	err = q.Stream(r.Context(), req.SQL, req.Params, sink)
 	if err == nil {
 		err = sink.finish()
@@ -140,6 +140,10 @@ type httpSink struct {
 }
 
 const arrowBatch = 8192
+
+// newBufferedSink holds back the first 64 KiB, so an early error can still
+// choose the status.
+func newBufferedSink(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 64<<10) }
 
 func (s *httpSink) Columns(cols []Column, fr Freshness) error {
 	s.h.Set("Content-Type", s.media)
