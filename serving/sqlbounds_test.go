@@ -81,7 +81,7 @@ func TestSQL_ResultBounds(t *testing.T) {
 				}
 				err = errors.New(w.Body.String())
 			}
-			if !strings.Contains(err.Error(), "serve.sql_max_result_bytes") {
+			if err == nil || !strings.Contains(err.Error(), "serve.sql_max_result_bytes") {
 				t.Fatalf("%s: %v, want too_large naming serve.sql_max_result_bytes", accept, err)
 			}
 		}
