@@ -121,6 +121,11 @@ type Serve struct {
 	PGPassword string        `yaml:"pg_password" help:"password PostgreSQL clients must send (empty: none; keep pg_addr on localhost then)"`
 	SQLTimeout time.Duration `yaml:"sql_timeout" help:"a SQL query running longer is cancelled"`
 	SQLMaxRows int           `yaml:"sql_max_rows" help:"a SQL query returning more rows is refused"`
+	// The SQL engine's bounds (serving/sql.go).
+	SQLMaxResultBytes int `yaml:"sql_max_result_bytes" help:"a SQL query whose values add up to more text bytes is refused (too_large)"`
+	SQLMemoryLimit    int `yaml:"sql_memory_limit" help:"bytes of memory the SQL engine's DuckDB may use (it spills to disk beyond); a query needing more is refused (too_large)"`
+	SQLMaxConcurrent  int `yaml:"sql_max_concurrent" help:"SQL queries running at once; more wait up to 1s, then get 429 / SQLSTATE 53300"`
+	SQLMaxBodyBytes   int `yaml:"sql_max_body_bytes" help:"a POST /v1/sql body larger than this gets 413"`
 }
 
 // Sim configures the device simulator (gridlake simulate, gridlake up --simulate).
@@ -180,7 +185,8 @@ func Default() Config {
 			Backoff:   5 * time.Second,
 			Timeout:   time.Hour,
 		},
-		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000},
+		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
+			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20},
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -273,6 +279,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.SQLTimeout <= 0 || c.Serve.SQLMaxRows <= 0 {
 		bad("serve.sql_timeout/sql_max_rows", "must be positive")
+	}
+	if c.Serve.SQLMaxResultBytes < 1<<10 || c.Serve.SQLMaxBodyBytes < 1<<10 {
+		bad("serve.sql_max_result_bytes/sql_max_body_bytes", "must be at least 1024 bytes")
+	}
+	if c.Serve.SQLMemoryLimit < 64<<20 {
+		bad("serve.sql_memory_limit", "%d must be at least 67108864 bytes (64 MiB) for DuckDB to run", c.Serve.SQLMemoryLimit)
+	}
+	if c.Serve.SQLMaxConcurrent < 1 || c.Serve.SQLMaxConcurrent > 256 {
+		bad("serve.sql_max_concurrent", "%d must be between 1 and 256 (each is an engine thread)", c.Serve.SQLMaxConcurrent)
 	}
 	s := c.Sim
 	if s.Batteries < 0 || s.Rooms < 0 || s.Batteries+s.Rooms == 0 {

@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,26 +20,75 @@ import (
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/internal/fsjail"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
 )
 
-// SQLOptions configure the analysts' SQL engine.
+// SQLOptions configure the analysts' SQL engine. Zero values take the
+// defaults.
 type SQLOptions struct {
-	Timeout time.Duration // per query; default 30 s
-	MaxRows int           // rows a query may return; default 100,000
-	Log     *slog.Logger
+	Timeout        time.Duration // per query; default 30 s
+	MaxRows        int           // rows a query may return; default 100,000
+	MaxResultBytes int64         // text bytes of the values a query may return; default 64 MiB
+	MemoryLimit    int64         // DuckDB's memory_limit (operators; spills beyond); default 1 GiB
+	MaxConcurrent  int           // queries running at once (the engine's threads); default 4
+	SlotWait       time.Duration // how long a query waits for a free thread before "busy"; default 1 s
+	MaxBodyBytes   int64         // POST /v1/sql request body; default 1 MiB
+	TempDir        string        // parent of DuckDB's spill folder; default beside the lake cache
+	DataDir        string        // hidden from error messages, like the cache and spill folders
+	Log            *slog.Logger
+}
+
+func (o *SQLOptions) defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxRows <= 0 {
+		o.MaxRows = 100_000
+	}
+	if o.MaxResultBytes <= 0 {
+		o.MaxResultBytes = 64 << 20
+	}
+	if o.MemoryLimit <= 0 {
+		o.MemoryLimit = 1 << 30
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 4
+	}
+	// Waiting a moment absorbs a burst (a dashboard opening several
+	// panels, a BI tool describing then running) without queueing behind
+	// long queries: past it the client is told to retry.
+	if o.SlotWait <= 0 {
+		o.SlotWait = time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 }
 
 // SQL is read-only DuckDB over the lake: the raw tables, the batch views
 // of the manifest the speed layer has applied, and merged views that add
 // the speed side (battery_stats_1m/1h/1d, fleet_stats_1m/1h/1d,
-// battery_now). Every query passes the sandbox first (sandbox.go).
+// battery_now). Every query passes the sandbox first (sandbox.go) and runs
+// on a thread that can read no file but the lake cache's (engine.go).
 type SQL struct {
-	m  *Merger
-	db *sql.DB
-	o  SQLOptions
+	m   *Merger
+	db  *sql.DB
+	o   SQLOptions
+	eng *engines
+	tmp string // DuckDB's spill folder, this process's own
+	// deniedMacros are built-in macros that read the catalog.
+	deniedMacros map[string]bool
+	// private are local paths hidden from error messages, longest first.
+	private []privatePath
+	// skipCheck turns the statement check off: tests use it to show the
+	// engine's confinement holds on its own.
+	skipCheck bool
 
 	// mu guards the view definitions: queries hold it shared, a swap to
 	// a newer manifest holds it exclusively, so no query sees half of one.
@@ -43,6 +96,8 @@ type SQL struct {
 	version int64
 	tables  map[string]bool // lake tables defined at version
 }
+
+type privatePath struct{ path, label string }
 
 // Column is one result column and its DuckDB type.
 type Column struct {
@@ -60,7 +115,7 @@ type Result struct {
 // QueryError is an error the user can act on, with a kind that decides the
 // HTTP status and the PostgreSQL SQLSTATE.
 type QueryError struct {
-	Kind string // rejected, invalid, timeout, too_large, unavailable
+	Kind string // rejected, invalid, timeout, too_large, unavailable, busy
 	Msg  string
 }
 
@@ -81,35 +136,124 @@ var mergedTables = map[string]agg.Res{
 	"battery_now": 0,
 }
 
-// NewSQL opens the SQL engine's own in-memory DuckDB.
+// engineReads are files DuckDB reads when it opens (its cgroup's CPU and
+// memory limits, the online CPUs): it aborts without them. They hold no
+// secrets; /proc/self is otherwise closed (environ, maps).
+var engineReads = []string{"/proc/self/cgroup", "/sys/fs/cgroup", "/sys/devices/system/cpu/online"}
+
+// NewSQL starts the SQL engine: its confined threads and, on one of them,
+// its own in-memory DuckDB.
 func NewSQL(ctx context.Context, m *Merger, o SQLOptions) (*SQL, error) {
-	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+	o.defaults()
+	cache := m.views.Cache().Dir()
+	base := o.TempDir
+	if base == "" {
+		base = cache + "-sql-tmp"
 	}
-	if o.MaxRows <= 0 {
-		o.MaxRows = 100_000
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, fmt.Errorf("SQL spill folder: %w", err)
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	// Per process, like the recomputer's scratch folders: processes
+	// sharing a data dir must not spill into each other's files.
+	tmp, err := os.MkdirTemp(base, "run-")
+	if err != nil {
+		return nil, fmt.Errorf("SQL spill folder: %w", err)
 	}
+	rules := []fsjail.Rule{{Path: cache}, {Path: tmp, Write: true}}
+	for _, p := range engineReads {
+		rules = append(rules, fsjail.Rule{Path: p, Optional: true})
+	}
+	eng, err := startEngines(o.MaxConcurrent, rules, o.SlotWait)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	q := &SQL{m: m, o: o, eng: eng, tmp: tmp, version: -1, tables: map[string]bool{}}
+	q.private = privatePaths(map[string]string{cache: "<lake cache>", base: "<sql spill>", filepath.Dir(cache): "<serving data>", o.DataDir: "<data dir>"})
+	var openErr error
+	if err := eng.do(ctx, func() { openErr = q.open(ctx) }); err != nil || openErr != nil {
+		eng.close()
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("open SQL engine: %w", errors.Join(err, openErr))
+	}
+	if eng.jailed != nil {
+		o.Log.Warn("SQL engine threads are NOT confined to the lake cache: the statement check alone keeps queries from the host's files", "reason", eng.jailed)
+	} else {
+		o.Log.Info("SQL engine threads confined with Landlock", "read", cache, "write", tmp, "threads", o.MaxConcurrent)
+	}
+	return q, nil
+}
+
+// open opens DuckDB on the calling (confined) thread and locks its
+// configuration.
+func (q *SQL) open(ctx context.Context) error {
 	db, err := batch.OpenDuckDB(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// No extension may be installed or loaded, and nobody may change
 	// that later: the configuration is locked.
 	for _, s := range []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
-		"SET memory_limit = '2GB'", "SET lock_configuration = true"} {
+		fmt.Sprintf("SET memory_limit = '%dB'", q.o.MemoryLimit),
+		"SET temp_directory = '" + strings.ReplaceAll(q.tmp, "'", "''") + "'",
+		"SET lock_configuration = true"} {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("configure SQL engine (%s): %w", s, err)
+			return fmt.Errorf("configure SQL engine (%s): %w", s, err)
 		}
 	}
-	return &SQL{m: m, db: db, o: o, version: -1, tables: map[string]bool{}}, nil
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	defer conn.Close()
+	if q.deniedMacros, err = readsCatalog(ctx, conn); err != nil {
+		db.Close()
+		return err
+	}
+	q.db = db
+	return nil
 }
 
-// Close releases DuckDB.
-func (q *SQL) Close() error { return q.db.Close() }
+// Confinement says whether queries run on threads confined to the lake
+// cache: nil if so, else why not (the kernel has no Landlock).
+func (q *SQL) Confinement() error { return q.eng.jailed }
+
+// privatePaths lists paths and their absolute forms, longest first, so a
+// folder inside another is replaced before its parent.
+func privatePaths(m map[string]string) []privatePath {
+	var out []privatePath
+	for p, label := range m {
+		if p == "" || p == "." || p == "/" {
+			continue
+		}
+		out = append(out, privatePath{p, label})
+		if abs, err := filepath.Abs(p); err == nil && abs != p {
+			out = append(out, privatePath{abs, label})
+		}
+		if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
+			out = append(out, privatePath{real, label})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i].path) > len(out[j].path) })
+	return out
+}
+
+// hide replaces local paths in an error message.
+func (q *SQL) hide(msg string) string {
+	for _, p := range q.private {
+		msg = strings.ReplaceAll(msg, p.path, p.label)
+	}
+	return msg
+}
+
+// Close ends the engine threads and releases DuckDB and its spill folder.
+func (q *SQL) Close() error {
+	q.eng.close()
+	err := q.db.Close()
+	return errors.Join(err, os.RemoveAll(q.tmp))
+}
 
 // RowSink receives a query's answer as it is read, so no whole result is
 // ever held in memory: Columns once before any row, then Row per row.
@@ -144,26 +288,61 @@ func (c *collect) Row(vals []any) error {
 }
 
 // Stream runs one read-only SELECT (with $1.. parameters) and hands its
-// columns and rows to sink as they are read.
+// columns and rows to sink as they are read. It runs on an engine thread,
+// sink calls included; with every thread busy for SlotWait it returns a
+// QueryError of kind busy. Error messages never hold local paths.
 func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink) error {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
+	var err error
+	if perr := q.eng.do(ctx, func() { err = q.stream(ctx, text, args, sink) }); perr != nil {
+		err = perr
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errBusy):
+		return queryErr("busy", "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
+	case ctx.Err() == context.DeadlineExceeded:
+		return queryErr("timeout", "the query ran longer than %s (serve.sql_timeout) and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
+	}
+	return q.scrub(err)
+}
+
+// scrub hides local paths in err's message, keeping its kind.
+func (q *SQL) scrub(err error) error {
+	var qe *QueryError
+	switch {
+	case errors.As(err, &qe):
+		return &QueryError{Kind: qe.Kind, Msg: q.hide(qe.Msg)}
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	q.o.Log.Warn("SQL query failed", "err", err)
+	return errors.New(q.hide(err.Error()))
+}
+
+// stream runs on an engine thread.
+func (q *SQL) stream(ctx context.Context, text string, args []any, sink RowSink) error {
 	conn, err := q.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	refs, err := checkQuery(ctx, conn, text)
-	if err != nil {
-		return err
+	refs := map[string]bool{}
+	if q.skipCheck {
+		for name := range mergedTables {
+			refs[name] = true
+		}
+	} else {
+		if refs, err = checkQuery(ctx, conn, text, q.deniedMacros); err != nil {
+			return err
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		started, err := q.queryAt(ctx, conn, refs, text, args, sink)
 		if isCutUnavailable(err) && !started && attempt < 5 {
 			continue // the speed layer moved to a newer cut meanwhile
-		}
-		if ctx.Err() == context.DeadlineExceeded {
-			return queryErr("timeout", "the query ran longer than %s and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
 		}
 		return err
 	}
@@ -174,13 +353,44 @@ func isCutUnavailable(err error) bool {
 	return errors.As(err, &qe) && qe.Kind == "unavailable"
 }
 
+// Markers of the errors bounded() raises inside DuckDB.
+const (
+	rowsMarker  = "gridlake: result rows past the limit"
+	bytesMarker = "gridlake: result bytes past the limit"
+)
+
+// bounded wraps a checked query so that DuckDB itself stops it once the
+// rows, or the text bytes of their values, pass the limits: go-duckdb
+// materialises a whole result inside DuckDB before the first row is read,
+// and DuckDB's memory_limit does not cover a materialised result. The
+// running counts are streaming window aggregates, so rows past the limit
+// are never computed; the error comes before any row reaches the client.
+// Names carry a random suffix so the query's own columns cannot shadow
+// them.
+func (q *SQL) bounded(text string) string {
+	t := strings.TrimSpace(text)
+	for strings.HasSuffix(t, ";") {
+		t = strings.TrimSpace(strings.TrimSuffix(t, ";"))
+	}
+	id := fmt.Sprintf("%016x", rand.Uint64())
+	// The newline ends a trailing -- comment of the query.
+	return fmt.Sprintf(`SELECT * EXCLUDE (b_%[1]s, n_%[1]s) FROM (
+SELECT *, sum(strlen(concat(*COLUMNS(*)))) OVER w_%[1]s AS b_%[1]s, count(*) OVER w_%[1]s AS n_%[1]s FROM (
+%[2]s
+) q_%[1]s WINDOW w_%[1]s AS (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
+WHERE CASE WHEN n_%[1]s > %[3]d THEN error('%[4]s') WHEN b_%[1]s > %[5]d THEN error('%[6]s') ELSE true END`,
+		id, t, q.o.MaxRows, rowsMarker, q.o.MaxResultBytes, bytesMarker)
+}
+
 // queryAt runs the query at the speed layer's manifest version; started
 // says whether the sink has been given the columns (then it cannot be
 // retried).
 func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, text string, args []any, sink RowSink) (started bool, err error) {
 	v := q.m.speed.ManifestVersion()
-	s, err := q.m.snapshot(ctx, v)
-	if err != nil {
+	var s *snapshot
+	// Loading a snapshot fetches lake objects into the cache: a write the
+	// engine thread may not do.
+	if err := outside(func() (err error) { s, err = q.m.snapshot(ctx, v); return err }); err != nil {
 		return false, err
 	}
 	if err := q.define(ctx, s, v); err != nil {
@@ -195,12 +405,12 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 	if err := q.mergedViews(ctx, conn, refs, v); err != nil {
 		return false, err
 	}
-	rows, err := conn.QueryContext(ctx, text, args...)
+	rows, err := conn.QueryContext(ctx, q.bounded(text), args...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		return false, queryErr("invalid", "%s", explain(err, q.tables))
+		return false, q.duckErr(err)
 	}
 	defer rows.Close()
 	cts, err := rows.ColumnTypes()
@@ -211,6 +421,7 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 	for i, ct := range cts {
 		cols[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
 	}
+	originalNames(ctx, conn, text, args, cols)
 	if err := sink.Columns(cols, q.m.freshness(s)); err != nil {
 		return true, err
 	}
@@ -219,14 +430,28 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 	for i := range row {
 		ptrs[i] = &row[i]
 	}
-	n := 0
+	n, size := 0, int64(0)
 	for rows.Next() {
 		if n == q.o.MaxRows {
-			return true, queryErr("too_large", "the query returns more than %d rows: aggregate, filter or add LIMIT", q.o.MaxRows)
+			return true, q.tooManyRows()
 		}
 		n++
 		if err := rows.Scan(ptrs...); err != nil {
 			return true, err
+		}
+		// A backstop to bounded(): strings and blobs count as DuckDB
+		// counted them, everything else as nothing, so this never trips
+		// first.
+		for _, v := range row {
+			switch x := v.(type) {
+			case string:
+				size += int64(len(x))
+			case []byte:
+				size += int64(len(x))
+			}
+		}
+		if size > q.o.MaxResultBytes {
+			return true, q.tooManyBytes()
 		}
 		if err := sink.Row(row); err != nil {
 			return true, err
@@ -236,9 +461,71 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		if ctx.Err() != nil {
 			return true, ctx.Err()
 		}
-		return true, queryErr("invalid", "%s", explain(err, q.tables))
+		return true, q.duckErr(err)
 	}
 	return true, nil
+}
+
+// originalNames undoes the renaming of duplicate column names (a, a_1)
+// that wrapping the query in bounded() causes: when a name looks renamed,
+// DESCRIBE of the query itself gives the names as written. On any doubt
+// the names stay as they are.
+func originalNames(ctx context.Context, conn *sql.Conn, text string, args []any, cols []Column) {
+	seen := map[string]bool{}
+	renamed := false
+	for _, c := range cols {
+		if i := strings.LastIndexByte(c.Name, '_'); i > 0 && seen[c.Name[:i]] {
+			renamed = true
+		}
+		seen[c.Name] = true
+	}
+	if !renamed {
+		return
+	}
+	rows, err := conn.QueryContext(ctx, "DESCRIBE "+strings.TrimRight(strings.TrimSpace(text), "; \t\n"), args...)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name, typ string
+		var null, key, def, extra sql.NullString
+		if rows.Scan(&name, &typ, &null, &key, &def, &extra) != nil {
+			return
+		}
+		names = append(names, name)
+	}
+	if rows.Err() != nil || len(names) != len(cols) {
+		return
+	}
+	for i := range cols {
+		cols[i].Name = names[i]
+	}
+}
+
+func (q *SQL) tooManyRows() error {
+	return queryErr("too_large", "the query returns more than %d rows (serve.sql_max_rows): aggregate, filter or add LIMIT", q.o.MaxRows)
+}
+
+func (q *SQL) tooManyBytes() error {
+	return queryErr("too_large", "the query returns more than %d bytes (serve.sql_max_result_bytes): select fewer or shorter columns, aggregate, filter or add LIMIT", q.o.MaxResultBytes)
+}
+
+// duckErr turns a DuckDB error into one the user can act on.
+func (q *SQL) duckErr(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, rowsMarker):
+		return q.tooManyRows()
+	case strings.Contains(msg, bytesMarker):
+		return q.tooManyBytes()
+	case strings.Contains(msg, "Out of Memory Error"):
+		return queryErr("too_large", "the query needs more memory than the SQL engine's %d bytes (serve.sql_memory_limit): aggregate, filter or add LIMIT", q.o.MemoryLimit)
+	case strings.Contains(msg, "Permission denied"):
+		return queryErr("rejected", "the SQL engine reads only the lake's tables: %s", msg)
+	}
+	return queryErr("invalid", "%s", explain(err, q.tables))
 }
 
 // explain adds what to do to DuckDB's message when a table is missing.
@@ -267,31 +554,10 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 	if same {
 		return nil
 	}
-	files := map[string][]string{}
-	if s.man != nil {
-		cache := q.m.views.Cache()
-		for _, f := range s.man.Files {
-			p, err := cache.Path(ctx, f.Key, f.ETag)
-			if err != nil {
-				return err
-			}
-			name := "battery_raw"
-			if f.Topic == schemas.TopicRoom {
-				name = "room_raw"
-			}
-			files[name] = append(files[name], p)
-		}
-		byView := map[string][]lake.ViewFile{}
-		for _, f := range s.man.Views {
-			byView[f.View] = append(byView[f.View], f)
-		}
-		for view, vs := range byView {
-			paths, err := cache.Views(ctx, vs)
-			if err != nil {
-				return err
-			}
-			files[view] = paths
-		}
+	var files map[string][]string
+	// Fetching the files writes the cache: off the engine thread.
+	if err := outside(func() (err error) { files, err = q.lakeFiles(ctx, s); return err }); err != nil {
+		return err
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -312,6 +578,37 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 	q.version, q.tables = v, tables
 	q.o.Log.Info("SQL tables now read manifest", "version", v)
 	return nil
+}
+
+// lakeFiles are the local paths of each lake table's files in s.
+func (q *SQL) lakeFiles(ctx context.Context, s *snapshot) (map[string][]string, error) {
+	files := map[string][]string{}
+	if s.man != nil {
+		cache := q.m.views.Cache()
+		for _, f := range s.man.Files {
+			p, err := cache.Path(ctx, f.Key, f.ETag)
+			if err != nil {
+				return nil, err
+			}
+			name := "battery_raw"
+			if f.Topic == schemas.TopicRoom {
+				name = "room_raw"
+			}
+			files[name] = append(files[name], p)
+		}
+		byView := map[string][]lake.ViewFile{}
+		for _, f := range s.man.Views {
+			byView[f.View] = append(byView[f.View], f)
+		}
+		for view, vs := range byView {
+			paths, err := cache.Views(ctx, vs)
+			if err != nil {
+				return nil, err
+			}
+			files[view] = paths
+		}
+	}
+	return files, nil
 }
 
 // mergedViews creates, in this connection only, the merged views the query

@@ -1,11 +1,13 @@
 package serving
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"mime"
 	"net/http"
@@ -38,10 +40,20 @@ type SQLRequest struct {
 	Params []any  `json:"params,omitempty"`
 }
 
-// ServeHTTP runs POST /v1/sql.
+// ServeHTTP runs POST /v1/sql. Rows are written as DuckDB hands them
+// over, never collected: the first 64 KiB are buffered, so an error before
+// that still gets its own status. An error after the status went out ends
+// a JSON body with "error" after the rows; CSV, Arrow and Parquet bodies
+// are cut off (the connection closes before the body's end), so a client
+// never mistakes a partial answer for a whole one.
 func (q *SQL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, q.o.MaxBodyBytes))
 	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(w, http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes (serve.sql_max_body_bytes): send a shorter query", q.o.MaxBodyBytes)
+			return
+		}
 		badRequest(w, err)
 		return
 	}
@@ -60,39 +72,206 @@ func (q *SQL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotAcceptable, "%s", err)
 		return
 	}
-	res, err := q.Query(r.Context(), req.SQL, req.Params...)
-	if err != nil {
+	// A client that stops reading must not hold an engine thread past
+	// the query's time.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(q.o.Timeout + 5*time.Second))
+	sent := &sentCounter{w: w}
+	sink := &httpSink{h: w.Header(), media: media, sent: sent, buf: newBufferedSink(sent)}
+	err = q.Stream(r.Context(), req.SQL, req.Params, sink)
+	if err == nil {
+		err = sink.finish()
+		if err != nil {
+			q.o.Log.Warn("write SQL result", "err", err)
+		}
+		return
+	}
+	if sent.n == 0 { // nothing went out: a proper status
+		for _, h := range []string{"Content-Type", "X-Gridlake-Batch-Version", "X-Gridlake-Speed-Lag"} {
+			w.Header().Del(h)
+		}
 		var qe *QueryError
 		code := http.StatusInternalServerError
 		if errors.As(err, &qe) {
 			code = map[string]int{"rejected": http.StatusForbidden, "invalid": http.StatusBadRequest,
 				"timeout": http.StatusRequestTimeout, "too_large": http.StatusRequestEntityTooLarge,
-				"unavailable": http.StatusServiceUnavailable}[qe.Kind]
+				"unavailable": http.StatusServiceUnavailable, "busy": http.StatusTooManyRequests}[qe.Kind]
+			if qe.Kind == "busy" {
+				w.Header().Set("Retry-After", "1")
+			}
 		}
 		fail(w, code, "%s", err)
 		return
 	}
-	w.Header().Set("Content-Type", media)
-	w.Header().Set("X-Gridlake-Batch-Version", strconv.FormatInt(res.Freshness.BatchVersion, 10))
-	w.Header().Set("X-Gridlake-Speed-Lag", strconv.FormatInt(res.Freshness.SpeedLag, 10))
-	switch media {
+	q.o.Log.Warn("SQL result ended early", "err", err)
+	if media != MediaJSON || !sink.jsonTrailer(err) {
+		panic(http.ErrAbortHandler) // the server closes the connection mid-body
+	}
+}
+
+// sentCounter counts the bytes that went to the client.
+type sentCounter struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *sentCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// httpSink writes rows in the negotiated format as they come: JSON row by
+// row, CSV line by line, Arrow and Parquet in record batches of arrowBatch
+// rows.
+type httpSink struct {
+	h     http.Header
+	media string
+	sent  *sentCounter
+	buf   *bufio.Writer
+	rows  int
+
+	jsonEnc *json.Encoder
+	jsonRow []any
+	csv     *csv.Writer
+	csvRec  []string
+	batch   *array.RecordBuilder
+	ipc     *ipc.Writer
+	pq      *pqarrow.FileWriter
+}
+
+const arrowBatch = 8192
+
+// newBufferedSink holds back the first 64 KiB, so an early error can still
+// choose the status.
+func newBufferedSink(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 64<<10) }
+
+func (s *httpSink) Columns(cols []Column, fr Freshness) error {
+	s.h.Set("Content-Type", s.media)
+	s.h.Set("X-Gridlake-Batch-Version", strconv.FormatInt(fr.BatchVersion, 10))
+	s.h.Set("X-Gridlake-Speed-Lag", strconv.FormatInt(fr.SpeedLag, 10))
+	switch s.media {
 	case MediaCSV:
-		err = writeCSV(w, res)
+		s.csv = csv.NewWriter(s.buf)
+		s.csvRec = make([]string, len(cols))
+		for i, c := range cols {
+			s.csvRec[i] = c.Name
+		}
+		return s.csv.Write(s.csvRec)
 	case MediaArrow, MediaParquet:
-		err = writeArrow(w, res, media == MediaParquet)
-	default:
-		rows := make([][]any, len(res.Rows))
-		for i, row := range res.Rows {
-			rows[i] = make([]any, len(row))
-			for j, v := range row {
-				rows[i][j] = jsonValue(v)
+		fields := make([]arrow.Field, len(cols))
+		for i, c := range cols {
+			fields[i] = arrow.Field{Name: c.Name, Type: arrowType(c.Type), Nullable: true}
+		}
+		schema := arrow.NewSchema(fields, nil)
+		s.batch = array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		if s.media == MediaArrow {
+			s.ipc = ipc.NewWriter(s.buf, ipc.WithSchema(schema))
+			return nil
+		}
+		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd))
+		pw, err := pqarrow.NewFileWriter(schema, s.buf, props, pqarrow.DefaultWriterProps())
+		s.pq = pw
+		return err
+	}
+	s.jsonEnc = json.NewEncoder(s.buf)
+	s.jsonRow = make([]any, len(cols))
+	if _, err := s.buf.WriteString(`{"columns":`); err != nil {
+		return err
+	}
+	if err := s.jsonEnc.Encode(cols); err != nil {
+		return err
+	}
+	if _, err := s.buf.WriteString(`,"freshness":`); err != nil {
+		return err
+	}
+	if err := s.jsonEnc.Encode(fr); err != nil {
+		return err
+	}
+	_, err := s.buf.WriteString(`,"rows":[`)
+	return err
+}
+
+func (s *httpSink) Row(vals []any) error {
+	s.rows++
+	switch {
+	case s.csv != nil:
+		for i, v := range vals {
+			s.csvRec[i], _ = TextValue(v)
+		}
+		return s.csv.Write(s.csvRec)
+	case s.batch != nil:
+		appendRow(s.batch, vals)
+		if s.batch.Field(0).Len() >= arrowBatch {
+			return s.flushBatch()
+		}
+		return nil
+	}
+	if s.rows > 1 {
+		if err := s.buf.WriteByte(','); err != nil {
+			return err
+		}
+	}
+	for i, v := range vals {
+		s.jsonRow[i] = jsonValue(v)
+	}
+	return s.jsonEnc.Encode(s.jsonRow)
+}
+
+// flushBatch writes the rows built so far as one record batch (Arrow) or
+// row group (Parquet).
+func (s *httpSink) flushBatch() error {
+	rec := s.batch.NewRecord()
+	defer rec.Release()
+	if s.ipc != nil {
+		return s.ipc.Write(rec)
+	}
+	return s.pq.Write(rec)
+}
+
+// finish ends the body after the last row.
+func (s *httpSink) finish() error {
+	switch {
+	case s.csv != nil:
+		s.csv.Flush()
+		if err := s.csv.Error(); err != nil {
+			return err
+		}
+	case s.batch != nil:
+		defer s.batch.Release()
+		if s.batch.Field(0).Len() > 0 || s.rows == 0 {
+			if err := s.flushBatch(); err != nil {
+				return err
 			}
 		}
-		err = json.NewEncoder(w).Encode(map[string]any{"columns": res.Columns, "rows": rows, "row_count": len(rows), "freshness": res.Freshness})
+		var err error
+		if s.ipc != nil {
+			err = s.ipc.Close()
+		} else {
+			err = s.pq.Close()
+		}
+		if err != nil {
+			return err
+		}
+	case s.jsonEnc != nil:
+		if _, err := fmt.Fprintf(s.buf, `],"row_count":%d}`+"\n", s.rows); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		q.o.Log.Warn("write SQL result", "err", err)
+	return s.buf.Flush()
+}
+
+// jsonTrailer closes a JSON body that is already on its way with the
+// error that cut it short: {"columns":..., "rows":[...], "row_count": n,
+// "error": "..."}.
+func (s *httpSink) jsonTrailer(err error) bool {
+	if s.jsonEnc == nil {
+		return false
 	}
+	msg, _ := json.Marshal(err.Error())
+	if _, werr := fmt.Fprintf(s.buf, `],"row_count":%d,"error":%s}`+"\n", s.rows, msg); werr != nil {
+		return false
+	}
+	return s.buf.Flush() == nil
 }
 
 func negotiate(accept string) (string, error) {
@@ -129,6 +308,14 @@ func jsonValue(v any) any {
 		return fmt.Sprintf("%d months %d days %d us", x.Months, x.Days, x.Micros)
 	case []byte:
 		return fmt.Sprintf("%x", x)
+	case float64: // JSON has no NaN or infinities
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return strconv.FormatFloat(float64(x), 'g', -1, 32)
+		}
 	}
 	return v
 }
@@ -163,28 +350,6 @@ func TextValue(v any) (string, bool) {
 	return fmt.Sprint(v), true
 }
 
-func writeCSV(w io.Writer, res *Result) error {
-	cw := csv.NewWriter(w)
-	head := make([]string, len(res.Columns))
-	for i, c := range res.Columns {
-		head[i] = c.Name
-	}
-	if err := cw.Write(head); err != nil {
-		return err
-	}
-	rec := make([]string, len(res.Columns))
-	for _, row := range res.Rows {
-		for i, v := range row {
-			rec[i], _ = TextValue(v)
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
 // arrowType maps a DuckDB type to the Arrow type of the result column.
 func arrowType(duck string) arrow.DataType {
 	switch {
@@ -205,70 +370,40 @@ func arrowType(duck string) arrow.DataType {
 	return arrow.BinaryTypes.String
 }
 
-// record converts a result to one Arrow record.
-func record(res *Result) arrow.Record {
-	fields := make([]arrow.Field, len(res.Columns))
-	for i, c := range res.Columns {
-		fields[i] = arrow.Field{Name: c.Name, Type: arrowType(c.Type), Nullable: true}
-	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(fields, nil))
-	defer b.Release()
-	for _, row := range res.Rows {
-		for i, v := range row {
-			fb := b.Field(i)
-			if v == nil {
+// appendRow adds one row to an Arrow record being built.
+func appendRow(b *array.RecordBuilder, row []any) {
+	for i, v := range row {
+		fb := b.Field(i)
+		if v == nil {
+			fb.AppendNull()
+			continue
+		}
+		switch fb := fb.(type) {
+		case *array.BooleanBuilder:
+			fb.Append(v.(bool))
+		case *array.Int64Builder:
+			n, _ := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+			fb.Append(n)
+		case *array.Uint64Builder:
+			fb.Append(v.(uint64))
+		case *array.Float64Builder:
+			switch x := v.(type) {
+			case float64:
+				fb.Append(x)
+			case float32:
+				fb.Append(float64(x))
+			case duckdb.Decimal:
+				fb.Append(x.Float64())
+			default:
 				fb.AppendNull()
-				continue
 			}
-			switch fb := fb.(type) {
-			case *array.BooleanBuilder:
-				fb.Append(v.(bool))
-			case *array.Int64Builder:
-				n, _ := strconv.ParseInt(fmt.Sprint(v), 10, 64)
-				fb.Append(n)
-			case *array.Uint64Builder:
-				fb.Append(v.(uint64))
-			case *array.Float64Builder:
-				switch x := v.(type) {
-				case float64:
-					fb.Append(x)
-				case float32:
-					fb.Append(float64(x))
-				case duckdb.Decimal:
-					fb.Append(x.Float64())
-				default:
-					fb.AppendNull()
-				}
-			case *array.Date32Builder:
-				fb.Append(arrow.Date32FromTime(v.(time.Time)))
-			case *array.TimestampBuilder:
-				fb.Append(arrow.Timestamp(v.(time.Time).UnixMicro()))
-			case *array.StringBuilder:
-				s, _ := TextValue(v)
-				fb.Append(s)
-			}
+		case *array.Date32Builder:
+			fb.Append(arrow.Date32FromTime(v.(time.Time)))
+		case *array.TimestampBuilder:
+			fb.Append(arrow.Timestamp(v.(time.Time).UnixMicro()))
+		case *array.StringBuilder:
+			s, _ := TextValue(v)
+			fb.Append(s)
 		}
 	}
-	return b.NewRecord()
-}
-
-func writeArrow(w io.Writer, res *Result, asParquet bool) error {
-	rec := record(res)
-	defer rec.Release()
-	if asParquet {
-		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd))
-		pw, err := pqarrow.NewFileWriter(rec.Schema(), w, props, pqarrow.DefaultWriterProps())
-		if err != nil {
-			return err
-		}
-		if err := pw.Write(rec); err != nil {
-			return err
-		}
-		return pw.Close()
-	}
-	iw := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()))
-	if err := iw.Write(rec); err != nil {
-		return err
-	}
-	return iw.Close()
 }

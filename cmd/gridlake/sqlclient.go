@@ -103,6 +103,7 @@ func sqlOnce(ctx context.Context, out io.Writer, url, q, format, accept string) 
 	var res struct {
 		Columns []struct{ Name string }
 		Rows    [][]any
+		Error   string // an answer cut short after rows went out
 		Fresh   struct {
 			BatchVersion int64 `json:"batch_version"`
 			SpeedLag     int64 `json:"speed_lag_records"`
@@ -133,5 +134,8 @@ func sqlOnce(ctx context.Context, out io.Writer, url, q, format, accept string) 
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "(%d rows, %.0f ms, batch version %d, speed lag %d records)\n", len(res.Rows), float64(time.Since(t0).Microseconds())/1000, res.Fresh.BatchVersion, res.Fresh.SpeedLag)
+	if res.Error != "" {
+		return fmt.Errorf("the answer was cut short: %s", res.Error)
+	}
 	return nil
 }
