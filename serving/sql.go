@@ -22,6 +22,7 @@ import (
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/internal/fsjail"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
 )
@@ -305,6 +306,8 @@ func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink)
 		return queryErr("busy", "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
 	case ctx.Err() == context.DeadlineExceeded:
 		return queryErr("timeout", "the query ran longer than %s (serve.sql_timeout) and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
+	case errors.Is(err, ErrUnavailable) || errors.Is(err, objstore.ErrUnavailable):
+		return queryErr("unavailable", "%s: retry in a moment", q.hide(err.Error()))
 	}
 	return q.scrub(err)
 }
@@ -386,11 +389,12 @@ WHERE CASE WHEN n_%[1]s > %[3]d THEN error('%[4]s') WHEN b_%[1]s > %[5]d THEN er
 // says whether the sink has been given the columns (then it cannot be
 // retried).
 func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, text string, args []any, sink RowSink) (started bool, err error) {
-	v := q.m.speed.ManifestVersion()
 	var s *snapshot
+	var v int64
 	// Loading a snapshot fetches lake objects into the cache: a write the
-	// engine thread may not do.
-	if err := outside(func() (err error) { s, err = q.m.snapshot(ctx, v); return err }); err != nil {
+	// engine thread may not do. While the store is down, pick falls back
+	// to the newest loaded version, as the API does.
+	if err := outside(func() (err error) { s, v, err = q.m.pick(ctx); return err }); err != nil {
 		return false, err
 	}
 	if err := q.define(ctx, s, v); err != nil {
