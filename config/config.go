@@ -113,6 +113,12 @@ type Serve struct {
 	PGPassword string        `yaml:"pg_password" help:"password PostgreSQL clients must send (empty: none; keep pg_addr on localhost then)"`
 	SQLTimeout time.Duration `yaml:"sql_timeout" help:"a SQL query running longer is cancelled"`
 	SQLMaxRows int           `yaml:"sql_max_rows" help:"a SQL query returning more rows is refused"`
+
+	PGMaxConns        int           `yaml:"pg_max_conns" help:"concurrent PostgreSQL sessions; past it a client gets FATAL 53300 too_many_connections"`
+	PGStartupTimeout  time.Duration `yaml:"pg_startup_timeout" help:"a PostgreSQL connection must finish startup and authentication within this"`
+	PGIdleTimeout     time.Duration `yaml:"pg_idle_timeout" help:"a PostgreSQL session sending nothing (or reading nothing) this long is closed"`
+	PGMaxMessageBytes int           `yaml:"pg_max_message_bytes" help:"largest PostgreSQL protocol message after authentication (before it: 8 KiB); a bigger one closes the session"`
+	PGMaxSessionBytes int           `yaml:"pg_max_session_bytes" help:"bytes of prepared statements and bound portals one PostgreSQL session may hold"`
 }
 
 // Sim configures the device simulator (gridlake simulate, gridlake up --simulate).
@@ -171,7 +177,9 @@ func Default() Config {
 			Backoff:   5 * time.Second,
 			Timeout:   time.Hour,
 		},
-		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000},
+		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
+			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute,
+			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20},
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -255,6 +263,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.SQLTimeout <= 0 || c.Serve.SQLMaxRows <= 0 {
 		bad("serve.sql_timeout/sql_max_rows", "must be positive")
+	}
+	if c.Serve.PGMaxConns < 1 || c.Serve.PGStartupTimeout <= 0 || c.Serve.PGIdleTimeout <= 0 {
+		bad("serve.pg_max_conns/pg_startup_timeout/pg_idle_timeout", "must be positive")
+	}
+	if c.Serve.PGMaxMessageBytes < 8<<10 || c.Serve.PGMaxMessageBytes > 1<<30 {
+		bad("serve.pg_max_message_bytes", "%d must be between 8 KiB and 1 GiB", c.Serve.PGMaxMessageBytes)
+	}
+	if c.Serve.PGMaxSessionBytes < c.Serve.PGMaxMessageBytes {
+		bad("serve.pg_max_session_bytes", "%d must be at least serve.pg_max_message_bytes (%d)", c.Serve.PGMaxSessionBytes, c.Serve.PGMaxMessageBytes)
 	}
 	s := c.Sim
 	if s.Batteries < 0 || s.Rooms < 0 || s.Batteries+s.Rooms == 0 {
