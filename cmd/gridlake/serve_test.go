@@ -111,6 +111,12 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 		t.Fatalf("the report should count all 40 batteries in an hour:\n%s", got)
 	}
 
+	// Several statements in one simple query: each runs, in order.
+	if out, err := runPsql("SET application_name='report'; SELECT 'first'; SELECT count(*) FROM battery_now"); err != nil ||
+		!strings.Contains(out, "first") || !strings.Contains(out, "40") {
+		t.Fatalf("psql ran a multi-statement query: %v\n%s", err, out)
+	}
+
 	// pgx, extended protocol, a parameter and binary results.
 	conn, err := pgx.Connect(ctx, "postgres://analyst@"+pg[1]+":"+pg[2]+"/gridlake?sslmode=disable")
 	if err != nil {

@@ -43,6 +43,9 @@ type session struct {
 // CancelRequest is still honoured, as PostgreSQL does).
 func (s *Server) handle(ctx context.Context, nc net.Conn, full bool) error {
 	s.init()
+	// Ending the server ends its sessions, waiting or not.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
 	rd := &connReader{nc: nc}
 	ss := &session{s: s, nc: nc, rd: rd, be: pgproto3.NewBackend(rd, nc),
 		stmts: map[string]*stmt{}, portals: map[string]*portal{}}
