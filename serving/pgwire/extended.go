@@ -223,7 +223,7 @@ func (ss *session) execute(ctx context.Context, m *pgproto3.Execute) error {
 		return nil
 	}
 	// The whole result, whatever m.MaxRows: portals are not suspended.
-	w := &rowWriter{ss: ss, formats: p.formats}
+	w := &rowWriter{ss: ss, formats: p.formats, described: p.cols}
 	if err := ss.run(ctx, p.st.query, p.params, w); err != nil {
 		return err
 	}

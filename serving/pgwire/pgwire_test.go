@@ -330,3 +330,26 @@ func TestPgx_ExtendedProtocolAndCancel(t *testing.T) {
 		t.Fatal("the query kept running after pgx gave up on it")
 	}
 }
+
+func TestBind_CountsCheckedAgainstTheMessage(t *testing.T) {
+	c := login(t, serve(t, &Server{Q: &stubQ{}}))
+	c.send(&pgproto3.Parse{Name: "s", Query: "SELECT $1"}, &pgproto3.Sync{})
+	if got := c.until(); has(got, "E:") {
+		t.Fatal(got)
+	}
+	// Parameters that do not match the statement's.
+	c.send(&pgproto3.Bind{PreparedStatement: "s", Parameters: [][]byte{[]byte("a"), []byte("b")}}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	if got := c.until(); len(got) != 2 || !strings.HasPrefix(got[0], "E:08P01:bind message supplies 2 parameters") {
+		t.Errorf("a Bind of 2 parameters for 1 answered %v", got)
+	}
+	c.send(&pgproto3.Bind{PreparedStatement: "s", ParameterFormatCodes: []int16{0, 0, 0}, Parameters: [][]byte{[]byte("a")}}, &pgproto3.Sync{})
+	if got := c.until(); len(got) != 2 || !strings.HasPrefix(got[0], "E:08P01:bind message has 3 parameter formats") {
+		t.Errorf("a Bind of 3 formats for 1 parameter answered %v", got)
+	}
+	// A Bind claiming 65,535 format codes in a 5-byte body: the message is
+	// refused and the session ends (the stream cannot be trusted).
+	c.nc.Write([]byte{'B', 0, 0, 0, 9, 0, 's', 0, 0xff, 0xff})
+	if got := c.until(); len(got) != 2 || !strings.HasPrefix(got[0], "E:08P01:") || got[1] != "EOF" {
+		t.Errorf("a Bind with a count past its body answered %v", got)
+	}
+}

@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -21,6 +22,8 @@ type rowWriter struct {
 	ss       *session
 	describe bool    // send RowDescription first (simple protocol)
 	formats  []int16 // result formats (extended protocol)
+	// described are the columns Describe announced, if it was asked.
+	described []column
 
 	cols    []column
 	n       int // rows sent
@@ -37,6 +40,9 @@ func (w *rowWriter) Columns(cs []serving.Column, _ serving.Freshness) error {
 	}
 	if err := checkFormats(w.formats, len(cols)); err != nil {
 		return err
+	}
+	if w.described != nil && !slices.Equal(w.described, cols) {
+		return errorf(codeInternal, "the query's columns changed between Describe and Execute: run it again")
 	}
 	w.cols = cols
 	if w.describe {
