@@ -41,7 +41,8 @@ func (w *rowWriter) Columns(cs []serving.Column, _ serving.Freshness) error {
 	if err := checkFormats(w.formats, len(cols)); err != nil {
 		return err
 	}
-	if w.described != nil && !slices.Equal(w.described, cols) {
+	// Types only: a subquery may rename duplicate column names.
+	if w.described != nil && !slices.EqualFunc(w.described, cols, func(a, b column) bool { return a.oid == b.oid }) {
 		return errorf(codeInternal, "the query's columns changed between Describe and Execute: run it again")
 	}
 	w.cols = cols
