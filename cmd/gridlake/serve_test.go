@@ -132,6 +132,10 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	if n != 20 || minSOC <= 0 || time.Since(newest) > time.Hour {
 		t.Fatalf("pgx: %d batteries from B-00020 (want 20), min soc %v, newest %v", n, minSOC, newest)
 	}
+	// Parse, Bind, Describe portal, Execute: the columns come first.
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM battery_now WHERE battery_id < $1 -- first 20", pgx.QueryExecModeExec, "B-00020").Scan(&n); err != nil || n != 20 {
+		t.Fatalf("pgx, Describe portal: %d batteries before B-00020 (want 20), %v", n, err)
+	}
 
 	// gridlake sql -c.
 	var sqlOut syncBuffer

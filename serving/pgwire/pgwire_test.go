@@ -307,6 +307,10 @@ func TestPgx_ExtendedProtocolAndCancel(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT $1, $2", "7", "x").Scan(&n, &s); err != nil || n != 2 || s != "SELECT $1, $2" {
 		t.Errorf("pgx: %d %q %v", n, s, err)
 	}
+	// Parse, Bind, Describe portal, Execute in one go.
+	if err := conn.QueryRow(ctx, "SELECT $1", pgx.QueryExecModeExec, "7").Scan(&n, &s); err != nil || n != 1 || s != "SELECT $1" {
+		t.Errorf("pgx (Describe portal): %d %q %v", n, s, err)
+	}
 	rows, _ := conn.Query(ctx, "rows 3000")
 	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (int64, error) {
 		var s string
