@@ -12,18 +12,17 @@ import (
 
 // SQLSTATE codes this package sends itself.
 const (
-	codeSyntax          = "42601" // syntax_error
-	codeProtocol        = "08P01" // protocol_violation
-	codeTooMany         = "53300" // too_many_connections
-	codeLimit           = "54000" // program_limit_exceeded
-	codeCanceled        = "57014" // query_canceled
-	codeIdle            = "57P05" // idle_session_timeout
-	codeBadPassword     = "28P01" // invalid_password
-	codeNoStatement     = "26000" // invalid_sql_statement_name
-	codeNoPortal        = "34000" // invalid_cursor_name
-	codeFeature         = "0A000" // feature_not_supported
-	codeInternal        = "XX000" // internal_error
-	codeUndefinedParams = "42P02" // undefined_parameter
+	codeSyntax      = "42601" // syntax_error
+	codeProtocol    = "08P01" // protocol_violation
+	codeTooMany     = "53300" // too_many_connections
+	codeLimit       = "54000" // program_limit_exceeded
+	codeCanceled    = "57014" // query_canceled
+	codeIdle        = "57P05" // idle_session_timeout
+	codeBadPassword = "28P01" // invalid_password
+	codeNoStatement = "26000" // invalid_sql_statement_name
+	codeNoPortal    = "34000" // invalid_cursor_name
+	codeFeature     = "0A000" // feature_not_supported
+	codeInternal    = "XX000" // internal_error
 )
 
 // pgError is an error with its SQLSTATE; fatal ones end the session.
