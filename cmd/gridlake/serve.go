@@ -87,7 +87,9 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		sv.pgAddr = ln.Addr().String()
 		pctx, cancel := context.WithCancel(ctx)
 		sv.closer = append(sv.closer, cancel)
-		pg := &pgwire.Server{Q: sv.sql, Password: cfg.Serve.PGPassword, Log: log.With("layer", "pgwire")}
+		pg := &pgwire.Server{Q: sv.sql, Password: cfg.Serve.PGPassword, Log: log.With("layer", "pgwire"),
+			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout,
+			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}
 		go func() {
 			if err := pg.Serve(pctx, ln); err != nil {
 				log.Error("PostgreSQL listener stopped", "err", err)

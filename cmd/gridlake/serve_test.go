@@ -111,6 +111,12 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 		t.Fatalf("the report should count all 40 batteries in an hour:\n%s", got)
 	}
 
+	// Several statements in one simple query: each runs, in order.
+	if out, err := runPsql("SET application_name='report'; SELECT 'first'; SELECT count(*) FROM battery_now"); err != nil ||
+		!strings.Contains(out, "first") || !strings.Contains(out, "40") {
+		t.Fatalf("psql ran a multi-statement query: %v\n%s", err, out)
+	}
+
 	// pgx, extended protocol, a parameter and binary results.
 	conn, err := pgx.Connect(ctx, "postgres://analyst@"+pg[1]+":"+pg[2]+"/gridlake?sslmode=disable")
 	if err != nil {
@@ -125,6 +131,10 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	}
 	if n != 20 || minSOC <= 0 || time.Since(newest) > time.Hour {
 		t.Fatalf("pgx: %d batteries from B-00020 (want 20), min soc %v, newest %v", n, minSOC, newest)
+	}
+	// Parse, Bind, Describe portal, Execute: the columns come first.
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM battery_now WHERE battery_id < $1 -- first 20", pgx.QueryExecModeExec, "B-00020").Scan(&n); err != nil || n != 20 {
+		t.Fatalf("pgx, Describe portal: %d batteries before B-00020 (want 20), %v", n, err)
 	}
 
 	// gridlake sql -c.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/marcboeker/go-duckdb"
 
 	"github.com/gridlake/gridlake/serving"
@@ -58,19 +59,22 @@ func oidOf(duck string) (uint32, int16) {
 	return oidText, -1
 }
 
-func describeColumns(res *serving.Result) []column {
-	cols := make([]column, len(res.Columns))
-	for i, c := range res.Columns {
+// columnsOf maps the engine's columns; a row has at most 65,535 values on
+// the wire.
+func columnsOf(cs []serving.Column) ([]column, error) {
+	if len(cs) > maxParams {
+		return nil, errorf(codeLimit, "the query returns %d columns, above the 65,535 a PostgreSQL row may have", len(cs))
+	}
+	cols := make([]column, len(cs))
+	for i, c := range cs {
 		oid, size := oidOf(c.Type)
 		cols[i] = column{name: c.Name, oid: oid, size: size}
 	}
-	return cols
+	return cols, nil
 }
 
 func formatOf(formats []int16, i int) int16 {
 	switch {
-	case len(formats) == 0:
-		return 0
 	case len(formats) == 1:
 		return formats[0]
 	case i < len(formats):
@@ -79,62 +83,50 @@ func formatOf(formats []int16, i int) int16 {
 	return 0
 }
 
-func rowDescription(cols []column, formats []int16) *msg {
-	m := newMsg('T').i16(len(cols))
+func rowDescription(cols []column, formats []int16) *pgproto3.RowDescription {
+	m := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
 	for i, c := range cols {
-		m.str(c.name).i32(0).i16(0).i32(int(c.oid)).i16(int(c.size)).i32(-1).i16(int(formatOf(formats, i)))
+		m.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.name), DataTypeOID: c.oid, DataTypeSize: c.size,
+			TypeModifier: -1, Format: formatOf(formats, i)}
 	}
 	return m
 }
 
-func sendRows(c *conn, res *serving.Result, cols []column, formats []int16) error {
-	for _, row := range res.Rows {
-		m := newMsg('D').i16(len(row))
-		for i, v := range row {
-			b, ok, err := encode(v, cols[i].oid, formatOf(formats, i))
-			if err != nil {
-				return fmt.Errorf("column %s: %w", cols[i].name, err)
-			}
-			if !ok {
-				m.i32(-1)
-				continue
-			}
-			m.i32(len(b)).raw(b)
-		}
-		if err := c.send(m); err != nil {
-			return err
-		}
-	}
-	return c.send(newMsg('C').str(fmt.Sprintf("SELECT %d", len(res.Rows))))
-}
-
-// encode renders a value in the text (0) or binary (1) format of oid.
-func encode(v any, oid uint32, format int16) ([]byte, bool, error) {
+// appendValue appends a value in the text (0) or binary (1) format of oid
+// to dst; ok is false for NULL.
+func appendValue(dst []byte, v any, oid uint32, format int16) (_ []byte, ok bool, err error) {
 	if v == nil {
-		return nil, false, nil
+		return dst, false, nil
 	}
 	if format == 0 {
-		return []byte(text(v, oid)), true, nil
+		return append(dst, text(v, oid)...), true, nil
 	}
 	switch oid {
 	case oidBool:
-		if v.(bool) {
-			return []byte{1}, true, nil
+		if b, isBool := v.(bool); isBool {
+			if b {
+				return append(dst, 1), true, nil
+			}
+			return append(dst, 0), true, nil
 		}
-		return []byte{0}, true, nil
 	case oidInt8:
 		n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
-		return binary.BigEndian.AppendUint64(nil, uint64(n)), true, err
+		return binary.BigEndian.AppendUint64(dst, uint64(n)), true, err
 	case oidFloat8:
-		return binary.BigEndian.AppendUint64(nil, math.Float64bits(toFloat(v))), true, nil
+		return binary.BigEndian.AppendUint64(dst, math.Float64bits(toFloat(v))), true, nil
 	case oidDate:
-		days := v.(time.Time).Sub(pgEpoch).Hours() / 24
-		return binary.BigEndian.AppendUint32(nil, uint32(int32(math.Floor(days)))), true, nil
+		if t, isTime := v.(time.Time); isTime {
+			days := math.Floor(float64(t.Unix()-pgEpoch.Unix()) / 86400)
+			return binary.BigEndian.AppendUint32(dst, uint32(int32(days))), true, nil
+		}
 	case oidTimestamp, oidTimestamptz:
-		us := v.(time.Time).Sub(pgEpoch).Microseconds()
-		return binary.BigEndian.AppendUint64(nil, uint64(us)), true, nil
+		if t, isTime := v.(time.Time); isTime {
+			return binary.BigEndian.AppendUint64(dst, uint64(t.UnixMicro()-pgEpoch.UnixMicro())), true, nil
+		}
+	case oidText:
+		return append(dst, text(v, oid)...), true, nil
 	}
-	return []byte(text(v, oid)), true, nil
+	return dst, false, fmt.Errorf("a %T value cannot be sent in the binary format of type %d", v, oid)
 }
 
 func toFloat(v any) float64 {
@@ -162,4 +154,38 @@ func text(v any, oid uint32) string {
 	}
 	s, _ := serving.TextValue(v)
 	return s
+}
+
+func decodeParam(raw []byte, format int16, oid uint32) (any, error) {
+	if format == 0 {
+		s := string(raw)
+		switch oid {
+		case oidInt8, oidInt4, oidInt2:
+			return strconv.ParseInt(s, 10, 64)
+		case oidFloat8, oidFloat4, oidNumeric:
+			return strconv.ParseFloat(s, 64)
+		case oidBool:
+			return s == "t" || s == "true" || s == "1", nil
+		}
+		return s, nil
+	}
+	switch {
+	case oid == oidInt8 && len(raw) == 8:
+		return int64(binary.BigEndian.Uint64(raw)), nil
+	case oid == oidInt4 && len(raw) == 4:
+		return int64(int32(binary.BigEndian.Uint32(raw))), nil
+	case oid == oidInt2 && len(raw) == 2:
+		return int64(int16(binary.BigEndian.Uint16(raw))), nil
+	case oid == oidFloat8 && len(raw) == 8:
+		return math.Float64frombits(binary.BigEndian.Uint64(raw)), nil
+	case oid == oidFloat4 && len(raw) == 4:
+		return float64(math.Float32frombits(binary.BigEndian.Uint32(raw))), nil
+	case oid == oidBool && len(raw) == 1:
+		return raw[0] != 0, nil
+	case oid == oidText || oid == oidVarchar || oid == 0:
+		return string(raw), nil
+	case (oid == oidTimestamptz || oid == oidTimestamp) && len(raw) == 8:
+		return time.UnixMicro(pgEpoch.UnixMicro() + int64(binary.BigEndian.Uint64(raw))).UTC(), nil
+	}
+	return nil, fmt.Errorf("binary format of type %d is not supported: send it as text", oid)
 }
