@@ -174,4 +174,3 @@ func getWithin(t testing.TB, h http.Handler, path string, d time.Duration) (int,
 		return 0, nil
 	}
 }
-
