@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +171,10 @@ func getWithin(t testing.TB, h http.Handler, path string, d time.Duration) (int,
 	case <-served:
 		return rec.Code, rec.Body.Bytes()
 	case <-ctx.Done():
-		t.Fatalf("GET %.120s: no answer within %s", path, d)
+		// Show where the handler is stuck.
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Fatalf("GET %.120s: no answer within %s; goroutines:\n%s", path, d, buf)
 		return 0, nil
 	}
 }
