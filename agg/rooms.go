@@ -1,6 +1,7 @@
 package agg
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -258,14 +259,31 @@ func DayOf(ms int64, loc *time.Location) Day {
 	return Day{t.Year(), t.Month(), t.Day()}
 }
 
-// ParseDay parses YYYY-MM-DD.
+// ParseDay parses YYYY-MM-DD, a day of the years 1 to 9999.
 func ParseDay(s string) (Day, error) {
 	t, err := time.Parse("2006-01-02", s)
 	if err != nil {
 		return Day{}, err
 	}
+	if t.Year() < 1 {
+		return Day{}, fmt.Errorf("day %q: send a year from 1 to 9999", s)
+	}
 	return Day{t.Year(), t.Month(), t.Day()}, nil
 }
+
+// Compare returns -1, 0 or +1 as d is before, equal to or after e. Days
+// compare as dates: their strings sort wrongly past the year 9999.
+func (d Day) Compare(e Day) int {
+	return d.utc().Compare(e.utc())
+}
+
+// DaysSince is the number of days from e to d (negative when d is before
+// e). Within the years 1 to 9999 it cannot overflow.
+func (d Day) DaysSince(e Day) int64 {
+	return (d.utc().Unix() - e.utc().Unix()) / 86400
+}
+
+func (d Day) utc() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
 
 func (d Day) String() string {
 	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Format("2006-01-02")

@@ -64,20 +64,36 @@ func (r Res) WindowStart(ms int64) int64 {
 	return s
 }
 
+// MinTime and MaxTime bound the instants the HTTP interfaces accept: years
+// 1 to 9999 in UTC, Unix ms, MaxTime exclusive. Inside them, differences of
+// two instants cannot overflow, and every instant prints as RFC 3339.
+const (
+	MinTime int64 = -62_135_596_800_000 // 0001-01-01T00:00:00Z
+	MaxTime int64 = 253_402_300_800_000 // 10000-01-01T00:00:00Z
+)
+
 // ParseTime reads an instant given as RFC 3339 or Unix milliseconds, the
-// two forms the HTTP interfaces accept, as Unix ms.
+// two forms the HTTP interfaces accept, as Unix ms in [MinTime, MaxTime).
 func ParseTime(s string) (int64, error) {
 	if s == "" {
 		return 0, errors.New("missing: send RFC 3339 (2026-11-21T09:00:00Z) or Unix milliseconds")
 	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return ms, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	ms, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("send RFC 3339 (2026-11-21T09:00:00Z) or Unix milliseconds (got %q)", s)
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return 0, fmt.Errorf("send RFC 3339 (2026-11-21T09:00:00Z) or Unix milliseconds (got %q)", s)
+		}
+		// Seconds first: UnixMilli of a time far outside int64 ms wraps.
+		if t.Unix() < MinTime/1000 || t.Unix() >= MaxTime/1000 {
+			return 0, fmt.Errorf("send a time in the years 1 to 9999 UTC (got %q)", s)
+		}
+		ms = t.UnixMilli()
 	}
-	return t.UnixMilli(), nil
+	if ms < MinTime || ms >= MaxTime {
+		return 0, fmt.Errorf("send a time in the years 1 to 9999 UTC, Unix ms %d to %d (got %q)", MinTime, MaxTime-1, s)
+	}
+	return ms, nil
 }
 
 // Moments summarise one metric: min, max, mean and the sum of squared

@@ -113,6 +113,11 @@ type HTTP struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" help:"a connection that has not sent its request headers within this is closed (HTTP API and embedded S3)"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout" help:"an idle keep-alive connection is closed after this (HTTP API and embedded S3)"`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes" help:"request headers larger than this are refused with 431 (HTTP API and embedded S3)"`
+	// Bounds of one /v1 request, checked before any work is done for it.
+	MaxWindows int `yaml:"max_windows" help:"most windows a /v1 stats range may hold (to-from over res)"`
+	MaxDays    int `yaml:"max_days" help:"most days a /v1/rooms/{id}/days range may hold"`
+	MaxIDs     int `yaml:"max_ids" help:"most ids in one ids= list of /v1/batteries"`
+	MaxPage    int `yaml:"max_page" help:"largest limit= of a /v1 listing"`
 }
 
 // Serve configures the serving layer's SQL access.
@@ -177,7 +182,8 @@ func Default() Config {
 			MaxAhead:   5 * time.Minute,
 			CloseGrace: time.Hour,
 		},
-		HTTP:  HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10},
+		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			MaxWindows: 100_000, MaxDays: 366, MaxIDs: 1000, MaxPage: 10_000},
 		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2, Threads: 1, Nice: 10},
 		Jobs: Jobs{
 			Enabled:   true,
@@ -284,6 +290,9 @@ func (c *Config) Validate() error {
 	}
 	if c.S3.Timeout < 100*time.Millisecond {
 		bad("s3.timeout", "%s must be at least 100ms", c.S3.Timeout)
+	}
+	if h := c.HTTP; h.MaxWindows < 1 || h.MaxDays < 1 || h.MaxIDs < 1 || h.MaxPage < 1 {
+		bad("http.max_windows/max_days/max_ids/max_page", "must be at least 1")
 	}
 	if c.Serve.SQLTimeout <= 0 || c.Serve.SQLMaxRows <= 0 {
 		bad("serve.sql_timeout/sql_max_rows", "must be positive")

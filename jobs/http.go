@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -25,8 +26,8 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 		limit := 50
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				writeError(w, http.StatusBadRequest, errors.New("limit must be a positive whole number"))
+			if err != nil || n < 1 || n > s.o.MaxPage {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("limit: send a whole number from 1 to %d (http.max_page)", s.o.MaxPage))
 				return
 			}
 			limit = n

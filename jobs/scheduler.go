@@ -56,6 +56,9 @@ type Options struct {
 	Retries int
 	Backoff time.Duration
 	Timeout time.Duration
+	// MaxPage is the largest ?limit= of GET /v1/jobs/{name}/runs (config
+	// http.max_page; 0: 10000): each run listed is one store read.
+	MaxPage int
 	Now     func() time.Time
 	Log     *slog.Logger
 	Metrics *metrics.Registry
@@ -94,6 +97,9 @@ func New(o Options, jobs ...*Job) (*Scheduler, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = time.Hour
+	}
+	if o.MaxPage <= 0 {
+		o.MaxPage = 10_000
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -3,13 +3,9 @@ package serving
 import (
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
@@ -23,10 +19,18 @@ var openAPI []byte
 type API struct {
 	m   *Merger
 	sql *SQL // nil: no SQL endpoint
+	lim Limits
 }
 
-// NewAPI returns the HTTP API over a merger and (optionally) the SQL engine.
-func NewAPI(m *Merger, sql *SQL) *API { return &API{m: m, sql: sql} }
+// NewAPI returns the HTTP API over a merger and (optionally) the SQL
+// engine, with the default limits.
+func NewAPI(m *Merger, sql *SQL) *API { return &API{m: m, sql: sql, lim: DefaultLimits()} }
+
+// WithLimits sets the bounds of one request (config http.*).
+func (a *API) WithLimits(l Limits) *API {
+	a.lim = l
+	return a
+}
 
 // Register mounts the API on mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -90,81 +94,14 @@ func windowOut(start int64, s *agg.BatteryStats) WindowOut {
 		Temperature: metricOut(s.Temperature, s.N), SOC: metricOut(s.SOC, s.N), Last: s.Last}
 }
 
-// filter is a predicate over latest readings from query parameters.
-type filter struct {
-	ids  map[string]bool
-	cond []func(agg.Reading) bool
-}
-
-var filterParams = []struct {
-	name  string
-	value func(agg.Reading) float64
-	below bool
-}{
-	{"soc_below", func(r agg.Reading) float64 { return r.SOCPct }, true},
-	{"soc_above", func(r agg.Reading) float64 { return r.SOCPct }, false},
-	{"temp_below", func(r agg.Reading) float64 { return r.TemperatureC }, true},
-	{"temp_above", func(r agg.Reading) float64 { return r.TemperatureC }, false},
-	{"voltage_below", func(r agg.Reading) float64 { return r.VoltageV }, true},
-	{"voltage_above", func(r agg.Reading) float64 { return r.VoltageV }, false},
-	{"current_below", func(r agg.Reading) float64 { return r.CurrentA }, true},
-	{"current_above", func(r agg.Reading) float64 { return r.CurrentA }, false},
-}
-
-func parseFilter(r *http.Request) (filter, error) {
-	var f filter
-	q := r.URL.Query()
-	if s := q.Get("ids"); s != "" {
-		f.ids = map[string]bool{}
-		for _, id := range strings.Split(s, ",") {
-			f.ids[strings.TrimSpace(id)] = true
-		}
-	}
-	for _, p := range filterParams {
-		s := q.Get(p.name)
-		if s == "" {
-			continue
-		}
-		x, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(x) {
-			return f, fmt.Errorf("%s: send a number, for example %s=20", p.name, p.name)
-		}
-		value, below := p.value, p.below
-		f.cond = append(f.cond, func(r agg.Reading) bool {
-			if below {
-				return value(r) < x
-			}
-			return value(r) > x
-		})
-	}
-	return f, nil
-}
-
-func (f filter) match(l Latest) bool {
-	if f.ids != nil && !f.ids[l.BatteryID] {
-		return false
-	}
-	for _, c := range f.cond {
-		if !c(l.Reading) {
-			return false
-		}
-	}
-	return true
-}
-
 // batteries lists the fleet's latest readings, filtered and paged by id.
 func (a *API) batteries(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r)
+	p, err := parseList(r.URL.Query(), a.lim)
 	if err != nil {
 		badRequest(w, err)
 		return
 	}
-	limit, err := intParam(r, "limit", 100, 1, 10000)
-	if err != nil {
-		badRequest(w, err)
-		return
-	}
-	after := r.URL.Query().Get("after")
+	f, limit, after := p.filter, p.limit, p.after
 	all, fr, err := a.m.BatteryLatestAll(r.Context())
 	if err != nil {
 		internal(w, err)
@@ -196,6 +133,10 @@ func (a *API) batteries(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) battery(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if err := checkID("battery id", id); err != nil {
+		badRequest(w, err)
+		return
+	}
 	l, fr, found, err := a.m.BatteryLatest(r.Context(), id)
 	switch {
 	case err != nil:
@@ -207,48 +148,18 @@ func (a *API) battery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// timeRange reads res, from and to; the default range is the last hour.
-func (a *API) timeRange(r *http.Request, defRes string) (agg.Res, int64, int64, error) {
-	q := r.URL.Query()
-	resS := q.Get("res")
-	if resS == "" {
-		resS = defRes
-	}
-	res, ok := agg.ParseRes(resS)
-	if !ok {
-		return 0, 0, 0, fmt.Errorf("res: send 1m, 1h or 1d (got %q)", resS)
-	}
-	to := a.m.now().UnixMilli()
-	if s := q.Get("to"); s != "" {
-		var err error
-		if to, err = agg.ParseTime(s); err != nil {
-			return 0, 0, 0, fmt.Errorf("to: %w", err)
-		}
-	}
-	from := to - time.Hour.Milliseconds()
-	if s := q.Get("from"); s != "" {
-		var err error
-		if from, err = agg.ParseTime(s); err != nil {
-			return 0, 0, 0, fmt.Errorf("from: %w", err)
-		}
-	}
-	if to <= from {
-		return 0, 0, 0, errors.New("to must be after from")
-	}
-	if (to-from)/res.Millis() > 100_000 {
-		return 0, 0, 0, fmt.Errorf("the range holds more than 100000 windows of %s: send a coarser res or a shorter range", res)
-	}
-	// Windows that overlap the range: start from the window holding from.
-	return res, res.WindowStart(from), to, nil
-}
-
 func (a *API) batteryStats(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	res, from, to, err := a.timeRange(r, "1m")
+	if err := checkID("battery id", id); err != nil {
+		badRequest(w, err)
+		return
+	}
+	wr, err := parseWindowRange(r.URL.Query(), a.m.now().UnixMilli(), "1m", a.lim)
 	if err != nil {
 		badRequest(w, err)
 		return
 	}
+	res, from, to := wr.res, wr.from, wr.to
 	wins, fr, found, err := a.m.BatteryWindows(r.Context(), id, res, from, to)
 	switch {
 	case err != nil:
@@ -266,11 +177,12 @@ func (a *API) batteryStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) fleetStats(w http.ResponseWriter, r *http.Request) {
-	res, from, to, err := a.timeRange(r, "1m")
+	wr, err := parseWindowRange(r.URL.Query(), a.m.now().UnixMilli(), "1m", a.lim)
 	if err != nil {
 		badRequest(w, err)
 		return
 	}
+	res, from, to := wr.res, wr.from, wr.to
 	wins, fr, err := a.m.Fleet(r.Context(), res, from, to)
 	if err != nil {
 		internal(w, err)
@@ -301,46 +213,18 @@ func (a *API) fleetStats(w http.ResponseWriter, r *http.Request) {
 		"windows": list, "freshness": fr})
 }
 
-// parseDay reads a YYYY-MM-DD day; "today" is the site's current day.
-func (a *API) parseDay(s string, def agg.Day) (agg.Day, error) {
-	switch s {
-	case "":
-		return def, nil
-	case "today":
-		return agg.DayOf(a.m.now().UnixMilli(), a.m.loc), nil
-	}
-	d, err := agg.ParseDay(s)
-	if err != nil {
-		return d, fmt.Errorf("send a date as YYYY-MM-DD or today (got %q)", s)
-	}
-	return d, nil
-}
+// today is the site's current local day.
+func (a *API) today() agg.Day { return agg.DayOf(a.m.now().UnixMilli(), a.m.loc) }
 
 func (a *API) roomDays(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	today := agg.DayOf(a.m.now().UnixMilli(), a.m.loc)
-	from, err := a.parseDay(r.URL.Query().Get("from"), today)
+	if err := checkID("room id", id); err != nil {
+		badRequest(w, err)
+		return
+	}
+	from, to, err := parseDayRange(r.URL.Query(), a.today(), a.lim)
 	if err != nil {
-		badRequest(w, fmt.Errorf("from: %w", err))
-		return
-	}
-	to, err := a.parseDay(r.URL.Query().Get("to"), from)
-	if err != nil {
-		badRequest(w, fmt.Errorf("to: %w", err))
-		return
-	}
-	if to.String() < from.String() {
-		badRequest(w, errors.New("to must not be before from"))
-		return
-	}
-	first, _ := from.Bounds(time.UTC)
-	last, _ := to.Bounds(time.UTC)
-	switch {
-	case first < 0:
-		badRequest(w, errors.New("from: send a day after 1970-01-01"))
-		return
-	case last-first > 366*24*time.Hour.Milliseconds():
-		badRequest(w, errors.New("the range is longer than a year: send a shorter one"))
+		badRequest(w, err)
 		return
 	}
 	days, fr, found, err := a.m.RoomDays(r.Context(), id, from, to)
@@ -355,14 +239,10 @@ func (a *API) roomDays(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) fleetNow(w http.ResponseWriter, r *http.Request) {
-	stale := time.Minute
-	if v := r.URL.Query().Get("stale_after"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			badRequest(w, fmt.Errorf("stale_after: send a positive duration, for example 60s (got %q)", v))
-			return
-		}
-		stale = d
+	stale, err := parseStaleAfter(r.URL.Query())
+	if err != nil {
+		badRequest(w, err)
+		return
 	}
 	now, fr, err := a.m.FleetNow(r.Context(), stale)
 	if err != nil {
@@ -374,7 +254,12 @@ func (a *API) fleetNow(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	day, err := a.parseDay(r.URL.Query().Get("day"), agg.DayOf(a.m.now().UnixMilli(), a.m.loc))
+	if err := checkID("room id", id); err != nil {
+		badRequest(w, err)
+		return
+	}
+	today := a.today()
+	day, err := parseDay(r.URL.Query().Get("day"), today, today)
 	if err != nil {
 		badRequest(w, fmt.Errorf("day: %w", err))
 		return
@@ -398,29 +283,18 @@ type TypeTotal struct {
 }
 
 func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
-	day, err := a.parseDay(r.PathValue("day"), agg.Day{})
+	today := a.today()
+	day, err := parseDay(r.PathValue("day"), today, today)
 	if err != nil {
 		badRequest(w, fmt.Errorf("day: %w", err))
 		return
 	}
-	by := r.URL.Query().Get("by")
-	if by == "" {
-		by = "room"
-	}
-	if by != "room" && by != "device_type" {
-		badRequest(w, fmt.Errorf("by: send room or device_type (got %q)", by))
-		return
-	}
-	limit, err := intParam(r, "limit", 100, 1, 10000)
+	p, err := parseHotel(r.URL.Query(), a.lim)
 	if err != nil {
 		badRequest(w, err)
 		return
 	}
-	offset, err := intParam(r, "offset", 0, 0, 1<<30)
-	if err != nil {
-		badRequest(w, err)
-		return
-	}
+	by, limit, offset := p.by, p.limit, p.offset
 	rooms, fr, err := a.m.Hotel(r.Context(), day)
 	if err != nil {
 		internal(w, err)
@@ -461,22 +335,18 @@ func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return def, nil
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < lo || v > hi {
-		return 0, fmt.Errorf("%s: send a whole number from %d to %d (got %q)", name, lo, hi, s)
-	}
-	return v, nil
-}
-
+// writeJSON encodes before it sends the status, so that a value JSON
+// cannot carry (a time past the year 9999, a NaN) is a 500 that says so,
+// never a 200 with an empty body.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("encode the answer: %s", err)})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 func fail(w http.ResponseWriter, code int, format string, args ...any) {

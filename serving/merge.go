@@ -687,7 +687,8 @@ func (m *Merger) RoomDays(ctx context.Context, room string, from, to agg.Day) (o
 		if _, ok := m.speed.RoomEvents(room); ok {
 			found = true
 		}
-		for d := from; d.String() <= to.String(); d = d.Next() {
+		// Compare as dates: "10000-01-01" sorts before "9999-12-31".
+		for d := from; d.Compare(to) <= 0; d = d.Next() {
 			if s.closed(d) {
 				if rows, ok := s.roomDays[d.String()][room]; ok {
 					out = append(out, fromRows(room, d.String(), rows))

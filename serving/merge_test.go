@@ -219,7 +219,7 @@ func sameWindow(g WindowOut, w reference.Stats) bool {
 }
 
 // waitSpeed waits until the speed layer has applied every record.
-func waitSpeed(t *testing.T, sp *speed.Layer, addr string, partitions int) {
+func waitSpeed(t testing.TB, sp *speed.Layer, addr string, partitions int) {
 	t.Helper()
 	ends := map[string]int64{}
 	for _, m := range testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom) {

@@ -9,11 +9,16 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/objstore"
+	"github.com/gridlake/gridlake/schemas"
 )
 
 // Register mounts the speed layer's HTTP interface on mux, for serving
 // layers that run in other processes. Times are RFC 3339 or Unix ms;
 // version is the batch manifest whose cut the answer sits above (0: none).
+// Bad parameters are a 400 before any work: ids outside DESIGN §3, times
+// outside the years 1 to 9999, to not after from. A version no manifest has
+// is a 404, a cut this process does not hold a 409.
 //
 //	GET /speed/v1/status
 //	GET /speed/v1/batteries/{id}/windows?res=1m&from=..&to=..&version=N
@@ -27,6 +32,9 @@ func (l *Layer) Register(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /speed/v1/batteries/{id}/windows", func(w http.ResponseWriter, r *http.Request) {
 		q, err := parseRange(r)
+		if err == nil {
+			err = checkID(r.PathValue("id"))
+		}
 		if err != nil {
 			badRequest(w, err)
 			return
@@ -36,6 +44,9 @@ func (l *Layer) Register(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /speed/v1/batteries/{id}/latest", func(w http.ResponseWriter, r *http.Request) {
 		version, err := intParam(r, "version", 0)
+		if err == nil {
+			err = checkID(r.PathValue("id"))
+		}
 		if err != nil {
 			badRequest(w, err)
 			return
@@ -56,9 +67,13 @@ func (l *Layer) Register(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]any{"rooms": l.Rooms()})
 	})
 	mux.HandleFunc("GET /speed/v1/rooms/{id}/days/{day}", func(w http.ResponseWriter, r *http.Request) {
+		if err := checkID(r.PathValue("id")); err != nil {
+			badRequest(w, err)
+			return
+		}
 		day, err := agg.ParseDay(r.PathValue("day"))
 		if err != nil {
-			badRequest(w, fmt.Errorf("day: send YYYY-MM-DD"))
+			badRequest(w, fmt.Errorf("day: send a date from 0001-01-01 to 9999-12-31 as YYYY-MM-DD"))
 			return
 		}
 		asOf := time.Now().UnixMilli()
@@ -100,6 +115,13 @@ func parseRange(r *http.Request) (rangeQuery, error) {
 	return q, err
 }
 
+func checkID(id string) error {
+	if !schemas.ValidID(id) {
+		return fmt.Errorf("id: send 1 to %d letters, digits or -_.:/", schemas.MaxIDLen)
+	}
+	return nil
+}
+
 func intParam(r *http.Request, name string, def int64) (int64, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
@@ -116,6 +138,9 @@ func respond(w http.ResponseWriter, body any, found bool, err error) {
 	switch {
 	case errors.Is(err, ErrCutUnavailable):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case errors.Is(err, objstore.ErrNotFound):
+		// Only the manifest of the version asked for is read from the store.
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no batch manifest has that version (%s); send the version of GET /speed/v1/status, or 0", err)})
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 	case !found:
@@ -129,8 +154,15 @@ func badRequest(w http.ResponseWriter, err error) {
 	writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 }
 
+// writeJSON encodes before it sends the status: a value JSON cannot carry
+// is a 500 that says so, never a 200 with an empty body.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("encode the answer: %s", err)})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(body, '\n'))
 }

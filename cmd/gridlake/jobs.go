@@ -217,7 +217,7 @@ func newScheduler(ctx context.Context, cfg *config.Config, brokers []string, sto
 		return nil, nil, err
 	}
 	s, err := jobs.New(jobs.Options{Store: store, Lease: cfg.Jobs.Lease, Retries: cfg.Jobs.Retries, Backoff: cfg.Jobs.Backoff,
-		Timeout: cfg.Jobs.Timeout, Log: log.With("layer", "jobs"), Metrics: reg}, jobs.BatchJobs(b, sched)...)
+		Timeout: cfg.Jobs.Timeout, MaxPage: cfg.HTTP.MaxPage, Log: log.With("layer", "jobs"), Metrics: reg}, jobs.BatchJobs(b, sched)...)
 	if err != nil {
 		closeBatch()
 		return nil, nil, err

@@ -76,7 +76,8 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		return nil, err
 	}
 	sv.closer = append(sv.closer, func() { sv.sql.Close() })
-	serving.NewAPI(sv.merger, sv.sql).Register(mux)
+	h := cfg.HTTP
+	serving.NewAPI(sv.merger, sv.sql).WithLimits(serving.Limits{MaxWindows: h.MaxWindows, MaxDays: h.MaxDays, MaxIDs: h.MaxIDs, MaxPage: h.MaxPage}).Register(mux)
 	serving.RegisterDashboard(mux)
 	if cfg.Serve.PGAddr != "" {
 		ln, err := net.Listen("tcp", cfg.Serve.PGAddr)

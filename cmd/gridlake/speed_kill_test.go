@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -156,10 +155,10 @@ func TestSpeed_SIGKILLAndRestartConverges(t *testing.T) {
 	for id := range ref.Rooms {
 		for _, day := range ref.Days(id, seoul) {
 			var got struct{ Report agg.RoomDay }
-			if code := p.get(t, fmt.Sprintf("/speed/v1/rooms/%s/days/%s?as_of=%d", id, day, int64(math.MaxInt64/2)), &got); code != http.StatusOK {
+			if code := p.get(t, fmt.Sprintf("/speed/v1/rooms/%s/days/%s?as_of=%d", id, day, agg.MaxTime-1), &got); code != http.StatusOK {
 				t.Fatalf("room %s: HTTP %d", id, code)
 			}
-			if want := ref.RoomDay(id, day, seoul, math.MaxInt64/2); !reference.SameRoomDay(got.Report, want) {
+			if want := ref.RoomDay(id, day, seoul, agg.MaxTime-1); !reference.SameRoomDay(got.Report, want) {
 				t.Fatalf("room %s %s: got %+v want %+v", id, day, got.Report, want)
 			}
 		}
