@@ -130,9 +130,11 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 		t.Logf("%6.1fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
 	// Ingest and the first batch commits before the first fault.
-	waitUntil(t, 90*time.Second, "a first batch commit and two simulated segments", func() bool {
+	waitUntil(t, 90*time.Second, "a first batch commit, two simulated segments and the polled battery and room", func() bool {
 		var st struct{ Freshness serving.Freshness }
-		return ing.completed() >= 2 && getOK(serveAddr, "/v1/status", &st) && st.Freshness.BatchVersion > 0
+		var any json.RawMessage
+		return ing.completed() >= 2 && getOK(serveAddr, "/v1/status", &st) && st.Freshness.BatchVersion > 0 &&
+			getOK(serveAddr, pl.urls[3], &any) && getOK(serveAddr, pl.urls[4], &any)
 	}, logTail(serve.Log))
 	logf("warm-up done: %d segments sent, serving batch version > 0", ing.completed())
 	// The API is polled from now to the end of the faults.
@@ -191,10 +193,16 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 		logf("  %s continued", p.Name)
 	}
 
-	// 1, 2: the object store.
-	killFor("minio-kill", minio, 4*time.Second)
+	// 1, 2: the object store, each time just after serve's speed layer
+	// applied a new batch version and before the serving side loaded it;
+	// down and frozen longer than any store call should take.
+	pl.setPhase("minio-kill")
+	logf("  serve's speed layer applied batch version %d", waitNewVersion(t, serveAddr, 30*time.Second))
+	killFor("minio-kill", minio, 6*time.Second)
 	steady("minio-kill")
-	stopFor("minio-stop", minio, 4*time.Second)
+	pl.setPhase("minio-stop")
+	logf("  serve's speed layer applied batch version %d", waitNewVersion(t, serveAddr, 30*time.Second))
+	stopFor("minio-stop", minio, 8*time.Second)
 	steady("minio-stop")
 	// 3, 4: the broker.
 	killFor("broker-kill", broker, 3*time.Second)
@@ -501,20 +509,20 @@ type poller struct {
 	base string
 	urls []string
 
-	mu       sync.Mutex
-	phase    string
-	order    []string
-	down     bool  // serve is down or frozen on purpose
-	epoch    int64 // rises whenever serve goes down
-	counts   map[string]*phaseCounts
-	failures []string
+	mu     sync.Mutex
+	phase  string
+	order  []string
+	down   bool  // serve is down or frozen on purpose
+	epoch  int64 // rises whenever serve goes down
+	counts map[string]*phaseCounts
 }
 
 type phaseCounts struct {
 	ok, unavailable, excused, failed int
 	slowest                          time.Duration
-	status                           string // the first /v1/status body of the phase
-	message                          string // the first 503 message
+	status                           string   // the first /v1/status body of the phase
+	message                          string   // the first 503 message
+	failures                         []string // the first few failures
 }
 
 func (p *poller) setPhase(name string) {
@@ -595,8 +603,8 @@ func (p *poller) ask(client *http.Client, path string) {
 		if err != nil {
 			what = err.Error()
 		}
-		if len(p.failures) < 40 {
-			p.failures = append(p.failures, fmt.Sprintf("[%s] GET %s after %.1fs: %s", phase, path, took.Seconds(), what))
+		if len(c.failures) < 4 {
+			c.failures = append(c.failures, fmt.Sprintf("[%s] GET %s after %.1fs: %s", phase, path, took.Seconds(), what))
 		}
 	}
 }
@@ -607,9 +615,11 @@ func (p *poller) report(t *testing.T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	failed := 0
+	var failures []string
 	for _, name := range p.order {
 		c := p.counts[name]
 		failed += c.failed
+		failures = append(failures, c.failures...)
 		line := fmt.Sprintf("API during %-22s %4d ok, %3d 503, %3d excused (serve down), %3d failed, slowest answer %.2fs",
 			name, c.ok, c.unavailable, c.excused, c.failed, c.slowest.Seconds())
 		if c.message != "" {
@@ -621,7 +631,7 @@ func (p *poller) report(t *testing.T) {
 		}
 	}
 	if failed > 0 {
-		t.Errorf("%d API requests failed while serve was up (first %d):\n%s", failed, len(p.failures), strings.Join(p.failures, "\n"))
+		t.Errorf("%d API requests failed while serve was up (the first few of each phase):\n%s", failed, strings.Join(failures, "\n"))
 	}
 }
 
@@ -632,8 +642,8 @@ type comparison struct {
 	serve string
 
 	windows, latests, fleetHours, roomDays, closedDays int
-	problems                                      []string
-	gotN, wantN                                   int64 // readings in the 1m windows
+	problems                                           []string
+	gotN, wantN                                        int64 // readings in the 1m windows
 }
 
 func (c *comparison) problem(format string, args ...any) {
@@ -755,6 +765,26 @@ func (c *comparison) report(logf func(string, ...any)) {
 func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// waitNewVersion polls the speed layer of serve at addr until it applies a
+// newer batch manifest, and returns that version.
+func waitNewVersion(t *testing.T, addr string, within time.Duration) int64 {
+	t.Helper()
+	var st struct {
+		ManifestVersion int64 `json:"manifest_version"`
+	}
+	if !getOK(addr, "/speed/v1/status", &st) {
+		t.Fatal("GET /speed/v1/status failed")
+	}
+	was := st.ManifestVersion
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if getOK(addr, "/speed/v1/status", &st) && st.ManifestVersion > was {
+			return st.ManifestVersion
+		}
+	}
+	t.Fatalf("serve applied no batch version after %d within %s", was, within)
+	return 0
 }
 
 // waitRunning waits until the scheduler at addr holds a running run and
