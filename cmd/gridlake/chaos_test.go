@@ -83,12 +83,13 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 		schedAddrs[i] = addr()
 		// Short schedules so every job runs several times during the
 		// faults; a lease shorter than the scheduler's SIGSTOP, so the
-		// other replica takes its slot over while it is frozen.
+		// other replica takes its slot over while it is frozen; replaced
+		// objects outlive the longest run (grace > timeout).
 		scheds[i] = &chaos.Proc{Name: fmt.Sprintf("scheduler-%d", i), Path: bin, Log: filepath.Join(root, fmt.Sprintf("scheduler-%d.log", i)),
 			Args: args([]string{"jobs", "scheduler"}, "--http-addr", schedAddrs[i], "--data-dir", filepath.Join(root, fmt.Sprintf("jobs-%d", i)),
 				"--jobs-compact-every", "3s", "--jobs-recompute-every", "7s", "--jobs-close-every", "11s", "--jobs-merge-every", "13s",
 				"--jobs-collect-every", "17s", "--jobs-retain-every", "29s", "--jobs-lease", "3s", "--jobs-backoff", "500ms",
-				"--jobs-timeout", "60s", "--batch-grace", "20s", "--batch-merge-after", "1h"),
+				"--jobs-timeout", "25s", "--batch-grace", "30s", "--batch-merge-after", "1h"),
 			Ready: chaos.HTTPReady("http://" + schedAddrs[i] + "/healthz")}
 	}
 	long := []*chaos.Proc{minio, broker, serve, scheds[0], scheds[1]}
@@ -106,7 +107,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	seoul := mustLoc(t, "Asia/Seoul")
 	today := time.Now().In(seoul)
 	simStart := time.Date(today.Year(), today.Month(), today.Day()-2, 0, 0, 0, 0, seoul).Add(-2 * time.Hour).UTC()
-	ing := &ingest{t: t, bin: bin, dir: filepath.Join(root, "sim"), start: simStart, segment: 10 * time.Minute,
+	ing := &ingest{t: t, bin: bin, dir: filepath.Join(root, "sim"), start: simStart, segment: 10 * time.Minute, broker: brokerAddr, partitions: partitions,
 		common: []string{"--kafka-brokers", brokerAddr, "--kafka-partitions", fmt.Sprint(partitions), "--log-level", "warn"}}
 	if err := os.MkdirAll(ing.dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -132,9 +133,9 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	// Ingest and the first batch commits before the first fault.
 	waitUntil(t, 90*time.Second, "a first batch commit, two simulated segments and the polled battery and room", func() bool {
 		var st struct{ Freshness serving.Freshness }
-		var any json.RawMessage
+		var raw json.RawMessage
 		return ing.completed() >= 2 && getOK(serveAddr, "/v1/status", &st) && st.Freshness.BatchVersion > 0 &&
-			getOK(serveAddr, pl.urls[3], &any) && getOK(serveAddr, pl.urls[4], &any)
+			getOK(serveAddr, pl.urls[3], &raw) && getOK(serveAddr, pl.urls[4], &raw)
 	}, logTail(serve.Log))
 	logf("warm-up done: %d segments sent, serving batch version > 0", ing.completed())
 	// The API is polled from now to the end of the faults.
@@ -293,6 +294,9 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	if missing, extra := diffMessages(recorded, inKafka); missing+extra > 0 {
 		t.Errorf("Kafka and the simulator's record differ: %d recorded messages missing from Kafka, %d in Kafka not recorded", missing, extra)
 	}
+	if len(inKafka) <= len(recorded) {
+		t.Errorf("Kafka holds %d messages, the record %d: the interrupted segments' copies are missing, so de-duplication across a simulator restart went untested", len(inKafka), len(recorded))
+	}
 	readings := 0
 	for _, rs := range ref.Readings {
 		readings += len(rs)
@@ -335,6 +339,9 @@ type ingest struct {
 	common  []string
 	start   time.Time
 	segment time.Duration
+	// broker and partitions, to see a segment's messages arrive.
+	broker     string
+	partitions int
 
 	mu       sync.Mutex
 	cur      *chaos.Proc
@@ -407,13 +414,39 @@ func (in *ingest) midSegment(within time.Duration, fault func(p *chaos.Proc) (bo
 			continue
 		}
 		last = p
-		time.Sleep(20 * time.Millisecond)
+		// Mid-stream: some of this attempt's messages are in Kafka.
+		was := in.kafkaEnd()
+		for in.kafkaEnd() == was && p.Running() {
+			time.Sleep(time.Millisecond)
+		}
 		if ok, what := fault(p); ok {
 			return what
 		}
 	}
 	in.t.Fatalf("no simulate process caught mid-segment within %s", within)
 	return ""
+}
+
+// kafkaEnd is the sum of the high watermarks of the device topics.
+func (in *ingest) kafkaEnd() int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var sum int64
+	for _, topic := range []string{schemas.TopicBattery, schemas.TopicRoom} {
+		for p := 0; p < in.partitions; p++ {
+			conn, err := kafkaio.DialLeader(ctx, []string{in.broker}, topic, p)
+			if err != nil {
+				return -1
+			}
+			end, err := conn.ReadLastOffset()
+			conn.Close()
+			if err != nil {
+				return -1
+			}
+			sum += end
+		}
+	}
+	return sum
 }
 
 func (in *ingest) killMidSegment(within time.Duration) string {
