@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -358,7 +359,11 @@ func (r *Recomputer) dayView(ctx context.Context, version int64, day string, hou
 
 // writeView runs query into a zstd Parquet file and uploads it.
 func (r *Recomputer) writeView(ctx context.Context, conn *sql.Conn, version int64, view, part, query, src string) (lake.ViewFile, error) {
-	w, err := r.writeQuery(ctx, conn, viewKey(view, part, version), query)
+	var tag [4]byte
+	if _, err := rand.Read(tag[:]); err != nil {
+		return lake.ViewFile{}, fmt.Errorf("tag %s %s: %w", view, part, err)
+	}
+	w, err := r.writeQuery(ctx, conn, viewKey(view, part, version, hex.EncodeToString(tag[:])), query)
 	if err != nil {
 		return lake.ViewFile{}, fmt.Errorf("compute %s %s: %w", view, part, err)
 	}
@@ -401,14 +406,18 @@ func (r *Recomputer) writeQuery(ctx context.Context, conn *sql.Conn, key, query 
 }
 
 // viewKey is the Hive-style key of a view partition written by a version.
-func viewKey(view, part string, version int64) string {
+// The writer's random tag makes every write a new object: two runs that
+// compute the same version (a fenced holder that lost its lease and the
+// one that took over, or a retry after an uncertain commit) must never
+// overwrite an object that a committed manifest names.
+func viewKey(view, part string, version int64, tag string) string {
 	if part == "all" {
-		return fmt.Sprintf("views/%s/v%d.parquet", view, version)
+		return fmt.Sprintf("views/%s/%s-v%d.parquet", view, tag, version)
 	}
 	if len(part) > 10 { // an hour: 2006-01-02T15
-		return fmt.Sprintf("views/%s/dt=%s/hour=%s/v%d.parquet", view, part[:10], part[11:13], version)
+		return fmt.Sprintf("views/%s/dt=%s/hour=%s/%s-v%d.parquet", view, part[:10], part[11:13], tag, version)
 	}
-	return fmt.Sprintf("views/%s/dt=%s/v%d.parquet", view, part, version)
+	return fmt.Sprintf("views/%s/dt=%s/%s-v%d.parquet", view, part, tag, version)
 }
 
 // latestView recomputes each battery's latest reading from the last
