@@ -296,12 +296,15 @@ func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink)
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
 	var err error
-	if perr := q.eng.do(ctx, func() { err = q.stream(ctx, text, args, sink) }); perr != nil {
+	ts := &trackedSink{RowSink: sink}
+	if perr := q.eng.do(ctx, func() { err = q.stream(ctx, text, args, ts) }); perr != nil {
 		err = perr
 	}
 	switch {
 	case err == nil:
 		return nil
+	case ts.err != nil:
+		return ts.err // the sink's own error, as it gave it (a client gone, a columns-only run)
 	case errors.Is(err, errBusy):
 		return queryErr("busy", "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
 	case ctx.Err() == context.DeadlineExceeded:
@@ -310,6 +313,23 @@ func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink)
 		return queryErr("unavailable", "%s: retry in a moment", q.hide(err.Error()))
 	}
 	return q.scrub(err)
+}
+
+// trackedSink remembers the error its sink returned, so Stream can hand
+// it back unchanged rather than scrubbed into a new error.
+type trackedSink struct {
+	RowSink
+	err error
+}
+
+func (t *trackedSink) Columns(cols []Column, fr Freshness) error {
+	t.err = t.RowSink.Columns(cols, fr)
+	return t.err
+}
+
+func (t *trackedSink) Row(vals []any) error {
+	t.err = t.RowSink.Row(vals)
+	return t.err
 }
 
 // scrub hides local paths in err's message, keeping its kind.
