@@ -74,7 +74,9 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 			return nil
 		}}
 	serve := &chaos.Proc{Name: "serve", Path: bin, Log: filepath.Join(root, "serve.log"),
-		Args: args([]string{"serve"}, "--http-addr", serveAddr, "--serve-pg-addr", "", "--jobs-enabled=false",
+		// s3.timeout bounds how long an answer waits on a frozen store
+		// before serving falls back; below the pollers' 5 s client timeout.
+		Args: args([]string{"serve"}, "--http-addr", serveAddr, "--serve-pg-addr", "", "--jobs-enabled=false", "--s3-timeout", "2s",
 			"--data-dir", filepath.Join(root, "serve")),
 		Ready: chaos.HTTPReady("http://" + serveAddr + "/v1/status")}
 	var scheds [2]*chaos.Proc
