@@ -18,6 +18,7 @@ import (
 	"github.com/gridlake/gridlake/config"
 	"github.com/gridlake/gridlake/internal/priority"
 	"github.com/gridlake/gridlake/jobs"
+	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/serving"
@@ -261,13 +262,15 @@ func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *
 		rc.Close()
 		return jobs.Batch{}, nil, err
 	}
+	dlq := kafkaio.NewWriter(brokers) // rejects go to the dead-letter topic, as from the speed layer
 	return jobs.Batch{
 		Compactor: batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(), Views: rc,
-			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec, Log: log}),
+			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec,
+			DeadLetters: kafkaio.NewDeadLetters(dlq), Log: log}),
 		Recomputer: rc,
 		Housekeeper: &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
 			Grace: cfg.Batch.Grace, Now: time.Now, Log: log},
-	}, func() { rc.Close() }, nil
+	}, func() { dlq.Close(); rc.Close() }, nil
 }
 
 type jobInfo struct {
