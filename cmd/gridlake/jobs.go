@@ -70,6 +70,15 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if action == "backfill" {
+		// Refuse a bad range before anything is opened or claimed.
+		if *from == "" || *to == "" {
+			return fmt.Errorf("%w: gridlake jobs backfill --from YYYY-MM-DD --to YYYY-MM-DD (local days of site.timezone)", errUsage)
+		}
+		if _, _, err := jobs.CheckBackfill(*from, *to, cfg.Jobs.BackfillMaxDays); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
 	log := newLogger(e.stderr, cfg.Log)
 	store, err := openBatchLake(ctx, &cfg)
 	if err != nil {
@@ -149,9 +158,6 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		in := jobs.Input{Progress: progressBar(e.stderr, name)}
 		trigger := "manual"
 		if action == "backfill" {
-			if *from == "" || *to == "" {
-				return fmt.Errorf("%w: gridlake jobs backfill --from YYYY-MM-DD --to YYYY-MM-DD (local days of site.timezone)", errUsage)
-			}
 			name, trigger, in.From, in.To = jobs.JobBackfill, "backfill", *from, *to
 			in.Progress = progressBar(e.stderr, "backfill")
 		}
@@ -218,7 +224,8 @@ func newScheduler(ctx context.Context, cfg *config.Config, brokers []string, sto
 		return nil, nil, err
 	}
 	s, err := jobs.New(jobs.Options{Store: store, Lease: cfg.Jobs.Lease, Retries: cfg.Jobs.Retries, Backoff: cfg.Jobs.Backoff,
-		Timeout: cfg.Jobs.Timeout, Log: log.With("layer", "jobs"), Metrics: reg}, jobs.BatchJobs(b, sched)...)
+		Timeout: cfg.Jobs.Timeout, BackfillMaxDays: cfg.Jobs.BackfillMaxDays, Log: log.With("layer", "jobs"), Metrics: reg},
+		jobs.BatchJobs(b, sched)...)
 	if err != nil {
 		closeBatch()
 		return nil, nil, err
