@@ -61,7 +61,9 @@ func (s *Scheduler) sweepAbandoned(ctx context.Context, job string, now time.Tim
 		}
 		why, c, cetag, err := s.abandonment(ctx, &r, now)
 		if err != nil {
-			return err
+			s.o.Log.Warn("sweep abandoned runs: read the slot of a running run", "job", job, "run", n, "err", err)
+			floor = n - 1 // look again next time; older runs still get swept
+			continue
 		}
 		if why == "" || (c.Token == r.Number && c.State == stateRunning && window[r.Slot]) {
 			floor = n - 1 // alive, or the takeover will supersede it
