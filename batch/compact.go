@@ -44,8 +44,12 @@ type CompactOptions struct {
 	Views *Recomputer
 	// Progress, when set, receives the records read so far and the total.
 	Progress func(done, total int64)
-	Log      *slog.Logger
-	Now      func() time.Time
+	// DeadLetters, when set, receives the rejected records (nil: they are
+	// only counted). The speed layer forwards the same records; letters
+	// are keyed by their source, so the copies are recognisable.
+	DeadLetters *kafkaio.DeadLetters
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // Compactor moves Kafka records below a new cut into raw Parquet files and
@@ -266,6 +270,7 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 	dec := schemas.NewDecoder(c.o.Limits)
 	byHour := map[int64]*rows{}
 	var ev schemas.Event
+	var letters []kafka.Message
 	next := t.from
 	for next < t.to {
 		if err := ctx.Err(); err != nil {
@@ -274,6 +279,7 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 		batch := conn.ReadBatch(1, 8<<20)
 		n := int64(0)
+		letters = letters[:0]
 		for next < t.to {
 			m, err := batch.ReadMessage()
 			if err != nil {
@@ -284,8 +290,11 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 			if m.Time.After(res.maxRecord) {
 				res.maxRecord = m.Time
 			}
-			if rej := dec.Decode(t.topic, m.Value, m.Time, &ev); !rej.OK() {
+			if rej := dec.Decode(t.topic, m.Key, m.Value, m.Time, &ev); !rej.OK() {
 				res.invalid++
+				if c.o.DeadLetters != nil {
+					letters = append(letters, kafkaio.Letter(m, rej))
+				}
 				continue
 			}
 			rec := schemas.Record{Partition: int32(m.Partition), Offset: m.Offset, TimeMS: m.Time.UnixMilli()}
@@ -303,6 +312,13 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 		}
 		if err := batch.Close(); err != nil && next < t.to && !kafkaio.IsTimeout(err) {
 			return taskResult{err: fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)}
+		}
+		// A failed send fails the task: the re-run sends the letters again
+		// rather than dropping them. (letters is empty without DeadLetters.)
+		if len(letters) > 0 {
+			if err := c.o.DeadLetters.Send(ctx, letters...); err != nil {
+				return taskResult{err: fmt.Errorf("dead-letter rejects of %s/%d: %w", t.topic, t.partition, err)}
+			}
 		}
 		progress(n)
 		if err := pace.wait(ctx, n); err != nil {

@@ -85,7 +85,7 @@ func TestCompact_CrashesLeaveNoTrace(t *testing.T) {
 	all := testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom)
 	want := map[coord]bool{}
 	for _, msg := range all {
-		if _, rej := schemas.Validate(schemas.DefaultLimits(), msg.Topic, msg.Value, msg.Time); rej.OK() {
+		if _, rej := schemas.Validate(schemas.DefaultLimits(), msg.Topic, msg.Key, msg.Value, msg.Time); rej.OK() {
 			want[coord{msg.Topic, msg.Partition, msg.Offset}] = true
 		}
 	}

@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -52,8 +51,11 @@ func (h *Housekeeper) log() *slog.Logger {
 // those hours. It returns ErrNothingToDo when nothing needed merging.
 func (h *Housekeeper) Merge(ctx context.Context) (*lake.Manifest, error) {
 	prev, err := lake.Latest(ctx, h.Store)
-	if err != nil || prev == nil {
-		return prev, errors.Join(err, ErrNothingToDo)
+	if err != nil {
+		return nil, fmt.Errorf("merge: read newest manifest: %w", err) // an outage is not "nothing to do"
+	}
+	if prev == nil {
+		return nil, ErrNothingToDo
 	}
 	now := h.Now()
 	groups := map[string][]lake.File{}
@@ -147,8 +149,11 @@ func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.F
 // horizon from the manifest; they become garbage.
 func (h *Housekeeper) Retain(ctx context.Context) (*lake.Manifest, error) {
 	prev, err := lake.Latest(ctx, h.Store)
-	if err != nil || prev == nil {
-		return prev, errors.Join(err, ErrNothingToDo)
+	if err != nil {
+		return nil, fmt.Errorf("retain: read newest manifest: %w", err)
+	}
+	if prev == nil {
+		return nil, ErrNothingToDo
 	}
 	now := h.Now()
 	horizon := now.Add(-h.Retention).UTC().Format("2006-01-02T15")

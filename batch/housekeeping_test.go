@@ -134,3 +134,25 @@ func TestHousekeeping_MergeRetainCollect(t *testing.T) {
 		t.Fatalf("%d raw objects left after retention and collection", len(left))
 	}
 }
+
+// unreachable is a lake whose every read fails, as during an outage.
+type unreachable struct{ Bucket }
+
+var errUnreachable = errors.New("object store unreachable")
+
+func (unreachable) Get(context.Context, string) ([]byte, objstore.ObjectInfo, error) {
+	return nil, objstore.ObjectInfo{}, errUnreachable
+}
+
+// TestHousekeeping_OutageIsAnErrorNotNothingToDo: merge and retain report
+// a store that cannot be read as the failure it is, so the job fails and is
+// retried, instead of "nothing to do".
+func TestHousekeeping_OutageIsAnErrorNotNothingToDo(t *testing.T) {
+	hk := &Housekeeper{Store: unreachable{}, MergeAfter: time.Hour, Retention: time.Hour, Now: time.Now}
+	for name, step := range map[string]func(context.Context) (*lake.Manifest, error){"merge": hk.Merge, "retain": hk.Retain} {
+		m, err := step(context.Background())
+		if !errors.Is(err, errUnreachable) || errors.Is(err, ErrNothingToDo) || m != nil {
+			t.Errorf("%s during an outage: %v, %v; want the store's error alone", name, m, err)
+		}
+	}
+}

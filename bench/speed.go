@@ -289,7 +289,7 @@ func (s *sampler) WriteMessages(ctx context.Context, msgs ...kafka.Message) erro
 	var picks []sample
 	for i := 0; i < 10 && len(msgs) > 0; i++ {
 		m := msgs[s.r.IntN(len(msgs))]
-		ev, rej := schemas.Validate(schemas.DefaultLimits(), m.Topic, m.Value, m.Time)
+		ev, rej := schemas.Validate(schemas.DefaultLimits(), m.Topic, m.Key, m.Value, m.Time)
 		if rej.OK() && ev.Kind == schemas.KindBattery {
 			picks = append(picks, sample{id: ev.Battery.BatteryID, ts: ev.Battery.TS, sent: sent})
 		}

@@ -57,6 +57,8 @@ type Jobs struct {
 	Retries int           `yaml:"retries" help:"attempts after the first failure of a run"`
 	Backoff time.Duration `yaml:"backoff" help:"wait before the first retry, doubled for each next one"`
 	Timeout time.Duration `yaml:"timeout" help:"a run taking longer is cancelled and fails"`
+	// BackfillMaxDays bounds one backfill, checked before its slot is claimed.
+	BackfillMaxDays int `yaml:"backfill_max_days" help:"most local days one backfill may cover; split longer ranges"`
 }
 
 // Schedule is when a job runs: every interval, aligned to multiples of it,
@@ -196,6 +198,8 @@ func Default() Config {
 			Retries:   3,
 			Backoff:   5 * time.Second,
 			Timeout:   time.Hour,
+			// A year and a leap day: one backfill per year of history.
+			BackfillMaxDays: 366,
 		},
 		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
 			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20,
@@ -278,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Jobs.Lease < time.Second || c.Jobs.Retries < 0 || c.Jobs.Backoff < 0 || c.Jobs.Timeout <= 0 {
 		bad("jobs.lease/retries/backoff/timeout", "lease must be at least 1s, retries and backoff not negative, timeout positive")
+	}
+	if c.Jobs.BackfillMaxDays < 1 {
+		bad("jobs.backfill_max_days", "must be at least 1")
 	}
 	if c.HTTP.Addr == "" {
 		bad("http.addr", "must not be empty (for example 127.0.0.1:8080)")

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
-	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
 )
@@ -103,13 +103,11 @@ func (b Batch) collect(ctx context.Context, _ Input) (Output, error) {
 }
 
 func (b Batch) backfill(ctx context.Context, in Input) (Output, error) {
-	from, err := agg.ParseDay(in.From)
+	// The scheduler checked the range against its bound before claiming;
+	// this only parses it again.
+	from, to, err := CheckBackfill(in.From, in.To, math.MaxInt)
 	if err != nil {
-		return Output{}, fmt.Errorf("backfill --from %q: want a local day, 2006-01-02", in.From)
-	}
-	to, err := agg.ParseDay(in.To)
-	if err != nil {
-		return Output{}, fmt.Errorf("backfill --to %q: want a local day, 2006-01-02", in.To)
+		return Output{}, err
 	}
 	m, err := b.Recomputer.Backfill(ctx, from, to, b.Now, progressInts(in.Progress))
 	return manifestOutput(m, err, "no views in the range")

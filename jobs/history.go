@@ -19,6 +19,9 @@ const (
 	// StatusFenced: the run lost its lease (it stalled, a newer run took
 	// over) and its commit was refused.
 	StatusFenced = "fenced"
+	// StatusAbandoned: the run's holder died (or stalled past its lease)
+	// before recording how it ended; a sweeper marked it.
+	StatusAbandoned = "abandoned"
 )
 
 // Run is one run of a job, as kept in the history: _jobs/<job>/runs/.
@@ -57,6 +60,19 @@ func runKey(job string, number int64) string {
 	return fmt.Sprintf("%sruns/%012d.json", jobPrefix(job), number)
 }
 
+// readRun reads one run record and its ETag.
+func (s *Scheduler) readRun(ctx context.Context, job string, number int64) (Run, string, error) {
+	var r Run
+	data, info, err := s.o.Store.Get(ctx, runKey(job, number))
+	if err != nil {
+		return r, "", fmt.Errorf("read %s run %d: %w", job, number, err)
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, "", fmt.Errorf("%s run %d record is corrupt: %w", job, number, err)
+	}
+	return r, info.ETag, nil
+}
+
 func (s *Scheduler) record(ctx context.Context, r *Run) error {
 	if _, err := s.o.Store.Put(ctx, runKey(r.Job, r.Number), mustJSON(r)); err != nil {
 		return fmt.Errorf("record %s run %d: %w", r.Job, r.Number, err)
@@ -76,17 +92,21 @@ func (s *Scheduler) History(ctx context.Context, job string, limit int) ([]Run, 
 		return nil, err
 	}
 	var runs []Run
+	now := s.o.Now()
 	for n := newest; n > 0 && (limit <= 0 || len(runs) < limit); n-- {
-		data, _, err := s.o.Store.Get(ctx, runKey(job, n))
+		r, _, err := s.readRun(ctx, job, n)
 		if errors.Is(err, objstore.ErrNotFound) {
 			continue // a holder that died before recording its run
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s run %d: %w", job, n, err)
+			return nil, err
 		}
-		var r Run
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("%s run %d record is corrupt: %w", job, n, err)
+		// A dead holder's run reads as abandoned at once, also where no
+		// scheduler is running to sweep it.
+		if r.Status == StatusRunning {
+			if why, _, _, err := s.abandonment(ctx, &r, now); err == nil && why != "" {
+				r.Status, r.Error = StatusAbandoned, why
+			}
 		}
 		runs = append(runs, r)
 	}

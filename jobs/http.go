@@ -54,7 +54,11 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 		}
 		n, err := s.TriggerAsync(r.Context(), name, "manual", Input{From: in.From, To: in.To})
 		if err != nil {
-			writeError(w, s.status(name), err)
+			code := s.status(name)
+			if IsInputError(err) {
+				code = http.StatusBadRequest // refused before any slot was claimed
+			}
+			writeError(w, code, err)
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]any{"job": name, "number": n, "runs": "/v1/jobs/" + name + "/runs"})

@@ -36,6 +36,9 @@ const (
 	stateRunning = "running"
 	stateDone    = "done"
 	stateFailed  = "failed"
+	// stateAbandoned: the holder's lease ran out on a slot nobody takes
+	// over (manual triggers, backfills, slots past the sweeper's window).
+	stateAbandoned = "abandoned"
 )
 
 // claim is the object that gives one run a job's slot: created with a
@@ -74,7 +77,7 @@ func slotName(slot time.Time, manual bool) string {
 // holder stopped renewing it. takeoverOnly refuses fresh claims (the
 // sweeper only finishes abandoned slots).
 func (l *locks) claim(ctx context.Context, job, slot string, takeoverOnly bool) (*Lease, error) {
-	key := jobPrefix(job) + "slots/" + slot + ".json"
+	key := slotKey(job, slot)
 	c := claim{Job: job, Slot: slot, Holder: l.holder, Expires: l.now().Add(l.ttl), State: stateRunning}
 	if !takeoverOnly {
 		etag, err := l.store.PutIfAbsent(ctx, key, mustJSON(c))
@@ -123,11 +126,28 @@ func (l *locks) claim(ctx context.Context, job, slot string, takeoverOnly bool) 
 	if err != nil {
 		return nil, fmt.Errorf("take over %s slot %s: %w", job, slot, err)
 	}
-	return l.lease(key, c, etag), nil
+	ls := l.lease(key, c, etag)
+	ls.Previous = old.Token
+	return ls, nil
 }
 
 func (l *locks) lease(key string, c claim, etag string) *Lease {
 	return &Lease{locks: l, key: key, claim: c, etag: etag, Takeover: c.Takeovers > 0}
+}
+
+func slotKey(job, slot string) string { return jobPrefix(job) + "slots/" + slot + ".json" }
+
+// readClaim reads a slot's claim and its ETag.
+func (l *locks) readClaim(ctx context.Context, job, slot string) (claim, string, error) {
+	var c claim
+	data, info, err := l.store.Get(ctx, slotKey(job, slot))
+	if err != nil {
+		return c, "", fmt.Errorf("read claim of %s slot %s: %w", job, slot, err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, "", fmt.Errorf("claim of %s slot %s is corrupt: %w", job, slot, err)
+	}
+	return c, info.ETag, nil
 }
 
 // newestToken is the job's newest number (0: it never ran).
@@ -183,7 +203,8 @@ func (l *locks) nextToken(ctx context.Context, job string) (int64, error) {
 type Lease struct {
 	locks    *locks
 	key      string
-	Takeover bool // the slot was taken over from a dead holder
+	Takeover bool  // the slot was taken over from a dead holder
+	Previous int64 // on a takeover, the dead holder's run
 
 	mu    sync.Mutex
 	claim claim
@@ -213,6 +234,9 @@ func (l *Lease) Check(ctx context.Context) error {
 	}
 	if c.Token != l.Token() {
 		return fmt.Errorf("%w: run %d on %s took slot %s over", ErrLeaseLost, c.Token, c.Holder, c.Slot)
+	}
+	if c.State == stateAbandoned {
+		return fmt.Errorf("%w: slot %s was marked abandoned", ErrLeaseLost, c.Slot)
 	}
 	if now := l.locks.now(); !now.Before(c.Expires) {
 		return fmt.Errorf("%w: expired %s ago", ErrLeaseLost, now.Sub(c.Expires).Round(time.Millisecond))

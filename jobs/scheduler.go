@@ -59,9 +59,12 @@ type Options struct {
 	// MaxPage is the largest ?limit= of GET /v1/jobs/{name}/runs (config
 	// http.max_page; 0: 10000): each run listed is one store read.
 	MaxPage int
-	Now     func() time.Time
-	Log     *slog.Logger
-	Metrics *metrics.Registry
+	// BackfillMaxDays bounds the local days of one backfill
+	// (jobs.backfill_max_days, default DefaultBackfillMaxDays).
+	BackfillMaxDays int
+	Now             func() time.Time
+	Log             *slog.Logger
+	Metrics         *metrics.Registry
 }
 
 // Scheduler runs the registry's jobs on their schedules, once per slot
@@ -80,7 +83,10 @@ type Scheduler struct {
 	// gocron calls next (each job runs in singleton mode).
 	mu      sync.Mutex
 	claimed map[string]*Lease
-	wg      sync.WaitGroup
+	// swept is, per job, the run number at and below which the sweeper
+	// saw every run end.
+	swept map[string]int64
+	wg    sync.WaitGroup
 }
 
 // New returns a scheduler of jobs; Start starts its clock.
@@ -101,6 +107,9 @@ func New(o Options, jobs ...*Job) (*Scheduler, error) {
 	if o.MaxPage <= 0 {
 		o.MaxPage = 10_000
 	}
+	if o.BackfillMaxDays <= 0 {
+		o.BackfillMaxDays = DefaultBackfillMaxDays
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -110,7 +119,7 @@ func New(o Options, jobs ...*Job) (*Scheduler, error) {
 	if o.Metrics == nil {
 		o.Metrics = metrics.NewRegistry()
 	}
-	s := &Scheduler{o: o, jobs: jobs, byName: map[string]*Job{}, claimed: map[string]*Lease{},
+	s := &Scheduler{o: o, jobs: jobs, byName: map[string]*Job{}, claimed: map[string]*Lease{}, swept: map[string]int64{},
 		locks: &locks{store: o.Store, holder: o.Holder, ttl: o.Lease, now: o.Now}}
 	for _, j := range jobs {
 		if _, dup := s.byName[j.Name]; dup {
@@ -220,36 +229,47 @@ func (s *Scheduler) scheduled(ctx context.Context, name string) {
 
 // sweep finishes abandoned slots: a claim still running whose lease ran out
 // means its holder died or stalled; this replica takes the slot over with
-// a newer job number and runs it.
+// a newer job number and runs it. Then it marks the runs of dead holders
+// abandoned, manual triggers and backfills included, which nobody takes
+// over.
 func (s *Scheduler) sweep(ctx context.Context) {
 	now := s.o.Now()
 	for _, j := range s.jobs {
-		if j.Schedule.Manual() {
-			continue
-		}
-		last := j.Schedule.Prev(now)
-		for _, slot := range []time.Time{last, j.Schedule.Prev(last.Add(-time.Nanosecond))} {
-			lease, err := s.locks.claim(ctx, j.Name, slotName(slot, false), true)
-			if err != nil {
-				if !errors.Is(err, ErrSlotDone) && !errors.Is(err, ErrSlotHeld) && ctx.Err() == nil {
-					s.o.Log.Warn("sweep job slot", "job", j.Name, "err", err)
-				}
-				continue
+		window := map[string]bool{} // the slots a takeover finishes
+		if !j.Schedule.Manual() {
+			last := j.Schedule.Prev(now)
+			for _, slot := range []time.Time{last, j.Schedule.Prev(last.Add(-time.Nanosecond))} {
+				window[slotName(slot, false)] = true
+				s.takeOver(ctx, j, slotName(slot, false))
 			}
-			s.o.Log.Warn("taking over a slot whose holder stopped renewing its lease", "job", j.Name, "slot", lease.Slot(), "run", lease.Token())
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.execute(ctx, j, lease, "takeover", Input{})
-			}()
+		}
+		if err := s.sweepAbandoned(ctx, j.Name, now, window); err != nil && ctx.Err() == nil {
+			s.o.Log.Warn("sweep abandoned runs", "job", j.Name, "err", err)
 		}
 	}
+}
+
+// takeOver runs a scheduled slot whose holder stopped renewing its lease.
+func (s *Scheduler) takeOver(ctx context.Context, j *Job, slot string) {
+	lease, err := s.locks.claim(ctx, j.Name, slot, true)
+	if err != nil {
+		if !errors.Is(err, ErrSlotDone) && !errors.Is(err, ErrSlotHeld) && ctx.Err() == nil {
+			s.o.Log.Warn("sweep job slot", "job", j.Name, "err", err)
+		}
+		return
+	}
+	s.o.Log.Warn("taking over a slot whose holder stopped renewing its lease", "job", j.Name, "slot", lease.Slot(), "run", lease.Token())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.execute(ctx, j, lease, "takeover", Input{})
+	}()
 }
 
 // Trigger runs a job now, outside its schedule, in its own slot, and
 // returns the finished run. The run is fenced like a scheduled one.
 func (s *Scheduler) Trigger(ctx context.Context, name, trigger string, in Input) (*Run, error) {
-	lease, err := s.claimManual(ctx, name)
+	lease, err := s.claimManual(ctx, name, in)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +279,7 @@ func (s *Scheduler) Trigger(ctx context.Context, name, trigger string, in Input)
 // TriggerAsync starts a job now and returns its job number at once; the
 // run goes on in the background (its record says how it went).
 func (s *Scheduler) TriggerAsync(ctx context.Context, name, trigger string, in Input) (int64, error) {
-	lease, err := s.claimManual(ctx, name)
+	lease, err := s.claimManual(ctx, name, in)
 	if err != nil {
 		return 0, err
 	}
@@ -271,9 +291,14 @@ func (s *Scheduler) TriggerAsync(ctx context.Context, name, trigger string, in I
 	return lease.Token(), nil
 }
 
-func (s *Scheduler) claimManual(ctx context.Context, name string) (*Lease, error) {
+// claimManual claims a trigger's own slot, once its input is known good:
+// a run that cannot work must not take a slot and fail its retries first.
+func (s *Scheduler) claimManual(ctx context.Context, name string, in Input) (*Lease, error) {
 	if s.byName[name] == nil {
 		return nil, s.unknown(name)
+	}
+	if err := s.checkInput(name, in); err != nil {
+		return nil, err
 	}
 	return s.locks.claim(ctx, name, slotName(s.o.Now(), true), false)
 }
@@ -282,6 +307,7 @@ func (s *Scheduler) claimManual(ctx context.Context, name string) (*Lease, error
 // retries failures with backoff, and records and marks how it ended.
 func (s *Scheduler) execute(ctx context.Context, j *Job, lease *Lease, trigger string, in Input) *Run {
 	log := s.o.Log.With("job", j.Name, "run", lease.Token(), "slot", lease.Slot())
+	s.abandonPrevious(ctx, lease)
 	run := &Run{Job: j.Name, Number: lease.Token(), Slot: lease.Slot(), Trigger: trigger, Holder: s.o.Holder,
 		Started: s.o.Now(), Status: StatusRunning, From: in.From, To: in.To}
 	if err := s.record(ctx, run); err != nil {

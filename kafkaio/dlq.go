@@ -18,6 +18,7 @@ const (
 	HeaderTopic     = "gridlake.topic"     // source topic
 	HeaderPartition = "gridlake.partition" // source partition
 	HeaderOffset    = "gridlake.offset"    // source offset
+	HeaderKey       = "gridlake.key"       // the source key: the letter's own key is the coordinates
 )
 
 // Writer is the part of a kafka-go writer the dead-letter queue needs.
@@ -34,11 +35,11 @@ type DeadLetters struct {
 func NewDeadLetters(w Writer) *DeadLetters { return &DeadLetters{w: w} }
 
 // Letter builds the dead-letter message for a rejected source message: the
-// same key, value and headers, plus headers naming the reason and where the
-// message came from. Its key is the source coordinates, so two layers
+// same value and headers, plus headers naming the reason, where the message
+// came from and its key. Its key is the source coordinates, so two layers
 // rejecting the same message produce recognisable copies of one letter.
 func Letter(src kafka.Message, rej schemas.Rejection) kafka.Message {
-	h := make([]kafka.Header, 0, len(src.Headers)+6)
+	h := make([]kafka.Header, 0, len(src.Headers)+7)
 	h = append(h, src.Headers...)
 	h = append(h,
 		kafka.Header{Key: HeaderReason, Value: []byte(rej.Reason.String())},
@@ -47,6 +48,7 @@ func Letter(src kafka.Message, rej schemas.Rejection) kafka.Message {
 		kafka.Header{Key: HeaderTopic, Value: []byte(src.Topic)},
 		kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(src.Partition))},
 		kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
+		kafka.Header{Key: HeaderKey, Value: src.Key},
 	)
 	return kafka.Message{
 		Topic:   schemas.TopicDLQ,

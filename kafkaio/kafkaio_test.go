@@ -120,7 +120,7 @@ func TestDeadLetters_ForwardUnchangedWithReason(t *testing.T) {
 	src := kafka.Message{Topic: schemas.TopicBattery, Partition: 1, Offset: 42, Key: []byte("B-7"),
 		Value: []byte(`{"battery_id":"B-7","voltage_v":9999}`), Time: time.UnixMilli(1795251600000),
 		Headers: []kafka.Header{{Key: "trace", Value: []byte("abc")}}}
-	_, rej := schemas.Validate(schemas.DefaultLimits(), src.Topic, src.Value, src.Time)
+	_, rej := schemas.Validate(schemas.DefaultLimits(), src.Topic, src.Key, src.Value, src.Time)
 	if err := kafkaio.NewDeadLetters(w).Send(ctx, kafkaio.Letter(src, rej)); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestDeadLetters_ForwardUnchangedWithReason(t *testing.T) {
 	}
 	want := map[string]string{
 		kafkaio.HeaderReason: "missing_field", kafkaio.HeaderField: "ts", kafkaio.HeaderTopic: schemas.TopicBattery,
-		kafkaio.HeaderPartition: "1", kafkaio.HeaderOffset: "42", "trace": "abc",
+		kafkaio.HeaderPartition: "1", kafkaio.HeaderOffset: "42", kafkaio.HeaderKey: "B-7", "trace": "abc",
 	}
 	for k, v := range want {
 		if got := kafkaio.HeaderValue(m, k); got != v {

@@ -37,10 +37,10 @@ func NewDecoder(limits Limits) *Decoder {
 }
 
 // Validate is the one-shot form of Decoder.Decode, for tools and tests.
-func Validate(limits Limits, topic string, value []byte, recordTime time.Time) (Event, Rejection) {
+func Validate(limits Limits, topic string, key, value []byte, recordTime time.Time) (Event, Rejection) {
 	var ev Event
 	d := &Decoder{limits: limits, ids: interner{m: map[string]string{}}} // one message: no table to pre-size
-	rej := d.Decode(topic, value, recordTime, &ev)
+	rej := d.Decode(topic, key, value, recordTime, &ev)
 	return ev, rej
 }
 
@@ -78,6 +78,7 @@ type fields struct {
 	typ, state, action          uint8 // 0 = unknown word
 	occupied                    bool
 	bad                         uint32 // fields whose last value had the wrong type
+	badID                       uint32 // id fields whose last value is not an id
 }
 
 // words of the enumerated fields; 0 means an unknown word.
@@ -91,10 +92,13 @@ const (
 	actOut   = 2
 )
 
-// Decode decodes value, a message from topic whose Kafka record timestamp is
-// recordTime, into ev and validates it. A zero recordTime (a record without a
-// timestamp) skips the time-window checks. On rejection ev is unspecified.
-func (d *Decoder) Decode(topic string, value []byte, recordTime time.Time, ev *Event) Rejection {
+// Decode decodes value, a message from topic with Kafka key key and record
+// timestamp recordTime, into ev and validates it. The key must be the
+// event's battery_id or room_id: both layers de-duplicate within a
+// partition, so a copy keyed otherwise would be counted differently by
+// them. A zero recordTime (a record without a timestamp) skips the
+// time-window checks. On rejection ev is unspecified.
+func (d *Decoder) Decode(topic string, key, value []byte, recordTime time.Time, ev *Event) Rejection {
 	var room bool
 	switch topic {
 	case TopicBattery:
@@ -111,6 +115,9 @@ func (d *Decoder) Decode(topic string, value []byte, recordTime time.Time, ev *E
 	if f.bad != 0 {
 		return reject(ReasonWrongType, fieldNames[f.bad&-f.bad])
 	}
+	if f.badID != 0 {
+		return reject(ReasonBadID, fieldNames[f.badID&-f.badID])
+	}
 	var rej Rejection
 	if room {
 		rej = f.room(ev)
@@ -119,6 +126,13 @@ func (d *Decoder) Decode(topic string, value []byte, recordTime time.Time, ev *E
 	}
 	if !rej.OK() {
 		return rej
+	}
+	// The comparison converts nothing: Go compares string(key) in place.
+	if room && string(key) != ev.RoomID() {
+		return reject(ReasonKeyMismatch, "room_id")
+	}
+	if !room && string(key) != ev.Battery.BatteryID {
+		return reject(ReasonKeyMismatch, "battery_id")
 	}
 	if !recordTime.IsZero() {
 		rec := recordTime.UnixMilli()
@@ -136,6 +150,9 @@ func (d *Decoder) Decode(topic string, value []byte, recordTime time.Time, ev *E
 func (d *Decoder) scanObject(value []byte) error {
 	s := &d.sc
 	s.data, s.pos = value, 0
+	if cap(s.buf) > maxScratch {
+		s.buf = nil // one huge escaped string must not pin its buffer for good
+	}
 	if s.next() != '{' {
 		return errSyntax
 	}
@@ -239,6 +256,7 @@ func (d *Decoder) set(bit uint32, kind valueKind, text []byte) {
 	}
 	f.seen &^= bit
 	f.bad &^= bit
+	f.badID &^= bit
 	if kind == vNull {
 		return
 	}
@@ -258,6 +276,10 @@ func (d *Decoder) set(bit uint32, kind valueKind, text []byte) {
 		if ok = kind == vString; ok {
 			if len(text) == 0 {
 				return // empty ids count as missing
+			}
+			if !ValidID(text) { // checked before the id is copied
+				f.badID |= bit
+				return
 			}
 			id := d.ids.intern(text)
 			switch bit {

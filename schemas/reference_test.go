@@ -13,7 +13,7 @@ import (
 // refValidate is a slow, obviously-correct reference of Decoder.Decode built
 // on encoding/json, the regexp package and time.Date. The fuzz and property
 // tests check that the fast decoder agrees with it on every input.
-func refValidate(limits Limits, topic string, value []byte, recordTime time.Time) (Event, Rejection) {
+func refValidate(limits Limits, topic string, key, value []byte, recordTime time.Time) (Event, Rejection) {
 	var ev Event
 	if topic != TopicBattery && topic != TopicRoom {
 		return ev, reject(ReasonUnknownTopic, "")
@@ -95,6 +95,12 @@ func refValidate(limits Limits, topic string, value []byte, recordTime time.Time
 			return ev, reject(ReasonWrongType, k)
 		}
 	}
+	// Ids, once every type is right, in field order.
+	for _, k := range order {
+		if s, ok := strs[k]; ok && refIDField[k] && (len(s) > 128 || !refIDPattern.MatchString(s)) {
+			return ev, reject(ReasonBadID, k)
+		}
+	}
 	has := func(k string) bool { _, ok := m[k]; return ok }
 	need := func(keys ...string) Rejection {
 		for _, k := range order { // first missing in field order
@@ -165,6 +171,12 @@ func refValidate(limits Limits, topic string, value []byte, recordTime time.Time
 			return ev, reject(ReasonUnknownType, "type")
 		}
 	}
+	if topic == TopicBattery && string(key) != strs["battery_id"] {
+		return Event{}, reject(ReasonKeyMismatch, "battery_id")
+	}
+	if topic == TopicRoom && string(key) != strs["room_id"] {
+		return Event{}, reject(ReasonKeyMismatch, "room_id")
+	}
 	if !recordTime.IsZero() {
 		rec := recordTime.UnixMilli()
 		if ts > rec+limits.MaxAhead.Milliseconds() {
@@ -176,6 +188,11 @@ func refValidate(limits Limits, topic string, value []byte, recordTime time.Time
 	}
 	return ev, Rejection{}
 }
+
+var (
+	refIDField   = map[string]bool{"battery_id": true, "room_id": true, "device_id": true, "device_type": true, "stay_id": true}
+	refIDPattern = regexp.MustCompile(`^[\p{L}\p{M}\p{Nd}\-_.:/]+$`)
+)
 
 var refTSPattern = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$`)
 

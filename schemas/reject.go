@@ -18,6 +18,8 @@ const (
 	ReasonFromFuture           // ts more than MaxAhead after the record timestamp
 	ReasonTooOld               // ts more than Retention before the record timestamp
 	ReasonUnknownTopic         // the message came from a topic gridlake does not read
+	ReasonKeyMismatch          // the Kafka key is not the event's battery_id / room_id
+	ReasonBadID                // an id is not 1..128 bytes of letters, digits and -_.:/
 	numReasons
 )
 
@@ -33,6 +35,8 @@ var reasonCodes = [numReasons]string{
 	ReasonFromFuture:    "from_future",
 	ReasonTooOld:        "too_old",
 	ReasonUnknownTopic:  "unknown_topic",
+	ReasonKeyMismatch:   "key_mismatch",
+	ReasonBadID:         "bad_id",
 }
 
 func (r Reason) String() string {
@@ -88,6 +92,10 @@ func (r Rejection) Error() string {
 		return `"ts" is older than the retention horizon before the Kafka record timestamp`
 	case ReasonUnknownTopic:
 		return "topic is not a gridlake event topic"
+	case ReasonKeyMismatch:
+		return fmt.Sprintf("the Kafka message key is not the event's %q: key every message by its id", r.Field)
+	case ReasonBadID:
+		return fmt.Sprintf("field %q is not an id: 1 to 128 bytes of letters, digits and -_.:/", r.Field)
 	}
 	return r.Reason.String()
 }

@@ -24,6 +24,10 @@ var errSyntax = errors.New("json syntax")
 
 const maxDepth = 256
 
+// maxScratch is the largest unescaping buffer a scanner keeps between
+// messages; a bigger one is dropped so one huge message does not pin it.
+const maxScratch = 64 << 10
+
 // JSON value kinds as seen by the field dispatcher.
 type valueKind uint8
 

@@ -34,8 +34,8 @@ func DefaultLimits() Limits {
 // checkID refuses an id that no event can carry (DESIGN §3), so a bad id
 // is a 400 before any lookup rather than a 404 after one.
 func checkID(name, id string) error {
-	if !schemas.ValidID(id) {
-		return fmt.Errorf("%s: send an id of 1 to %d letters, digits or -_.:/ (got %q)", name, schemas.MaxIDLen, clip(id))
+	if !schemas.ValidIDString(id) {
+		return fmt.Errorf("%s: send an id of 1 to %d letters, digits or -_.:/ (got %q)", name, schemas.MaxIDBytes, clip(id))
 	}
 	return nil
 }

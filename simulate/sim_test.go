@@ -71,7 +71,7 @@ func TestSim_ValidTrafficAndFaults(t *testing.T) {
 			t.Fatalf("recording differs from what was sent at %d", i)
 		}
 		var ev schemas.Event
-		if rej := d.Decode(m.Topic, m.Value, m.Time, &ev); !rej.OK() {
+		if rej := d.Decode(m.Topic, m.Key, m.Value, m.Time, &ev); !rej.OK() {
 			invalid++
 			continue
 		}

@@ -116,8 +116,8 @@ func parseRange(r *http.Request) (rangeQuery, error) {
 }
 
 func checkID(id string) error {
-	if !schemas.ValidID(id) {
-		return fmt.Errorf("id: send 1 to %d letters, digits or -_.:/", schemas.MaxIDLen)
+	if !schemas.ValidIDString(id) {
+		return fmt.Errorf("id: send 1 to %d letters, digits or -_.:/", schemas.MaxIDBytes)
 	}
 	return nil
 }

@@ -265,7 +265,7 @@ func TestSpeed_ExactAgainstReference(t *testing.T) {
 func ref2Invalid(msgs []kafka.Message) int {
 	n := 0
 	for _, m := range msgs {
-		if _, rej := schemas.Validate(schemas.DefaultLimits(), m.Topic, m.Value, m.Time); !rej.OK() {
+		if _, rej := schemas.Validate(schemas.DefaultLimits(), m.Topic, m.Key, m.Value, m.Time); !rej.OK() {
 			n++
 		}
 	}

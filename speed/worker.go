@@ -200,7 +200,7 @@ func (l *Layer) decode(dec *schemas.Decoder, topic string, msgs []kafka.Message,
 	for i := range msgs {
 		m, d := &msgs[i], &out[i]
 		d.offset, d.record = m.Offset, m.Time.UnixMilli()
-		d.rej = dec.Decode(topic, m.Value, m.Time, &d.ev)
+		d.rej = dec.Decode(topic, m.Key, m.Value, m.Time, &d.ev)
 	}
 	return out
 }

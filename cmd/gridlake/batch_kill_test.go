@@ -79,7 +79,7 @@ func TestBatch_SIGKILLAtRandomPointsThenCleanRun(t *testing.T) {
 	}
 	want := map[string]bool{}
 	for _, msg := range testenv.ReadAll(t, broker, schemas.TopicBattery, schemas.TopicRoom) {
-		if _, rej := schemas.Validate(schemas.DefaultLimits(), msg.Topic, msg.Value, msg.Time); rej.OK() {
+		if _, rej := schemas.Validate(schemas.DefaultLimits(), msg.Topic, msg.Key, msg.Value, msg.Time); rej.OK() {
 			want[fmt.Sprintf("%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)] = true
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gridlake/gridlake/config"
 	"github.com/gridlake/gridlake/internal/priority"
 	"github.com/gridlake/gridlake/jobs"
+	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/serving"
@@ -68,6 +69,15 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 	cfg, err := load(fs, loader, e, rest)
 	if err != nil {
 		return err
+	}
+	if action == "backfill" {
+		// Refuse a bad range before anything is opened or claimed.
+		if *from == "" || *to == "" {
+			return fmt.Errorf("%w: gridlake jobs backfill --from YYYY-MM-DD --to YYYY-MM-DD (local days of site.timezone)", errUsage)
+		}
+		if _, _, err := jobs.CheckBackfill(*from, *to, cfg.Jobs.BackfillMaxDays); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
 	}
 	log := newLogger(e.stderr, cfg.Log)
 	store, err := openBatchLake(ctx, &cfg)
@@ -148,9 +158,6 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		in := jobs.Input{Progress: progressBar(e.stderr, name)}
 		trigger := "manual"
 		if action == "backfill" {
-			if *from == "" || *to == "" {
-				return fmt.Errorf("%w: gridlake jobs backfill --from YYYY-MM-DD --to YYYY-MM-DD (local days of site.timezone)", errUsage)
-			}
 			name, trigger, in.From, in.To = jobs.JobBackfill, "backfill", *from, *to
 			in.Progress = progressBar(e.stderr, "backfill")
 		}
@@ -181,7 +188,7 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		health.Add("object_store", store.Ping)
 		health.Register(mux)
 		sch.Register(mux)
-		stop, addr, err := serveHTTP(cfg.HTTP.Addr, mux, log)
+		stop, addr, err := listenHTTP(cfg.HTTP, mux, log)
 		if err != nil {
 			return err
 		}
@@ -217,7 +224,8 @@ func newScheduler(ctx context.Context, cfg *config.Config, brokers []string, sto
 		return nil, nil, err
 	}
 	s, err := jobs.New(jobs.Options{Store: store, Lease: cfg.Jobs.Lease, Retries: cfg.Jobs.Retries, Backoff: cfg.Jobs.Backoff,
-		Timeout: cfg.Jobs.Timeout, MaxPage: cfg.HTTP.MaxPage, Log: log.With("layer", "jobs"), Metrics: reg}, jobs.BatchJobs(b, sched)...)
+		Timeout: cfg.Jobs.Timeout, MaxPage: cfg.HTTP.MaxPage, BackfillMaxDays: cfg.Jobs.BackfillMaxDays,
+		Log: log.With("layer", "jobs"), Metrics: reg}, jobs.BatchJobs(b, sched)...)
 	if err != nil {
 		closeBatch()
 		return nil, nil, err
@@ -261,13 +269,15 @@ func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *
 		rc.Close()
 		return jobs.Batch{}, nil, err
 	}
+	dlq := kafkaio.NewWriter(brokers) // rejects go to the dead-letter topic, as from the speed layer
 	return jobs.Batch{
 		Compactor: batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(), Views: rc,
-			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec, Log: log}),
+			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec,
+			DeadLetters: kafkaio.NewDeadLetters(dlq), Log: log}),
 		Recomputer: rc,
 		Housekeeper: &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
 			Grace: cfg.Batch.Grace, Now: time.Now, Log: log},
-	}, func() { rc.Close() }, nil
+	}, func() { dlq.Close(); rc.Close() }, nil
 }
 
 type jobInfo struct {

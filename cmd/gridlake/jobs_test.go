@@ -115,8 +115,19 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	if _, err := cli("jobs", "backfill", "--from", today); !errors.Is(err, errUsage) {
 		t.Fatalf("backfill without --to: %v", err)
 	}
-	if _, err := cli("jobs", "backfill", "--from", "yesterday", "--to", today); err == nil || exitCode(err) != 1 {
+	// Bad ranges are usage errors, refused before any slot is claimed.
+	if _, err := cli("jobs", "backfill", "--from", "yesterday", "--to", today); !errors.Is(err, errUsage) {
 		t.Fatalf("backfill with a bad day: %v", err)
+	}
+	before, err := cli("jobs", "history", "backfill", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("jobs", "backfill", "--from", "2026-11-07", "--to", "2026-11-01"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "after") {
+		t.Fatalf("backwards backfill: %v", err)
+	}
+	if after, err := cli("jobs", "history", "backfill", "--json"); err != nil || after != before {
+		t.Fatalf("a refused backfill changed the history: %v\n%s\nwas\n%s", err, after, before)
 	}
 	if err := u.stop(); err != nil {
 		t.Fatal(err)

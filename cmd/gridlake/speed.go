@@ -128,14 +128,6 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// serveHTTP serves mux on addr with the default connection limits and
-// returns a stop function and the bound address.
-func serveHTTP(addr string, mux http.Handler, log *slog.Logger) (func(), string, error) {
-	h := config.Default().HTTP
-	h.Addr = addr
-	return listenHTTP(h, mux, log)
-}
-
 // listenHTTP serves mux on h.Addr and returns a stop function and the
 // bound address. Header and idle timeouts reap half-open and idle
 // connections; accept errors (descriptors exhausted) back off.

@@ -63,7 +63,7 @@ func TestUp_StackWithSimulator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("no simulated readings on the broker: %v\n%s", err, stderr.String())
 		}
-		if _, rej := schemas.Validate(schemas.DefaultLimits(), m.Topic, m.Value, m.Time); !rej.OK() {
+		if _, rej := schemas.Validate(schemas.DefaultLimits(), m.Topic, m.Key, m.Value, m.Time); !rej.OK() {
 			t.Fatalf("simulated reading rejected: %v: %s", rej, m.Value)
 		}
 	}

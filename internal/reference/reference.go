@@ -44,7 +44,7 @@ func BuildKept(limits schemas.Limits, msgs []kafka.Message, keep func(kafka.Mess
 	s := &Set{Readings: map[string][]agg.Reading{}, Rooms: map[string][]agg.RoomEvent{}}
 	seen := map[string]map[schemas.Identity]bool{} // topic -> identities
 	for _, m := range sorted {
-		ev, rej := schemas.Validate(limits, m.Topic, m.Value, m.Time)
+		ev, rej := schemas.Validate(limits, m.Topic, m.Key, m.Value, m.Time)
 		if !rej.OK() {
 			s.Invalid++
 			continue
