@@ -49,8 +49,13 @@ bench-layers: build deps ## the end-to-end benchmarks, one JSON line each (sever
 	$(BIN)/gridlake bench compact
 	$(BIN)/gridlake bench recompute
 
-fuzz: ## fuzz decoding and validation for a minute
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./schemas
+FUZZTIME ?= 60s
+
+fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, PostgreSQL messages, /v1 parameters, the SQL sandbox
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -parallel 1 ./schemas
+	$(GO) test -run '^$$' -fuzz '^FuzzPGMessages$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving/pgwire
+	$(GO) test -run '^$$' -fuzz '^FuzzHTTPParams$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving
+	$(GO) test -run '^$$' -fuzz '^FuzzSQLSandbox$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
