@@ -5,7 +5,6 @@ package testenv
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -38,16 +37,8 @@ func FreePort(t testing.TB) int {
 // store options for a fresh bucket on it.
 func MinIO(t testing.TB) objstore.Options {
 	t.Helper()
-	bin, err := minioproc.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := minioproc.Start(bin, filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return objstore.Options{Endpoint: srv.Endpoint, AccessKey: AccessKey, SecretKey: SecretKey, Bucket: "gridlake-test"}
+	_, o := MinIOServer(t)
+	return o
 }
 
 // Store opens a store on a fresh MinIO server.
