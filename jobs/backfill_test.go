@@ -94,7 +94,7 @@ func TestBackfill_NewSettingsAndLineage(t *testing.T) {
 			inRange = !h.Before(dayFrom) && h.Before(dayTo)
 		}
 		if inRange {
-			if v.Key == old.Key || !strings.Contains(v.Settings, "site.timezone=UTC") || !strings.Contains(v.Key, "/v"+itoa(m.Version)+".parquet") {
+			if v.Key == old.Key || !strings.Contains(v.Settings, "site.timezone=UTC") || !strings.HasSuffix(v.Key, "-v"+itoa(m.Version)+".parquet") {
 				t.Fatalf("%s %s was not rebuilt by the backfill: %+v (was %+v)", v.View, v.Part, v, old)
 			}
 			rebuilt++

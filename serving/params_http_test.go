@@ -116,7 +116,8 @@ func TestAPI_BadParamsAnswerClearly(t *testing.T) {
 		{"/v1/batteries?after=" + long, 400, "after: send an id"},
 		{"/v1/batteries/" + long, 400, "battery id: send an id"},
 		{"/v1/batteries/B%00X/stats", 400, "battery id: send an id"},
-		{"/v1/batteries/%C3%A9/stats", 400, "battery id: send an id"},
+		{"/v1/batteries/B%20X/stats", 400, "battery id: send an id"},
+		{"/v1/batteries/%C3%A9/stats", 404, "has sent no valid reading"}, // letters of any script are ids (DESIGN §3)
 		{"/v1/rooms/%20/days", 400, "room id: send an id"},
 		{"/v1/rooms/" + long + "/timeline", 400, "room id: send an id"},
 		{"/v1/fleet/now?stale_after=-1s", 400, "stale_after"},
