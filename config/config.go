@@ -137,6 +137,7 @@ type Serve struct {
 	PGMaxConns        int           `yaml:"pg_max_conns" help:"concurrent PostgreSQL sessions; past it a client gets FATAL 53300 too_many_connections"`
 	PGStartupTimeout  time.Duration `yaml:"pg_startup_timeout" help:"a PostgreSQL connection must finish startup and authentication within this"`
 	PGIdleTimeout     time.Duration `yaml:"pg_idle_timeout" help:"a PostgreSQL session sending nothing (or reading nothing) this long is closed"`
+	PGWriteTimeout    time.Duration `yaml:"pg_write_timeout" help:"a PostgreSQL client reading none of its results this long is closed (it would hold a SQL engine thread)"`
 	PGMaxMessageBytes int           `yaml:"pg_max_message_bytes" help:"largest PostgreSQL protocol message after authentication (before it: 8 KiB); a bigger one closes the session"`
 	PGMaxSessionBytes int           `yaml:"pg_max_session_bytes" help:"bytes of prepared statements and bound portals one PostgreSQL session may hold"`
 }
@@ -203,7 +204,7 @@ func Default() Config {
 		},
 		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
 			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20,
-			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute,
+			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
 			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20},
 		Sim: Sim{
 			Batteries: 1000,
@@ -313,8 +314,8 @@ func (c *Config) Validate() error {
 	if c.Serve.SQLMaxConcurrent < 1 || c.Serve.SQLMaxConcurrent > 256 {
 		bad("serve.sql_max_concurrent", "%d must be between 1 and 256 (each is an engine thread)", c.Serve.SQLMaxConcurrent)
 	}
-	if c.Serve.PGMaxConns < 1 || c.Serve.PGStartupTimeout <= 0 || c.Serve.PGIdleTimeout <= 0 {
-		bad("serve.pg_max_conns/pg_startup_timeout/pg_idle_timeout", "must be positive")
+	if c.Serve.PGMaxConns < 1 || c.Serve.PGStartupTimeout <= 0 || c.Serve.PGIdleTimeout <= 0 || c.Serve.PGWriteTimeout <= 0 {
+		bad("serve.pg_max_conns/pg_startup_timeout/pg_idle_timeout/pg_write_timeout", "must be positive")
 	}
 	if c.Serve.PGMaxMessageBytes < 8<<10 || c.Serve.PGMaxMessageBytes > 1<<30 {
 		bad("serve.pg_max_message_bytes", "%d must be between 8 KiB and 1 GiB", c.Serve.PGMaxMessageBytes)

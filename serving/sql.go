@@ -420,21 +420,10 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 	if err := q.define(ctx, s, v); err != nil {
 		return false, err
 	}
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.version != v {
-		return false, queryErr("unavailable", "views moved to a newer manifest")
-	}
 	defer dropTemp(conn)
-	if err := q.mergedViews(ctx, conn, refs, v); err != nil {
-		return false, err
-	}
-	rows, err := conn.QueryContext(ctx, q.bounded(text), args...)
+	rows, err := q.execAt(ctx, conn, refs, v, text, args)
 	if err != nil {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		return false, q.duckErr(err)
+		return false, err
 	}
 	defer rows.Close()
 	cts, err := rows.ColumnTypes()
@@ -488,6 +477,31 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		return true, q.duckErr(err)
 	}
 	return true, nil
+}
+
+// execAt runs the query with the lake views of version v held still.
+// go-duckdb materialises the whole result inside QueryContext, so the
+// views are released before the rows are read: a client that reads
+// slowly holds its engine thread, never the views, and cannot stall a
+// swap to a newer manifest (which would queue every later query behind
+// it).
+func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, v int64, text string, args []any) (*sql.Rows, error) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.version != v {
+		return nil, queryErr("unavailable", "views moved to a newer manifest")
+	}
+	if err := q.mergedViews(ctx, conn, refs, v); err != nil {
+		return nil, err
+	}
+	rows, err := conn.QueryContext(ctx, q.bounded(text), args...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, q.duckErr(err)
+	}
+	return rows, nil
 }
 
 // originalNames undoes the renaming of duplicate column names (a, a_1)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSQL_SandboxRefusesFilesAndCatalog runs the escapes of issue 12 item 3
@@ -156,4 +157,53 @@ func TestSQL_EngineConfinedToLakeCache(t *testing.T) {
 	if _, err := os.ReadFile(l.canary); err != nil {
 		t.Fatalf("the test goroutine lost access to files: %v", err)
 	}
+}
+
+// stalledReader stops at its first row until released, as a client that
+// reads nothing of its answer.
+type stalledReader struct {
+	first   chan struct{}
+	release chan struct{}
+	once    bool
+}
+
+func (b *stalledReader) Columns([]Column, Freshness) error { return nil }
+
+func (b *stalledReader) Row([]any) error {
+	if !b.once {
+		b.once = true
+		close(b.first)
+		<-b.release
+	}
+	return nil
+}
+
+// TestSQL_SlowReaderDoesNotHoldTheViews: a client reading its rows slowly
+// must not keep the lake views locked, or the next swap to a newer
+// manifest would wait for it and queue every later query behind the swap.
+func TestSQL_SlowReaderDoesNotHoldTheViews(t *testing.T) {
+	l := newSQLLake(t)
+	q := l.sql(t, SQLOptions{})
+	sink := &stalledReader{first: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- q.Stream(context.Background(), `SELECT * FROM battery_raw`, nil, sink) }()
+	select {
+	case <-sink.first:
+	case err := <-done:
+		t.Fatalf("the query ended before its first row: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no first row")
+	}
+	swapped := make(chan struct{})
+	go func() { q.mu.Lock(); close(swapped); q.mu.Unlock() }()
+	select {
+	case <-swapped:
+	case <-time.After(3 * time.Second):
+		t.Error("a view swap waits for a client that reads slowly")
+	}
+	close(sink.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-swapped
 }

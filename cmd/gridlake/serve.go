@@ -89,7 +89,7 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		pctx, cancel := context.WithCancel(ctx)
 		sv.closer = append(sv.closer, cancel)
 		pg := &pgwire.Server{Q: sv.sql, Password: cfg.Serve.PGPassword, Log: log.With("layer", "pgwire"),
-			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout,
+			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout, WriteTimeout: cfg.Serve.PGWriteTimeout,
 			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}
 		go func() {
 			if err := pg.Serve(pctx, ln); err != nil {

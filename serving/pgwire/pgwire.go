@@ -34,6 +34,7 @@ const (
 	DefaultMaxConns        = 64
 	DefaultStartupTimeout  = 10 * time.Second
 	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultWriteTimeout    = 30 * time.Second
 	DefaultMaxMessageBytes = 1 << 20
 	DefaultMaxSessionBytes = 16 << 20
 
@@ -54,6 +55,7 @@ type Server struct {
 	MaxConns        int           // concurrent sessions; past it: FATAL 53300 (serve.pg_max_conns)
 	StartupTimeout  time.Duration // to finish startup and authentication (serve.pg_startup_timeout)
 	IdleTimeout     time.Duration // a session waiting this long for a message is closed (serve.pg_idle_timeout)
+	WriteTimeout    time.Duration // a client reading none of its results this long is closed (serve.pg_write_timeout)
 	MaxMessageBytes int           // a bigger message closes the session with 54000 (serve.pg_max_message_bytes)
 	MaxSessionBytes int           // prepared statements and portals a session holds (serve.pg_max_session_bytes)
 
@@ -79,6 +81,9 @@ func (s *Server) init() {
 		}
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = DefaultIdleTimeout
+		}
+		if s.WriteTimeout <= 0 {
+			s.WriteTimeout = DefaultWriteTimeout
 		}
 		if s.MaxMessageBytes <= 0 {
 			s.MaxMessageBytes = DefaultMaxMessageBytes

@@ -159,9 +159,10 @@ func (ss *session) sendFatal(err error) {
 }
 
 // flush sends what is buffered; a client that reads nothing for
-// IdleTimeout is gone.
+// WriteTimeout is gone. Results are written from an engine thread, so a
+// client that stops reading must not hold it longer than that.
 func (ss *session) flush() error {
-	ss.nc.SetWriteDeadline(time.Now().Add(ss.s.IdleTimeout))
+	ss.nc.SetWriteDeadline(time.Now().Add(ss.s.WriteTimeout))
 	if err := ss.be.Flush(); err != nil {
 		return fmt.Errorf("write to client: %w", err)
 	}
