@@ -19,6 +19,9 @@ import (
 func (m *Merger) RoomTimeline(ctx context.Context, room string, day agg.Day) (tl agg.Timeline, fr Freshness, found bool, err error) {
 	from, to := day.Bounds(m.loc)
 	err = m.at(ctx, func(s *snapshot, _ int64) error {
+		if err := m.roomsExact(s); err != nil {
+			return err
+		}
 		fr = m.freshness(s)
 		var evs []agg.RoomEvent
 		var start *agg.RoomState

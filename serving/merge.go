@@ -677,10 +677,26 @@ func stateEvents(st agg.RoomState, ts int64) []agg.RoomEvent {
 	return out
 }
 
+// roomsExact refuses room answers from a fallback snapshot. The speed
+// layer's room events are not kept per batch version: once it applied a
+// newer version (which may close more days, and from which a rebuilt
+// partition replays), the older snapshot's closed days and end-of-day
+// states no longer meet its events exactly.
+func (m *Merger) roomsExact(s *snapshot) error {
+	if s.speedVersion == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the speed layer moved to batch version %d, which cannot be loaded (%s); room reports are exact again once the store answers",
+		ErrUnavailable, s.speedVersion, m.storeError())
+}
+
 // RoomDays returns one room's reports for the local days from..to
 // (inclusive). found is false when neither side knows the room.
 func (m *Merger) RoomDays(ctx context.Context, room string, from, to agg.Day) (out []RoomDay, fr Freshness, found bool, err error) {
 	err = m.at(ctx, func(s *snapshot, _ int64) error {
+		if err := m.roomsExact(s); err != nil {
+			return err
+		}
 		out, found = out[:0], false
 		fr = m.freshness(s)
 		_, found = s.endState[room]
@@ -708,6 +724,9 @@ func (m *Merger) RoomDays(ctx context.Context, room string, from, to agg.Day) (o
 // Hotel returns every room's report for one local day.
 func (m *Merger) Hotel(ctx context.Context, day agg.Day) (out []RoomDay, fr Freshness, err error) {
 	err = m.at(ctx, func(s *snapshot, _ int64) error {
+		if err := m.roomsExact(s); err != nil {
+			return err
+		}
 		out = []RoomDay{}
 		fr = m.freshness(s)
 		if s.closed(day) {
