@@ -115,8 +115,8 @@ func (d *Decoder) Decode(topic string, key, value []byte, recordTime time.Time, 
 	if f.bad != 0 {
 		return reject(ReasonWrongType, fieldNames[f.bad&-f.bad])
 	}
-	if f.badID != 0 {
-		return reject(ReasonBadID, fieldNames[f.badID&-f.badID])
+	if bad := f.badID & f.idFields(room); bad != 0 {
+		return reject(ReasonBadID, fieldNames[bad&-bad])
 	}
 	var rej Rejection
 	if room {
@@ -144,6 +144,23 @@ func (d *Decoder) Decode(topic string, key, value []byte, recordTime time.Time, 
 		}
 	}
 	return Rejection{}
+}
+
+// idFields are the id fields the event uses. An id-named field that its
+// topic and type do not use is an unknown field, ignored like any other
+// (DESIGN §3): a battery reading that also carries a "device_type" is
+// still a valid reading.
+func (f *fields) idFields(room bool) uint32 {
+	if !room {
+		return fBatteryID
+	}
+	switch f.typ {
+	case typDevice:
+		return fRoomID | fDeviceID | fDeviceType
+	case typStay:
+		return fRoomID | fStayID
+	}
+	return fRoomID
 }
 
 // scanObject reads the top-level object, storing known fields in d.f.

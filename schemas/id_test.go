@@ -83,6 +83,25 @@ func TestDecode_IDRule_EveryIDField(t *testing.T) {
 	}
 }
 
+// TestDecode_IDRule_OnlyFieldsTheEventUses: an id-named field that the
+// event's topic and type do not use is an unknown field, ignored
+// (DESIGN §3), whatever it holds.
+func TestDecode_IDRule_OnlyFieldsTheEventUses(t *testing.T) {
+	cases := []struct{ topic, key, msg string }{
+		{TopicBattery, "B-7", `{"battery_id":"B-7","device_type":"solar panel","room_id":"R 1","ts":1795251600000,"voltage_v":1,"current_a":1,"temperature_c":1,"soc_pct":1}`},
+		{TopicRoom, "R-1", `{"type":"occupancy","room_id":"R-1","occupied":true,"stay_id":"S\u0000","device_id":"a b","ts":1795251600000}`},
+		{TopicRoom, "R-1", `{"type":"stay","room_id":"R-1","action":"check_in","stay_id":"S-1","device_type":"mini bar","ts":1795251600000}`},
+		{TopicRoom, "R-1", `{"type":"device","room_id":"R-1","device_id":"d","device_type":"tv","state":"on","stay_id":"x y","battery_id":"","ts":1795251600000}`},
+	}
+	d := NewDecoder(DefaultLimits())
+	for _, c := range cases {
+		var ev Event
+		if rej := d.Decode(c.topic, []byte(c.key), []byte(c.msg), recTime, &ev); !rej.OK() {
+			t.Errorf("%s: rejected %v/%q, want it valid", c.msg, rej.Reason, rej.Field)
+		}
+	}
+}
+
 // TestDecode_KeyMustBeTheID: a message keyed by anything but its
 // battery_id / room_id, or not keyed, is key_mismatch; the check is exact
 // bytes, after the content checks.

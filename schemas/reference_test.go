@@ -95,9 +95,19 @@ func refValidate(limits Limits, topic string, key, value []byte, recordTime time
 			return ev, reject(ReasonWrongType, k)
 		}
 	}
-	// Ids, once every type is right, in field order.
+	// Ids, once every type is right, in field order; only those the
+	// event uses (an id-named field of another kind of event is unknown).
+	used := map[string]bool{"battery_id": topic == TopicBattery, "room_id": topic == TopicRoom}
+	if topic == TopicRoom {
+		switch strs["type"] {
+		case "device":
+			used["device_id"], used["device_type"] = true, true
+		case "stay":
+			used["stay_id"] = true
+		}
+	}
 	for _, k := range order {
-		if s, ok := strs[k]; ok && refIDField[k] && (len(s) > 128 || !refIDPattern.MatchString(s)) {
+		if s, ok := strs[k]; ok && refIDField[k] && used[k] && (len(s) > 128 || !refIDPattern.MatchString(s)) {
 			return ev, reject(ReasonBadID, k)
 		}
 	}
