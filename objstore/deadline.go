@@ -49,10 +49,18 @@ func (w *watch) end() {
 	w.cancel(nil)
 }
 
-// fail returns err, or the stall error when the call ran out of time.
+// fail returns err, or the stall error when the call ran out of time, or
+// the caller's own cancellation when the caller gave up first: a client
+// that went away says nothing about the store.
 func (w *watch) fail(err error) error {
-	if err != nil && errors.Is(context.Cause(w.ctx), w.stall) {
+	if err == nil {
+		return nil
+	}
+	switch cause := context.Cause(w.ctx); {
+	case errors.Is(cause, w.stall):
 		return w.stall
+	case cause != nil:
+		return fmt.Errorf("%w: %w", cause, err)
 	}
 	return err
 }

@@ -70,3 +70,25 @@ func TestStore_CallsFailWithinTimeoutWhenMinIOIsFrozenOrKilled(t *testing.T) {
 	}
 	check("restarted", false)
 }
+
+// TestStore_CallerCancellationIsNotAnOutage: a call whose caller gave up
+// (a client went away, a request deadline) fails with the caller's own
+// context error, not ErrUnavailable, so it cannot mark a healthy store
+// unreachable.
+func TestStore_CallerCancellationIsNotAnOutage(t *testing.T) {
+	_, opts := testenv.MinIOServer(t)
+	s, err := objstore.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	for name, ctx := range map[string]context.Context{"cancelled": cancelled, "deadline": expired} {
+		_, _, err := s.Get(ctx, "_manifests/1.json")
+		if err == nil || errors.Is(err, objstore.ErrUnavailable) || ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			t.Errorf("%s: %v, want the caller's %v and not ErrUnavailable", name, err, ctx.Err())
+		}
+	}
+}

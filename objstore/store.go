@@ -238,8 +238,8 @@ func contentType(key string) string {
 // translate maps S3 error codes onto the package's sentinel errors, keeping
 // the original error in the chain.
 func translate(err error) error {
-	if errors.Is(err, ErrUnavailable) {
-		return err
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // an outage already named, or the caller's own cancellation
 	}
 	resp := minio.ToErrorResponse(err)
 	switch {
