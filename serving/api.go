@@ -61,7 +61,18 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		internal(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"freshness": fr})
+	out := map[string]any{"freshness": fr}
+	if a.sql != nil {
+		// Operators should see when the SQL engine runs without its file
+		// confinement (a kernel without Landlock): the statement check
+		// then stands alone.
+		sandbox := map[string]any{"confined": true}
+		if err := a.sql.Confinement(); err != nil {
+			sandbox = map[string]any{"confined": false, "why": err.Error()}
+		}
+		out["sql_sandbox"] = sandbox
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // MetricStats is one metric of a window as users read it.

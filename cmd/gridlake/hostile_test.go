@@ -339,6 +339,10 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 				t.Errorf("psql %q: %v %.300s, want refused without local paths", q, err, text.String())
 			}
 		}
+		// The engine runs confined (this kernel has Landlock), and says so.
+		if code, body := h.get("/v1/status"); code != http.StatusOK || !strings.Contains(body, `"sql_sandbox":{"confined":true}`) {
+			t.Errorf("/v1/status should show the SQL engine confined: %d %.300s", code, body)
+		}
 		// The catalog analysts need still answers.
 		if code, body := h.postSQL(`SELECT table_name FROM information_schema.tables ORDER BY 1`); code != http.StatusOK || !strings.Contains(body, "battery_raw") || h.leaks(body) {
 			t.Errorf("information_schema.tables: %d %.300s", code, body)
