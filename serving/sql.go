@@ -418,11 +418,17 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		return false, err
 	}
 	if err := q.define(ctx, s, v); err != nil {
-		return false, err
+		if s, v, err = q.fallback(ctx, v, err); err != nil {
+			return false, err
+		}
 	}
 	defer dropTemp(conn)
 	rows, err := q.execAt(ctx, conn, refs, v, text, args)
 	if err != nil {
+		if s.speedVersion != 0 && isCutUnavailable(err) {
+			return false, queryErr("unavailable", "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
+				q.hide(q.m.storeError()), v)
+		}
 		return false, err
 	}
 	defer rows.Close()
@@ -477,6 +483,31 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		return true, q.duckErr(err)
 	}
 	return true, nil
+}
+
+// fallback answers when the lake files of version v cannot be fetched
+// because the store is unreachable: the tables stay on the version they
+// already read, as the API falls back to its last loaded version. That is
+// exact only while the speed layer still splits at that version's cut;
+// otherwise the merged tables' speed side answers ErrCutUnavailable and
+// the query is refused as unavailable, never answered wrong.
+func (q *SQL) fallback(ctx context.Context, v int64, err error) (*snapshot, int64, error) {
+	if !errors.Is(err, objstore.ErrUnavailable) {
+		return nil, 0, err
+	}
+	q.mu.RLock()
+	dv := q.version
+	q.mu.RUnlock()
+	if dv < 0 || dv == v {
+		return nil, 0, err
+	}
+	var old *snapshot
+	if outside(func() (e error) { old, e = q.m.snapshot(ctx, dv); return e }) != nil {
+		return nil, 0, err // not loaded any more: nothing to fall back on
+	}
+	fb := *old
+	fb.speedVersion = q.m.speed.ManifestVersion()
+	return &fb, dv, nil
 }
 
 // execAt runs the query with the lake views of version v held still.
