@@ -136,6 +136,22 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM battery_now WHERE battery_id < $1 -- first 20", pgx.QueryExecModeExec, "B-00020").Scan(&n); err != nil || n != 20 {
 		t.Fatalf("pgx, Describe portal: %d batteries before B-00020 (want 20), %v", n, err)
 	}
+	// Describe names duplicate columns as written, as the simple protocol
+	// does (the zero-row subquery behind it would say a, a_1).
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		rows, err := conn.Query(ctx, "SELECT count(*) AS a, 2 AS a FROM battery_now WHERE battery_id < $1", mode, "B-00020")
+		if err != nil {
+			t.Fatalf("pgx %v: %v", mode, err)
+		}
+		var names []string
+		for _, f := range rows.FieldDescriptions() {
+			names = append(names, f.Name)
+		}
+		rows.Close()
+		if strings.Join(names, ",") != "a,a" {
+			t.Errorf("pgx %v: columns %v, want a,a", mode, names)
+		}
+	}
 
 	// gridlake sql -c.
 	var sqlOut syncBuffer

@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -206,7 +207,47 @@ func (ss *session) columns(ctx context.Context, q string, args []any) ([]column,
 	if err != nil && !errors.Is(err, errColumnsOnly) {
 		return nil, err
 	}
+	ss.restoreNames(ctx, q, args, c.cols)
 	return columnsOf(c.cols)
+}
+
+// restoreNames undoes DuckDB's renaming of duplicate column names (a,
+// a_1) that the zero-row subquery causes, so Describe names the columns as
+// the simple protocol and HTTP do: DESCRIBE of the statement itself gives
+// them as written. On any doubt the names stay.
+func (ss *session) restoreNames(ctx context.Context, q string, args []any, cols []serving.Column) {
+	seen := map[string]bool{}
+	renamed := false
+	for _, c := range cols {
+		if i := strings.LastIndexByte(c.Name, '_'); i > 0 && seen[c.Name[:i]] {
+			renamed = true
+		}
+		seen[c.Name] = true
+	}
+	if !renamed {
+		return
+	}
+	var names nameCatcher
+	if ss.run(ctx, "DESCRIBE "+strings.TrimRight(strings.TrimSpace(q), "; \t\n"), args, &names) != nil || len(names) != len(cols) {
+		return
+	}
+	for i := range cols {
+		cols[i].Name = names[i]
+	}
+}
+
+// nameCatcher keeps the first column of each row: DESCRIBE's column_name.
+type nameCatcher []string
+
+func (n *nameCatcher) Columns([]serving.Column, serving.Freshness) error { return nil }
+
+func (n *nameCatcher) Row(vals []any) error {
+	name, ok := vals[0].(string)
+	if !ok {
+		return errors.New("DESCRIBE gave no column name")
+	}
+	*n = append(*n, name)
+	return nil
 }
 
 func (ss *session) execute(ctx context.Context, m *pgproto3.Execute) error {
