@@ -535,20 +535,25 @@ func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, 
 	return rows, nil
 }
 
+// LooksRenamed reports whether a column name looks like DuckDB's renaming
+// of a duplicate (a, a_1), as wrapping a query in a subquery causes.
+func LooksRenamed(cols []Column) bool {
+	seen := map[string]bool{}
+	for _, c := range cols {
+		if i := strings.LastIndexByte(c.Name, '_'); i > 0 && seen[c.Name[:i]] {
+			return true
+		}
+		seen[c.Name] = true
+	}
+	return false
+}
+
 // originalNames undoes the renaming of duplicate column names (a, a_1)
 // that wrapping the query in bounded() causes: when a name looks renamed,
 // DESCRIBE of the query itself gives the names as written. On any doubt
 // the names stay as they are.
 func originalNames(ctx context.Context, conn *sql.Conn, text string, args []any, cols []Column) {
-	seen := map[string]bool{}
-	renamed := false
-	for _, c := range cols {
-		if i := strings.LastIndexByte(c.Name, '_'); i > 0 && seen[c.Name[:i]] {
-			renamed = true
-		}
-		seen[c.Name] = true
-	}
-	if !renamed {
+	if !LooksRenamed(cols) {
 		return
 	}
 	rows, err := conn.QueryContext(ctx, "DESCRIBE "+strings.TrimRight(strings.TrimSpace(text), "; \t\n"), args...)

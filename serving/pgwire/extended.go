@@ -216,15 +216,7 @@ func (ss *session) columns(ctx context.Context, q string, args []any) ([]column,
 // the simple protocol and HTTP do: DESCRIBE of the statement itself gives
 // them as written. On any doubt the names stay.
 func (ss *session) restoreNames(ctx context.Context, q string, args []any, cols []serving.Column) {
-	seen := map[string]bool{}
-	renamed := false
-	for _, c := range cols {
-		if i := strings.LastIndexByte(c.Name, '_'); i > 0 && seen[c.Name[:i]] {
-			renamed = true
-		}
-		seen[c.Name] = true
-	}
-	if !renamed {
+	if !serving.LooksRenamed(cols) {
 		return
 	}
 	var names nameCatcher
