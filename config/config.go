@@ -131,6 +131,7 @@ type Serve struct {
 	// The SQL engine's bounds (serving/sql.go).
 	SQLMaxResultBytes int `yaml:"sql_max_result_bytes" help:"a SQL query whose values add up to more text bytes is refused (too_large)"`
 	SQLMemoryLimit    int `yaml:"sql_memory_limit" help:"bytes of memory the SQL engine's DuckDB may use (it spills to disk beyond); a query needing more is refused (too_large)"`
+	SQLMaxSpillBytes  int `yaml:"sql_max_spill_bytes" help:"bytes of disk the SQL engine's DuckDB may spill to beyond its memory; a query needing more is refused (too_large)"`
 	SQLMaxConcurrent  int `yaml:"sql_max_concurrent" help:"SQL queries running at once; more wait up to 1s, then get 429 / SQLSTATE 53300"`
 	SQLMaxBodyBytes   int `yaml:"sql_max_body_bytes" help:"a POST /v1/sql body larger than this gets 413"`
 
@@ -203,7 +204,7 @@ func Default() Config {
 			BackfillMaxDays: 366,
 		},
 		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
-			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20,
+			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxSpillBytes: 4 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20,
 			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
 			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20},
 		Sim: Sim{
@@ -307,6 +308,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.SQLMaxResultBytes < 1<<10 || c.Serve.SQLMaxBodyBytes < 1<<10 {
 		bad("serve.sql_max_result_bytes/sql_max_body_bytes", "must be at least 1024 bytes")
+	}
+	if c.Serve.SQLMaxSpillBytes < 0 {
+		bad("serve.sql_max_spill_bytes", "%d must not be negative", c.Serve.SQLMaxSpillBytes)
 	}
 	if c.Serve.SQLMemoryLimit < 64<<20 {
 		bad("serve.sql_memory_limit", "%d must be at least 67108864 bytes (64 MiB) for DuckDB to run", c.Serve.SQLMemoryLimit)

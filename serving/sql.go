@@ -34,6 +34,7 @@ type SQLOptions struct {
 	MaxRows        int           // rows a query may return; default 100,000
 	MaxResultBytes int64         // text bytes of the values a query may return; default 64 MiB
 	MemoryLimit    int64         // DuckDB's memory_limit (operators; spills beyond); default 1 GiB
+	MaxSpillBytes  int64         // DuckDB's max_temp_directory_size: disk a query may spill to; default 4 GiB
 	MaxConcurrent  int           // queries running at once (the engine's threads); default 4
 	SlotWait       time.Duration // how long a query waits for a free thread before "busy"; default 1 s
 	MaxBodyBytes   int64         // POST /v1/sql request body; default 1 MiB
@@ -54,6 +55,9 @@ func (o *SQLOptions) defaults() {
 	}
 	if o.MemoryLimit <= 0 {
 		o.MemoryLimit = 1 << 30
+	}
+	if o.MaxSpillBytes <= 0 {
+		o.MaxSpillBytes = 4 << 30
 	}
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 4
@@ -196,6 +200,7 @@ func (q *SQL) open(ctx context.Context) error {
 	// that later: the configuration is locked.
 	for _, s := range []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
 		fmt.Sprintf("SET memory_limit = '%dB'", q.o.MemoryLimit),
+		fmt.Sprintf("SET max_temp_directory_size = '%dB'", q.o.MaxSpillBytes),
 		"SET temp_directory = '" + strings.ReplaceAll(q.tmp, "'", "''") + "'",
 		"SET lock_configuration = true"} {
 		if _, err := db.ExecContext(ctx, s); err != nil {
@@ -594,6 +599,8 @@ func (q *SQL) duckErr(err error) error {
 		return q.tooManyRows()
 	case strings.Contains(msg, bytesMarker):
 		return q.tooManyBytes()
+	case strings.Contains(msg, "Out of Memory Error") && strings.Contains(msg, "max_temp_directory_size"):
+		return queryErr("too_large", "the query needs more than the SQL engine's %d bytes of memory (serve.sql_memory_limit) and %d bytes of spill disk (serve.sql_max_spill_bytes): aggregate, filter or add LIMIT", q.o.MemoryLimit, q.o.MaxSpillBytes)
 	case strings.Contains(msg, "Out of Memory Error"):
 		return queryErr("too_large", "the query needs more memory than the SQL engine's %d bytes (serve.sql_memory_limit): aggregate, filter or add LIMIT", q.o.MemoryLimit)
 	case strings.Contains(msg, "Permission denied"):

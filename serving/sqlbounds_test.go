@@ -129,6 +129,21 @@ func TestSQL_ResultBounds(t *testing.T) {
 		}
 	})
 
+	t.Run("spill cap", func(t *testing.T) {
+		// A sort larger than the memory limit spills; past the spill cap
+		// it is refused, naming both settings.
+		tight := l.sql(t, SQLOptions{MemoryLimit: 64 << 20, MaxSpillBytes: 1 << 20})
+		_, err := tight.Query(ctx, "SELECT count(*) FROM (SELECT i, random() AS r FROM range(20000000) t(i) ORDER BY r)")
+		if kindOf(err) != "too_large" || !strings.Contains(err.Error(), "serve.sql_max_spill_bytes") {
+			t.Fatalf("%v, want too_large naming serve.sql_max_spill_bytes", err)
+		}
+		// With room to spill, the same query answers.
+		roomy := l.sql(t, SQLOptions{MemoryLimit: 64 << 20, MaxSpillBytes: 2 << 30})
+		if _, err := roomy.Query(ctx, "SELECT count(*) FROM (SELECT i, random() AS r FROM range(20000000) t(i) ORDER BY r)"); err != nil {
+			t.Fatalf("with room to spill: %v", err)
+		}
+	})
+
 	t.Run("concurrency cap", func(t *testing.T) {
 		one := l.sql(t, SQLOptions{MaxConcurrent: 1, SlotWait: 200 * time.Millisecond})
 		release := make(chan struct{})

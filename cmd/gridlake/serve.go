@@ -69,7 +69,7 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 	sv.closer = append(sv.closer, func() { rc.Close() })
 	sv.merger = serving.NewMerger(store, rc, layer, loc, nil)
 	sv.sql, err = serving.NewSQL(ctx, sv.merger, serving.SQLOptions{Timeout: cfg.Serve.SQLTimeout, MaxRows: cfg.Serve.SQLMaxRows,
-		MaxResultBytes: int64(cfg.Serve.SQLMaxResultBytes), MemoryLimit: int64(cfg.Serve.SQLMemoryLimit),
+		MaxResultBytes: int64(cfg.Serve.SQLMaxResultBytes), MemoryLimit: int64(cfg.Serve.SQLMemoryLimit), MaxSpillBytes: int64(cfg.Serve.SQLMaxSpillBytes),
 		MaxConcurrent: cfg.Serve.SQLMaxConcurrent, MaxBodyBytes: int64(cfg.Serve.SQLMaxBodyBytes), DataDir: cfg.DataDir, Log: log})
 	if err != nil {
 		sv.close()
