@@ -110,7 +110,8 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.CommandContext(ctx, o.Binary, "speed", "--kafka-brokers", b.Addr(), "--s3-endpoint", s3.Addr(),
-		"--s3-access-key", "bench", "--s3-secret-key", "bench-secret", "--http-addr", addr, "--log-level", "warn")
+		"--s3-access-key", "bench", "--http-addr", addr, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), benchSecretEnv)
 	cmd.Stderr = o.Progress
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("start speed process: %w", err)
@@ -346,19 +347,25 @@ func peakRSS(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
+// benchSecretEnv hands the bench's object store secret to its gridlake
+// subprocesses: secrets are never flags.
+const benchSecretEnv = "GRIDLAKE_S3_SECRET_KEY=bench-secret"
+
 // batchLoop runs batch jobs as separate gridlake processes until ctx ends:
 // compaction of everything in Kafka, then a backfill of today's views. It
 // returns the runs completed and the rows compacted.
 func batchLoop(ctx context.Context, bin, broker, s3, dir string, say func(string, ...any)) (int, int64) {
 	common := []string{"--kafka-brokers", broker, "--s3-endpoint", s3, "--s3-access-key", "bench",
-		"--s3-secret-key", "bench-secret", "--data-dir", dir, "--log-level", "warn"}
+		"--data-dir", dir, "--log-level", "warn"}
 	rowsRe := regexp.MustCompile(`\((\d+) rows\)`)
 	runs, rows := 0, int64(0)
 	start := time.Now()
 	for ctx.Err() == nil {
 		today := time.Now().UTC().Format("2006-01-02")
 		for _, args := range [][]string{{"jobs", "run", "compact"}, {"jobs", "backfill", "--from", today, "--to", today, "--site-timezone", "UTC"}} {
-			out, err := exec.CommandContext(ctx, bin, append(args, common...)...).CombinedOutput()
+			cmd := exec.CommandContext(ctx, bin, append(args, common...)...)
+			cmd.Env = append(os.Environ(), benchSecretEnv)
+			out, err := cmd.CombinedOutput()
 			if ctx.Err() != nil {
 				return runs, rows
 			}

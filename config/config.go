@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/gridlake/gridlake/schemas"
@@ -28,6 +29,25 @@ type Config struct {
 	Serve   Serve  `yaml:"serve"`
 	Jobs    Jobs   `yaml:"jobs"`
 	Sim     Sim    `yaml:"simulate"`
+	Auth    Auth   `yaml:"auth"`
+}
+
+// Auth configures who may do what (DESIGN §9). Users and tokens live in the
+// users file, as hashes, written by `gridlake auth`.
+type Auth struct {
+	UsersFile string `yaml:"users_file" help:"YAML file of users and API tokens (hashes only), written by gridlake auth and reloaded when it changes; empty: <data_dir>/users.yaml"`
+	// SessionSecret signs dashboard session cookies; replicas behind one
+	// load balancer need the same one.
+	SessionSecret string        `yaml:"session_secret" secret:"true" help:"key that signs dashboard session cookies, 32+ characters; empty: a random key per process (sessions end on restart)"`
+	SessionTTL    time.Duration `yaml:"session_ttl" help:"a dashboard sign-in lasts this long"`
+}
+
+// UsersPath is the users file of this configuration.
+func (c *Config) UsersPath() string {
+	if c.Auth.UsersFile != "" {
+		return c.Auth.UsersFile
+	}
+	return filepath.Join(c.DataDir, "users.yaml")
 }
 
 type Batch struct {
@@ -89,7 +109,7 @@ type S3 struct {
 	Endpoint     string `yaml:"endpoint" help:"MinIO/S3 host:port; empty starts the embedded S3-compatible server"`
 	EmbeddedPort int    `yaml:"embedded_port" help:"port of the embedded S3 server on 127.0.0.1 (0 picks a free one)"`
 	AccessKey    string `yaml:"access_key" help:"S3 access key"`
-	SecretKey    string `yaml:"secret_key" help:"S3 secret key"`
+	SecretKey    string `yaml:"secret_key" secret:"true" help:"S3 secret key"`
 	Bucket       string `yaml:"bucket" help:"bucket of the lake (created when missing)"`
 	Region       string `yaml:"region" help:"S3 region"`
 	UseTLS       bool   `yaml:"use_tls" help:"connect to the S3 endpoint with TLS"`
@@ -110,6 +130,9 @@ type Events struct {
 
 type HTTP struct {
 	Addr string `yaml:"addr" help:"listen address of the HTTP API, dashboard, /healthz and /metrics"`
+	// TLS from certificate files; both set turns HTTPS on.
+	TLSCertFile string `yaml:"tls_cert_file" help:"PEM certificate (chain) of the HTTP listener; with tls_key_file, serve HTTPS"`
+	TLSKeyFile  string `yaml:"tls_key_file" help:"PEM private key of the HTTP listener"`
 	// These reap half-open and idle connections of the HTTP API and the
 	// embedded S3 server, so they cannot exhaust file descriptors.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" help:"a connection that has not sent its request headers within this is closed (HTTP API and embedded S3)"`
@@ -124,10 +147,12 @@ type HTTP struct {
 
 // Serve configures the serving layer's SQL access.
 type Serve struct {
-	PGAddr     string        `yaml:"pg_addr" help:"listen address of the PostgreSQL wire protocol (psql -h host -p port); empty disables it"`
-	PGPassword string        `yaml:"pg_password" help:"password PostgreSQL clients must send (empty: none; keep pg_addr on localhost then)"`
-	SQLTimeout time.Duration `yaml:"sql_timeout" help:"a SQL query running longer is cancelled"`
-	SQLMaxRows int           `yaml:"sql_max_rows" help:"a SQL query returning more rows is refused"`
+	PGAddr string `yaml:"pg_addr" help:"listen address of the PostgreSQL wire protocol (psql -h host -p port); empty disables it"`
+	// TLS for PostgreSQL clients: with both set, SSLRequest is answered.
+	PGTLSCertFile string        `yaml:"pg_tls_cert_file" help:"PEM certificate (chain) of the PostgreSQL listener; with pg_tls_key_file, clients may use sslmode=require/verify-full"`
+	PGTLSKeyFile  string        `yaml:"pg_tls_key_file" help:"PEM private key of the PostgreSQL listener"`
+	SQLTimeout    time.Duration `yaml:"sql_timeout" help:"a SQL query running longer is cancelled"`
+	SQLMaxRows    int           `yaml:"sql_max_rows" help:"a SQL query returning more rows is refused"`
 	// The SQL engine's bounds (serving/sql.go).
 	SQLMaxResultBytes int `yaml:"sql_max_result_bytes" help:"a SQL query whose values add up to more text bytes is refused (too_large)"`
 	SQLMemoryLimit    int `yaml:"sql_memory_limit" help:"bytes of memory the SQL engine's DuckDB may use (it spills to disk beyond); a query needing more is refused (too_large)"`
@@ -214,6 +239,7 @@ func Default() Config {
 			Seed:      1,
 			LateDelay: 2 * time.Hour,
 		},
+		Auth: Auth{SessionTTL: 12 * time.Hour},
 	}
 }
 
@@ -326,6 +352,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.PGMaxSessionBytes < c.Serve.PGMaxMessageBytes {
 		bad("serve.pg_max_session_bytes", "%d must be at least serve.pg_max_message_bytes (%d)", c.Serve.PGMaxSessionBytes, c.Serve.PGMaxMessageBytes)
+	}
+	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
+		bad("http.tls_cert_file/tls_key_file", "set both or neither")
+	}
+	if (c.Serve.PGTLSCertFile == "") != (c.Serve.PGTLSKeyFile == "") {
+		bad("serve.pg_tls_cert_file/pg_tls_key_file", "set both or neither")
+	}
+	if n := len(c.Auth.SessionSecret); n > 0 && n < 32 {
+		bad("auth.session_secret", "has %d characters; use 32 or more (for example: openssl rand -base64 32)", n)
+	}
+	if c.Auth.SessionTTL < time.Minute {
+		bad("auth.session_ttl", "%s must be at least 1m", c.Auth.SessionTTL)
 	}
 	s := c.Sim
 	if s.Batteries < 0 || s.Rooms < 0 || s.Batteries+s.Rooms == 0 {

@@ -93,3 +93,28 @@ func TestKeys_Names(t *testing.T) {
 		t.Fatal("s3.access_key naming is wrong")
 	}
 }
+
+func TestLoad_SecretsNeverFlags(t *testing.T) {
+	if _, err := load(t, []string{"--s3-secret-key", "from-the-command-line"}, nil); err == nil {
+		t.Fatal("--s3-secret-key was accepted: ps would show the secret")
+	}
+	path := filepath.Join(t.TempDir(), "s3-secret")
+	if err := os.WriteFile(path, []byte("secret-from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, nil, map[string]string{"GRIDLAKE_S3_SECRET_KEY_FILE": path, "GRIDLAKE_AUTH_SESSION_SECRET": strings.Repeat("k", 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.S3.SecretKey != "secret-from-a-file" || c.Auth.SessionSecret != strings.Repeat("k", 32) {
+		t.Fatalf("secrets %q %q", c.S3.SecretKey, c.Auth.SessionSecret)
+	}
+	if _, err := load(t, nil, map[string]string{"GRIDLAKE_S3_SECRET_KEY_FILE": path + ".missing"}); err == nil ||
+		!strings.Contains(err.Error(), "GRIDLAKE_S3_SECRET_KEY_FILE") {
+		t.Fatalf("a missing secret file must name its variable: %v", err)
+	}
+	// A plain (non-secret) setting has no _FILE form.
+	if c, err := load(t, nil, map[string]string{"GRIDLAKE_HTTP_ADDR_FILE": path}); err != nil || c.HTTP.Addr != Default().HTTP.Addr {
+		t.Fatalf("http.addr from a _FILE: %q %v", c.HTTP.Addr, err)
+	}
+}

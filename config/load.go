@@ -21,7 +21,10 @@ type Setting struct {
 	Flag string // --s3-access-key
 	Env  string // GRIDLAKE_S3_ACCESS_KEY
 	Help string
-	v    reflect.Value // addressable field inside a Config
+	// Secret settings are never flags (ps shows flags to every user): they
+	// come from the YAML file, GRIDLAKE_X, or a file named by GRIDLAKE_X_FILE.
+	Secret bool
+	v      reflect.Value // addressable field inside a Config
 }
 
 // Keys lists every setting of c in declaration order. The returned settings
@@ -39,11 +42,12 @@ func Keys(c *Config) []Setting {
 				continue
 			}
 			out = append(out, Setting{
-				Key:  key,
-				Flag: strings.NewReplacer(".", "-", "_", "-").Replace(key),
-				Env:  "GRIDLAKE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")),
-				Help: f.Tag.Get("help"),
-				v:    v.Field(i),
+				Key:    key,
+				Flag:   strings.NewReplacer(".", "-", "_", "-").Replace(key),
+				Env:    "GRIDLAKE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")),
+				Help:   f.Tag.Get("help"),
+				Secret: f.Tag.Get("secret") == "true",
+				v:      v.Field(i),
 			})
 		}
 	}
@@ -133,6 +137,9 @@ func Register(fs *flag.FlagSet) *Loader {
 	fs.StringVar(&l.file, "config", "", "YAML configuration file (env GRIDLAKE_CONFIG)")
 	def := Default()
 	for _, s := range Keys(&def) {
+		if s.Secret {
+			continue
+		}
 		_, isBool := s.v.Interface().(bool)
 		fs.Var(&flagText{l: l, name: s.Flag, def: s.String(), bool: isBool}, s.Flag, s.Help+" (env "+s.Env+")")
 	}
@@ -159,6 +166,14 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 			if err := s.set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", s.Env, err))
 			}
+		} else if path := getenv(s.Env + "_FILE"); s.Secret && path != "" {
+			v, err := readSecretFile(path)
+			if err == nil {
+				err = s.set(v)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %w", s.Env, err))
+			}
 		}
 		if v, ok := l.visited[s.Flag]; ok {
 			if err := s.set(v); err != nil {
@@ -173,6 +188,27 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return c, nil
+}
+
+// maxSecretBytes bounds a secret file (a key, not a document).
+const maxSecretBytes = 64 << 10
+
+// readSecretFile reads a secret such as a Docker or Kubernetes secret
+// file, without its trailing newline.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("read secret %s: %w", path, err)
+	}
+	if len(data) > maxSecretBytes {
+		return "", fmt.Errorf("secret file %s is larger than %d bytes", path, maxSecretBytes)
+	}
+	return strings.TrimRight(string(data), "\r\n"), nil
 }
 
 func loadYAML(path string, c *Config) error {

@@ -39,6 +39,8 @@ import (
 // and room day the API answers must equal the reference computed from the
 // simulator's own NDJSON record: no valid event missing or counted twice.
 func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
+	// Secrets reach subprocesses by environment, never by flags.
+	t.Setenv("GRIDLAKE_S3_SECRET_KEY", testenv.SecretKey)
 	began := time.Now()
 	minioBin, err := minioproc.Binary()
 	if err != nil {
@@ -51,7 +53,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	brokerAddr := fmt.Sprintf("127.0.0.1:%d", brokerPort)
 	const bucket, partitions = "chaos", 3
 	common := []string{"--kafka-brokers", brokerAddr, "--kafka-partitions", fmt.Sprint(partitions),
-		"--s3-endpoint", s3Addr, "--s3-access-key", testenv.AccessKey, "--s3-secret-key", testenv.SecretKey,
+		"--s3-endpoint", s3Addr, "--s3-access-key", testenv.AccessKey,
 		"--s3-bucket", bucket, "--site-timezone", "Asia/Seoul", "--log-level", "warn"}
 	args := func(first []string, rest ...string) []string {
 		return append(append(first, common...), rest...)

@@ -56,6 +56,8 @@ type hostileUp struct {
 
 func startHostileUp(t *testing.T) *hostileUp {
 	t.Helper()
+	// Secrets reach subprocesses by environment, never by flags.
+	t.Setenv("GRIDLAKE_S3_SECRET_KEY", testenv.SecretKey)
 	bin := buildBinary(t)
 	mbin, err := minioproc.Binary()
 	if err != nil {
@@ -80,7 +82,7 @@ func startHostileUp(t *testing.T) *hostileUp {
 	h.kafka = fmt.Sprintf("127.0.0.1:%d", kport)
 	h.cmd = exec.Command("prlimit", fmt.Sprintf("--nofile=%d:%d", hostileFDLimit, hostileFDLimit), "--", bin, "up", "--simulate",
 		"--data-dir", h.data, "--kafka-embedded-port", strconv.Itoa(kport),
-		"--s3-endpoint", h.minio.Endpoint, "--s3-access-key", testenv.AccessKey, "--s3-secret-key", testenv.SecretKey, "--s3-bucket", "hostile",
+		"--s3-endpoint", h.minio.Endpoint, "--s3-access-key", testenv.AccessKey, "--s3-bucket", "hostile",
 		"--s3-timeout", "1s",
 		"--http-addr", h.http, "--serve-pg-addr", h.pg,
 		"--simulate-batteries", "30", "--simulate-rooms", "3", "--simulate-rate", "2",

@@ -56,7 +56,7 @@ func (s *servingStack) pgHint() string {
 
 // startServing mounts the /v1 API on mux and starts the PostgreSQL
 // listener.
-func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store, layer *speed.Layer, mux *http.ServeMux, log *slog.Logger) (*servingStack, error) {
+func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store, layer *speed.Layer, mux *http.ServeMux, acc *access, log *slog.Logger) (*servingStack, error) {
 	loc, err := cfg.Location()
 	if err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		sv.pgAddr = ln.Addr().String()
 		pctx, cancel := context.WithCancel(ctx)
 		sv.closer = append(sv.closer, cancel)
-		pg := &pgwire.Server{Q: sv.sql, Password: cfg.Serve.PGPassword, Log: log.With("layer", "pgwire"),
+		pg := &pgwire.Server{Q: sv.sql, Log: log.With("layer", "pgwire"),
 			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout, WriteTimeout: cfg.Serve.PGWriteTimeout,
 			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}
 		go func() {

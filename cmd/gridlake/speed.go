@@ -43,6 +43,14 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	binds := map[string]string{"http.addr": cfg.HTTP.Addr}
+	if withServing {
+		binds["serve.pg_addr"] = cfg.Serve.PGAddr
+	}
+	acc, err := openAccess(ctx, &cfg, binds, log)
+	if err != nil {
+		return err
+	}
 	brokers := cfg.BrokerAddrs()
 	if err := kafkaio.Ping(ctx, brokers); err != nil {
 		return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
@@ -60,10 +68,10 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	}
 	health := serving.NewHealth()
 	health.Add("object_store", store.Ping)
-	mux := processMux(layer, reg, health, brokers)
+	mux := processMux(layer, reg, health, brokers, acc)
 	banner := "gridlake speed: http://%s/speed/v1/status\n"
 	if withServing {
-		sv, err := startServing(ctx, &cfg, store, layer, mux, log)
+		sv, err := startServing(ctx, &cfg, store, layer, mux, acc, log)
 		if err != nil {
 			return err
 		}
@@ -103,7 +111,7 @@ func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
 
 // processMux is the HTTP surface every gridlake process has: the speed
 // layer's queries, /metrics, /healthz, /readyz and /debug/pprof.
-func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Health, brokers []string) *http.ServeMux {
+func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Health, brokers []string, acc *access) *http.ServeMux {
 	mux := newMux(reg)
 	layer.Register(mux)
 	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })

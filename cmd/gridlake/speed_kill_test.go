@@ -39,9 +39,11 @@ type speedProc struct {
 
 func startSpeedProc(t *testing.T, bin, broker string, s3 testenvS3) *speedProc {
 	t.Helper()
+	// Secrets reach subprocesses by environment, never by flags.
+	t.Setenv("GRIDLAKE_S3_SECRET_KEY", testenv.SecretKey)
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(bin, "speed", "--kafka-brokers", broker, "--s3-endpoint", s3.endpoint,
-		"--s3-access-key", testenv.AccessKey, "--s3-secret-key", testenv.SecretKey, "--s3-bucket", s3.bucket,
+		"--s3-access-key", testenv.AccessKey, "--s3-bucket", s3.bucket,
 		"--http-addr", addr, "--site-timezone", "Asia/Seoul", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -36,6 +36,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	acc, err := openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr, "serve.pg_addr": cfg.Serve.PGAddr}, log)
+	if err != nil {
+		return err
+	}
 	st, err := startStack(ctx, &cfg, log)
 	if err != nil {
 		return err
@@ -51,8 +55,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	health := serving.NewHealth()
 	health.Add("object_store", st.store.Ping)
-	mux := processMux(layer, reg, health, st.brokers)
-	sv, err := startServing(ctx, &cfg, st.store, layer, mux, log)
+	mux := processMux(layer, reg, health, st.brokers, acc)
+	sv, err := startServing(ctx, &cfg, st.store, layer, mux, acc, log)
 	if err != nil {
 		return err
 	}

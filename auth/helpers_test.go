@@ -1,0 +1,17 @@
+package auth
+
+import (
+	"encoding/base64"
+	"testing"
+)
+
+func mustB64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func b64std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
