@@ -32,8 +32,7 @@ Example: gridlake batch run --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
 
 func runBatch(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(e.stderr, "Usage: gridlake batch <run|compact|recompute|rebuild|merge|retain|collect> [flags]\n\n%s\n", batchSynopsis)
-		return errUsage
+		return actionHelp(e, args, fmt.Sprintf("Usage: gridlake batch <run|compact|recompute|rebuild|merge|retain|collect> [flags]\n\n%s\n", batchSynopsis))
 	}
 	action := args[0]
 	fs, loader := flags(e, "batch "+action, batchSynopsis)

@@ -37,8 +37,7 @@ Layers:
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(e.stderr, benchUsage)
-		return flag.ErrHelp
+		return actionHelp(e, args, benchUsage)
 	}
 	switch args[0] {
 	case "speed":

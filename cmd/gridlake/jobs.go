@@ -50,8 +50,7 @@ Example: gridlake jobs backfill --from 2026-11-01 --to 2026-11-07`
 
 func runJobs(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(e.stderr, "Usage: gridlake jobs <scheduler|list|status|history|run|backfill> [flags]\n\n%s\n", jobsSynopsis)
-		return errUsage
+		return actionHelp(e, args, fmt.Sprintf("Usage: gridlake jobs <scheduler|list|status|history|run|backfill> [flags]\n\n%s\n", jobsSynopsis))
 	}
 	action, rest := args[0], args[1:]
 	var name string

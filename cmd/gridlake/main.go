@@ -32,6 +32,7 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"auth":     {"create and remove users and API tokens, and list them (gridlake auth --help)", runAuth},
 		"broker":   {"run only the embedded Kafka-protocol broker (development, benchmarks)", runBroker},
 		"batch":    {"run the batch layer by hand: run, compact, recompute, rebuild", runBatch},
 		"bench":    {"measure a layer and print one JSON line: bench speed", runBench},
@@ -56,11 +57,27 @@ func main() {
 	}
 }
 
+// exitCode is 0 after --help (the user asked for it), 2 for a usage
+// error, 1 for a failure.
 func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
 		return 2
 	}
 	return 1
+}
+
+// actionHelp prints a command's help: to stdout and exit 0 when asked for
+// (-h, --help), to stderr as a usage error when the action is missing.
+func actionHelp(e *env, args []string, text string) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, text)
+		return errUsage
+	}
+	fmt.Fprint(e.stdout, text)
+	return flag.ErrHelp
 }
 
 var errUsage = errors.New("usage")
@@ -110,7 +127,7 @@ func flags(e *env, name, synopsis string) (*flag.FlagSet, *config.Loader) {
 	fs.SetOutput(e.stderr)
 	l := config.Register(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: gridlake %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: gridlake %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
 	}
 	return fs, l
@@ -118,6 +135,11 @@ func flags(e *env, name, synopsis string) (*flag.FlagSet, *config.Loader) {
 
 // load parses a subcommand's args and builds its configuration.
 func load(fs *flag.FlagSet, l *config.Loader, e *env, args []string) (config.Config, error) {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(e.stdout) // asked-for help is output, not an error
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
