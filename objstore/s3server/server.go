@@ -142,11 +142,16 @@ type s3Error struct {
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
+		// A HEAD answer has no body, so the code travels in headers, as
+		// MinIO sends them and minio-go reads them.
+		w.Header().Set("X-Minio-Error-Code", code)
+		w.Header().Set("X-Minio-Error-Desc", `"`+msg+`"`)
+		w.WriteHeader(status)
 		return
 	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
 	_ = xml.NewEncoder(w).Encode(s3Error{Code: code, Message: msg, Resource: r.URL.Path, RequestID: "gridlake"})
 }
 
