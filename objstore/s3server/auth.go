@@ -25,6 +25,10 @@ func (s *Server) authenticate(r *http.Request) *apiError {
 		return s.verifyHeader(r, q)
 	case q.Has("X-Amz-Credential"):
 		return s.verifyPresigned(r, q)
+	case q.Has("AWSAccessKeyId"):
+		// A Signature V2 presigned URL (awscli v1's default for presign):
+		// say which version to use rather than treat it as anonymous.
+		return errSignatureVersion
 	default:
 		return errAccessDenied
 	}

@@ -144,11 +144,11 @@ func fuzzSigned(data []byte, trailer bool) ([]byte, *chunkSigner) {
 // header, the presigned query and the aws-chunked body with its trailer.
 // None may panic, and a body never yields more than it declared.
 func FuzzSigV4(f *testing.F) {
-	good, goodSigner := fuzzSigned(bytes.Repeat([]byte("z"), 70000), false)
+	good, goodSigner := fuzzSigned(bytes.Repeat([]byte("z"), 100), false) // small: the fuzzer minimizes what it finds
 	withTrailer, trailerSigner := fuzzSigned([]byte("hello"), true)
 	f.Add("AWS4-HMAC-SHA256 Credential=AK/20260102/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
 		"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20260102%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260102T030405Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00",
-		good, int64(70000), byte(0))
+		good, int64(100), byte(0))
 	f.Add("AWS4-HMAC-SHA256 Credential=a/b/c/d/20260102/r/s3/aws4_request,SignedHeaders=host,Signature=1", "", withTrailer, int64(5), byte(1))
 	f.Add("", "", []byte("5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n"), int64(5), byte(2))
 	f.Fuzz(func(t *testing.T, auth, query string, body []byte, decoded int64, mode byte) {
