@@ -51,11 +51,12 @@ bench-layers: build deps ## the end-to-end benchmarks, one JSON line each (sever
 
 FUZZTIME ?= 60s
 
-fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, PostgreSQL messages, /v1 parameters, the SQL sandbox
+fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, PostgreSQL messages, /v1 parameters, the SQL sandbox, S3 signatures
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -parallel 1 ./schemas
 	$(GO) test -run '^$$' -fuzz '^FuzzPGMessages$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving/pgwire
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPParams$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving
 	$(GO) test -run '^$$' -fuzz '^FuzzSQLSandbox$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving
+	$(GO) test -run '^$$' -fuzz '^FuzzSigV4$$' -fuzztime $(FUZZTIME) -parallel 1 ./objstore/s3server
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -88,7 +88,7 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	s3 := s3server.New(dir, "bench", slog.New(slog.DiscardHandler))
+	s3 := s3server.New(dir, "bench", "bench-secret", slog.New(slog.DiscardHandler))
 	if err := s3.Start("127.0.0.1:0"); err != nil {
 		return res, err
 	}

@@ -49,7 +49,7 @@ func startStore(ctx context.Context, dir string, progress io.Writer) (*objstore.
 		if progress != nil {
 			fmt.Fprintf(progress, "bench: %v; using the embedded S3 server\n", err)
 		}
-		srv := s3server.New(filepath.Join(dir, "s3"), minioproc.AccessKey, slog.New(slog.DiscardHandler))
+		srv := s3server.New(filepath.Join(dir, "s3"), minioproc.AccessKey, minioproc.SecretKey, slog.New(slog.DiscardHandler))
 		if err := srv.Start("127.0.0.1:0"); err != nil {
 			return nil, "", nil, err
 		}

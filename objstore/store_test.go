@@ -20,7 +20,7 @@ import (
 // backends runs each test against a real MinIO server and against the
 // embedded server, so the embedded one is held to MinIO's behaviour.
 func backends(t *testing.T) map[string]objstore.Options {
-	srv := s3server.New(t.TempDir(), testenv.AccessKey, slog.New(slog.DiscardHandler))
+	srv := s3server.New(t.TempDir(), testenv.AccessKey, testenv.SecretKey, slog.New(slog.DiscardHandler))
 	if err := srv.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

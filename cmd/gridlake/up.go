@@ -128,7 +128,7 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 		return nil, err
 	}
 	if cfg.S3.Endpoint == "" {
-		srv := s3server.New(filepath.Join(cfg.DataDir, "s3"), cfg.S3.AccessKey, log)
+		srv := s3server.New(filepath.Join(cfg.DataDir, "s3"), cfg.S3.AccessKey, cfg.S3.SecretKey, log)
 		srv.Limits = s3server.Limits{ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes}
 		if err := srv.Start(fmt.Sprintf("127.0.0.1:%d", cfg.S3.EmbeddedPort)); err != nil {
 			return nil, fmt.Errorf("%w (another gridlake running? --s3-embedded-port 0 picks a free port)", err)

@@ -1,11 +1,9 @@
 package s3server
 
 import (
-	"bufio"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -48,12 +46,14 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, q url.Values
 		return
 	}
 	h := md5.New()
-	_, err = io.Copy(io.MultiWriter(f, h), body(r))
+	_, err = io.Copy(io.MultiWriter(f, h), r.Body)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		writeError(w, r, http.StatusBadRequest, "IncompleteBody", err.Error())
+		// An unverified part is never registered, so it cannot be completed.
+		_ = os.Remove(f.Name())
+		writeBodyError(w, r, err)
 		return
 	}
 	etag := hex.EncodeToString(h.Sum(nil))
@@ -64,6 +64,10 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, q url.Values
 	w.WriteHeader(http.StatusOK)
 }
 
+// maxCompleteBytes bounds a CompleteMultipartUpload body: 10000 parts with
+// their ETags and checksums fit in well under it.
+const maxCompleteBytes = 4 << 20
+
 type completeRequest struct {
 	Parts []struct {
 		PartNumber int    `xml:"PartNumber"`
@@ -72,8 +76,19 @@ type completeRequest struct {
 }
 
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, key, id string) {
+	// Read the whole (bounded) body first, so its hash is verified before
+	// the upload is completed.
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxCompleteBytes+1))
+	if err != nil {
+		writeBodyError(w, r, err)
+		return
+	}
+	if len(data) > maxCompleteBytes {
+		writeError(w, r, http.StatusBadRequest, "MalformedXML", "the CompleteMultipartUpload body is larger than 4 MiB")
+		return
+	}
 	var req completeRequest
-	if err := xml.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := xml.Unmarshal(data, &req); err != nil {
 		writeError(w, r, http.StatusBadRequest, "MalformedXML", err.Error())
 		return
 	}
@@ -126,50 +141,4 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		Key     string   `xml:"Key"`
 		ETag    string   `xml:"ETag"`
 	}{Bucket: bucket, Key: key, ETag: `"` + m.ETag + `"`})
-}
-
-// chunkedReader decodes the aws-chunked body of a streaming SigV4 upload:
-// "<hex size>;chunk-signature=<sig>\r\n<data>\r\n" ... "0;...\r\n" followed by
-// optional trailers, which are ignored.
-type chunkedReader struct {
-	r    *bufio.Reader
-	left int64
-	done bool
-}
-
-func newLineReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 64<<10) }
-
-func (c *chunkedReader) Read(p []byte) (int, error) {
-	for c.left == 0 {
-		if c.done {
-			return 0, io.EOF
-		}
-		line, err := c.r.ReadString('\n')
-		if err != nil {
-			return 0, fmt.Errorf("aws-chunked header: %w", err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			continue // the CRLF after a chunk's data
-		}
-		sizeText, _, _ := strings.Cut(line, ";")
-		size, err := strconv.ParseInt(sizeText, 16, 64)
-		if err != nil || size < 0 {
-			return 0, errors.New("aws-chunked: bad chunk size")
-		}
-		if size == 0 {
-			c.done = true
-			return 0, io.EOF
-		}
-		c.left = size
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if err == io.EOF && c.left > 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
 }

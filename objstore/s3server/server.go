@@ -8,9 +8,10 @@
 // multipart uploads, and conditional puts (If-None-Match: *, If-Match), which
 // the lake's manifests depend on. Objects live as files under a directory.
 //
-// It checks the access key named in each request's credential but does not
-// verify signatures: it listens on loopback for one local user. Production
-// uses MinIO (docker-compose.yml).
+// Every request must carry an AWS Signature Version 4 made with the server's
+// key pair, in the Authorization header or a presigned URL, verified as
+// MinIO verifies it (sigv4.go, auth.go); payloads are verified as they
+// stream (chunked.go). Production uses MinIO (docker-compose.yml).
 package s3server
 
 import (
@@ -42,6 +43,7 @@ import (
 type Server struct {
 	root      string
 	accessKey string
+	secretKey string
 	log       *slog.Logger
 	now       func() time.Time
 	// Limits reaps half-open and idle connections; set before Start.
@@ -89,12 +91,12 @@ type meta struct {
 }
 
 // New returns a server storing objects under root, accepting requests signed
-// with accessKey.
-func New(root, accessKey string, log *slog.Logger) *Server {
+// with the key pair accessKey, secretKey.
+func New(root, accessKey, secretKey string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{root: root, accessKey: accessKey, log: log, now: time.Now, uploads: map[string]*upload{}}
+	return &Server{root: root, accessKey: accessKey, secretKey: secretKey, log: log, now: time.Now, uploads: map[string]*upload{}}
 }
 
 // Start listens on addr (for example 127.0.0.1:0) and serves until Close.
@@ -140,11 +142,16 @@ type s3Error struct {
 }
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
+		// A HEAD answer has no body, so the code travels in headers, as
+		// MinIO sends them and minio-go reads them.
+		w.Header().Set("X-Minio-Error-Code", code)
+		w.Header().Set("X-Minio-Error-Desc", `"`+msg+`"`)
+		w.WriteHeader(status)
 		return
 	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
 	_ = xml.NewEncoder(w).Encode(s3Error{Code: code, Message: msg, Resource: r.URL.Path, RequestID: "gridlake"})
 }
 
@@ -155,8 +162,8 @@ func writeXML(w http.ResponseWriter, v any) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		writeError(w, r, http.StatusForbidden, "InvalidAccessKeyId", "the access key is not known to this server")
+	if err := s.authenticate(r); err != nil {
+		writeAPIError(w, r, err)
 		return
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/")
@@ -204,21 +211,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, r, http.StatusNotImplemented, "NotImplemented", r.Method+" is not supported on objects")
 	}
-}
-
-// authorized checks the access key of a SigV4 Authorization header or
-// presigned query; the signature itself is not verified (see package doc).
-func (s *Server) authorized(r *http.Request) bool {
-	cred := r.URL.Query().Get("X-Amz-Credential")
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		_, after, ok := strings.Cut(auth, "Credential=")
-		if !ok {
-			return false
-		}
-		cred = after
-	}
-	ak, _, _ := strings.Cut(cred, "/")
-	return ak == s.accessKey
 }
 
 func validName(b string) bool {
@@ -385,16 +377,6 @@ func (s *Server) readMeta(bucket, key string) (meta, error) {
 	return m, json.Unmarshal(data, &m)
 }
 
-// body returns the request payload, decoding aws-chunked streaming uploads
-// (minio-go signs plain-HTTP uploads chunk by chunk).
-func body(r *http.Request) io.Reader {
-	sha := r.Header.Get("X-Amz-Content-Sha256")
-	if strings.HasPrefix(sha, "STREAMING-") || strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
-		return &chunkedReader{r: newLineReader(r.Body)}
-	}
-	return r.Body
-}
-
 // writeObject stores data read from src as bucket/key atomically: data and
 // meta are written to temporary files and renamed into place.
 func (s *Server) writeObject(bucket, key, contentType string, src io.Reader, etag func(hash.Hash) string) (meta, error) {
@@ -461,8 +443,10 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	if _, err := io.Copy(spool, body(r)); err != nil {
-		writeError(w, r, http.StatusBadRequest, "IncompleteBody", err.Error())
+	// The body's signature or hash is verified as it is read; a failure
+	// ends the copy, so nothing unverified is committed.
+	if _, err := io.Copy(spool, r.Body); err != nil {
+		writeBodyError(w, r, err)
 		return
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
