@@ -10,6 +10,7 @@ import (
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/metrics"
 )
 
 const batchSynopsis = `Runs the batch layer by hand. Actions:
@@ -47,7 +48,7 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, closeBatch, err := newBatch(ctx, &cfg, cfg.BrokerAddrs(), store, filepath.Join(cfg.DataDir, "batch"), *maxRecords, log)
+	b, closeBatch, err := newBatch(ctx, &cfg, cfg.BrokerAddrs(), store, filepath.Join(cfg.DataDir, "batch"), *maxRecords, metrics.NewRegistry(), log)
 	if err != nil {
 		return err
 	}

@@ -80,9 +80,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	<-ctx.Done()
-	fmt.Fprintln(e.stdout, "gridlake: shutting down")
-	return <-speedDone
+	// The speed layer stops the process when it must not go on (a topic
+	// re-created below the lake's cut): serving without it would mislead.
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(e.stdout, "gridlake: shutting down")
+		return <-speedDone
+	case err := <-speedDone:
+		return err
+	}
 }
 
 // stack is the broker and object store a process runs on, embedded or not.
