@@ -53,7 +53,7 @@ type CompactOptions struct {
 	// below the cut (lake.BehindCutMetric).
 	Metrics *metrics.Registry
 	Log     *slog.Logger
-	Now         func() time.Time
+	Now     func() time.Time
 }
 
 // Compactor moves Kafka records below a new cut into raw Parquet files and
