@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
-	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
 )
@@ -61,8 +60,8 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	switch action {
 	case "run", "compact":
 		brokers := cfg.BrokerAddrs()
-		if err := kafkaio.Ping(ctx, brokers); err != nil {
-			return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
+		if err := connectKafka(ctx, &cfg, brokers); err != nil {
+			return err
 		}
 		c := b.Compactor.WithProgress(progress("compact"))
 		for {

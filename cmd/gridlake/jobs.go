@@ -80,6 +80,11 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	if action == "scheduler" || action == "run" && name == jobs.JobCompact {
+		if err := connectKafka(ctx, &cfg, cfg.BrokerAddrs()); err != nil {
+			return err
+		}
+	}
 	store, err := openBatchLake(ctx, &cfg)
 	if err != nil {
 		return err

@@ -125,8 +125,7 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 		st.brokers = []string{b.Addr()}
 		log.Info("embedded Kafka broker started", "addr", b.Addr())
 	}
-	spec := kafkaio.TopicSpec{Partitions: cfg.Kafka.Partitions, Replication: cfg.Kafka.Replication, Retention: cfg.Kafka.Retention}
-	if err := kafkaio.EnsureTopics(ctx, st.brokers, spec); err != nil {
+	if err := kafkaio.EnsureTopics(ctx, st.brokers, topicSpec(cfg)); err != nil {
 		return nil, err
 	}
 	if cfg.S3.Endpoint == "" {
