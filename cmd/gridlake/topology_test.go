@@ -199,7 +199,7 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	kafkaPort := testenv.FreePort(t)
 	tp.kafka = fmt.Sprintf("127.0.0.1:%d", kafkaPort)
 	broker := &chaos.Proc{Name: "broker", Path: tp.bin, Log: filepath.Join(dir, "broker.log"),
-		Args: []string{"broker", "--kafka-embedded-port", strconv.Itoa(kafkaPort), "--data-dir", filepath.Join(dir, "kafka")},
+		Args:  []string{"broker", "--kafka-embedded-port", strconv.Itoa(kafkaPort), "--data-dir", filepath.Join(dir, "kafka")},
 		Ready: func(ctx context.Context) error { return kafkaio.Ping(ctx, []string{tp.kafka}) }}
 	if err := broker.Start(30 * time.Second); err != nil {
 		t.Fatal(err)
