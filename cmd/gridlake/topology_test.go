@@ -166,9 +166,6 @@ func tailFile(path string) string {
 // in serve's /v1 answers and SQL (HTTP and PostgreSQL), in a compaction run
 // by one of the schedulers, and every service's healthcheck must pass.
 func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
-	if err := exec.Command("ip", "addr", "show", "lo").Run(); err != nil {
-		t.Logf("cannot list loopback addresses (%v); assuming 127.0.0.2 is loopback, as on Linux", err)
-	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	tp := &topology{t: t, bin: buildBinary(t), compose: readCompose(t), image: imageEnv(t), dir: dir,
