@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/schemas"
 )
 
@@ -48,8 +49,11 @@ type CompactOptions struct {
 	// only counted). The speed layer forwards the same records; letters
 	// are keyed by their source, so the copies are recognisable.
 	DeadLetters *kafkaio.DeadLetters
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Metrics, when set, counts refusals to compact a partition that ends
+	// below the cut (lake.BehindCutMetric).
+	Metrics *metrics.Registry
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Compactor moves Kafka records below a new cut into raw Parquet files and
@@ -183,7 +187,10 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 // plan chooses the new cut. Battery partitions stop at the newest
 // generation boundary the speed layer published, so the speed layer can
 // drop what batch now covers without a rebuild; without published
-// boundaries (no speed layer) they go to the high watermark.
+// boundaries (no speed layer) they go to the high watermark. A partition
+// that ends below the previous cut (the topic was re-created) fails the
+// plan with a *lake.BehindCutError rather than waiting, silently, for its
+// offsets to pass the cut.
 func (c *Compactor) plan(ctx context.Context, prev *lake.Manifest) ([]task, error) {
 	var tasks []task
 	for _, topic := range []string{schemas.TopicBattery, schemas.TopicRoom} {
@@ -191,11 +198,17 @@ func (c *Compactor) plan(ctx context.Context, prev *lake.Manifest) ([]task, erro
 		if err != nil {
 			return nil, err
 		}
+		if err := lake.CheckPartitions("batch", prev, topic, n); err != nil {
+			return nil, c.refuse(err)
+		}
 		for p := 0; p < n; p++ {
 			from := prev.Cut.Offset(topic, p)
 			first, end, err := c.offsets(ctx, topic, p)
 			if err != nil {
 				return nil, err
+			}
+			if err := lake.CheckBehind("batch", prev, topic, p, end); err != nil {
+				return nil, c.refuse(err)
 			}
 			if from < first {
 				c.o.Log.Error("records between the last cut and the first retained offset were deleted by Kafka retention before batch took them",
@@ -221,6 +234,20 @@ func (c *Compactor) plan(ctx context.Context, prev *lake.Manifest) ([]task, erro
 		}
 	}
 	return tasks, nil
+}
+
+// refuse logs and counts a *lake.BehindCutError and returns it.
+func (c *Compactor) refuse(err error) error {
+	var bc *lake.BehindCutError
+	if errors.As(err, &bc) {
+		c.o.Log.Error("compaction refused: a topic partition ends below the lake's cut", "topic", bc.Topic, "partition", bc.Partition,
+			"cut", bc.Cut, "newest", bc.Newest, "version", bc.Version)
+		if c.o.Metrics != nil {
+			c.o.Metrics.Counter(lake.BehindCutMetric, "refusals to go on because a Kafka partition ends below the lake's cut (topic re-created)",
+				"layer", bc.Layer, "topic", bc.Topic, "partition", fmt.Sprint(bc.Partition)).Add(1)
+		}
+	}
+	return err
 }
 
 // alignDown returns the greatest boundary in (from, to], or from when none.

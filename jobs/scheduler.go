@@ -327,7 +327,9 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, lease *Lease, trigger s
 	for attempt := 0; ; attempt++ {
 		run.Attempts = attempt + 1
 		out, err = j.Run(rctx, in)
-		if err == nil || attempt >= s.o.Retries || rctx.Err() != nil || errors.Is(err, lake.ErrFenced) {
+		// A partition behind the cut needs an operator: retrying cannot help.
+		var behind *lake.BehindCutError
+		if err == nil || attempt >= s.o.Retries || rctx.Err() != nil || errors.Is(err, lake.ErrFenced) || errors.As(err, &behind) {
 			break
 		}
 		pause := s.o.Backoff << attempt

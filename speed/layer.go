@@ -93,6 +93,12 @@ type Layer struct {
 
 	events, invalid, dups, late, seededN, rebuilds *metrics.Counter
 	rejects                                        map[schemas.Reason]*metrics.Counter
+
+	// failure is the error that stopped Run (a partition behind the cut);
+	// stopRun ends Run's context. Both are set once, under failMu.
+	failMu  sync.Mutex
+	failure error
+	stopRun context.CancelFunc
 }
 
 type partKey struct {
@@ -150,8 +156,15 @@ func New(o Options) (*Layer, error) {
 	return l, nil
 }
 
-// Run joins the consumer group and processes partitions until ctx ends.
+// Run joins the consumer group and processes partitions until ctx ends, or
+// until a partition turns out to end below the lake's cut (the topic was
+// re-created): then it returns that *lake.BehindCutError.
 func (l *Layer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l.failMu.Lock()
+	l.stopRun = cancel
+	l.failMu.Unlock()
 	if l.opts.Store != nil {
 		if err := l.pollCut(ctx); err != nil {
 			l.opts.Log.Warn("read newest manifest", "err", err)
@@ -181,7 +194,7 @@ func (l *Layer) Run(ctx context.Context) error {
 		gen, err := group.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return l.failed()
 			}
 			l.opts.Log.Warn("consumer group generation", "err", err)
 			time.Sleep(time.Second)
@@ -189,6 +202,25 @@ func (l *Layer) Run(ctx context.Context) error {
 		}
 		l.assign(gen)
 	}
+}
+
+// fail stops Run with err; the first failure wins.
+func (l *Layer) fail(err error) {
+	l.failMu.Lock()
+	defer l.failMu.Unlock()
+	if l.failure == nil {
+		l.failure = err
+	}
+	if l.stopRun != nil {
+		l.stopRun()
+	}
+}
+
+// failed returns the error that stopped Run, or nil.
+func (l *Layer) failed() error {
+	l.failMu.Lock()
+	defer l.failMu.Unlock()
+	return l.failure
 }
 
 // assign starts a worker per assigned partition, keeping the state of

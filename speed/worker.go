@@ -33,6 +33,16 @@ func (l *Layer) work(ctx context.Context, k partKey, committed int64) {
 			l.opts.Log.Info("rebuilding partition", "topic", k.topic, "partition", k.id)
 			continue
 		}
+		var behind *lake.BehindCutError
+		if errors.As(err, &behind) {
+			l.opts.Log.Error("speed layer stopped: a topic partition ends below the lake's cut", "topic", k.topic, "partition", k.id,
+				"cut", behind.Cut, "newest", behind.Newest, "version", behind.Version)
+			l.opts.Metrics.Counter(lake.BehindCutMetric, "refusals to go on because a Kafka partition ends below the lake's cut (topic re-created)",
+				"layer", "speed", "topic", k.topic, "partition", fmt.Sprint(k.id)).Add(1)
+			l.fail(err)
+			<-ctx.Done() // returning early would end the group generation
+			return
+		}
 		l.opts.Log.Warn("partition consumer", "topic", k.topic, "partition", k.id, "err", err)
 		select {
 		case <-ctx.Done():
@@ -72,6 +82,9 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		}
 	}
 	if _, err := conn.Seek(p.next, kafka.SeekAbsolute); err != nil {
+		if errors.Is(err, kafka.OffsetOutOfRange) {
+			return p.outOfRange()
+		}
 		return fmt.Errorf("seek %s/%d to %d: %w", k.topic, k.id, p.next, err)
 	}
 	dec := schemas.NewDecoder(l.opts.Limits)
@@ -111,11 +124,25 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		p.hwm = max(p.hwm, hwm)
 		l.maybeRotate(p)
 		p.mu.Unlock()
+		if errors.Is(berr, kafka.OffsetOutOfRange) {
+			return p.outOfRange()
+		}
 		if berr != nil && !kafkaio.IsTimeout(berr) {
 			return fmt.Errorf("fetch %s/%d: %w", k.topic, k.id, berr)
 		}
 	}
 	return nil
+}
+
+// outOfRange marks p for a rebuild: the partition no longer holds p.next,
+// because retention deleted it or the topic was re-created. The rebuild
+// from the cut tells which (newPart refuses a partition that ends below
+// the cut).
+func (p *part) outOfRange() error {
+	p.mu.Lock()
+	p.rebuild = true
+	p.mu.Unlock()
+	return errRebuild
 }
 
 // newPart builds the state of a newly assigned (or rebuilt) partition and
@@ -128,6 +155,11 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 		return nil, fmt.Errorf("offsets of %s/%d: %w", k.topic, k.id, err)
 	}
 	m := l.currentManifest()
+	// Replaying from a cut the partition does not reach would skip its
+	// records below the cut for good.
+	if err := lake.CheckBehind("speed", m, k.topic, k.id, last); err != nil {
+		return nil, err
+	}
 	p := &part{key: k, hwm: last, dlqFrom: max(committed, 0), rotated: l.opts.Now()}
 	switch k.topic {
 	case schemas.TopicBattery:

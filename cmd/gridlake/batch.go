@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
-	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/metrics"
 )
 
 const batchSynopsis = `Runs the batch layer by hand. Actions:
@@ -46,7 +46,7 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, closeBatch, err := newBatch(ctx, &cfg, cfg.BrokerAddrs(), store, filepath.Join(cfg.DataDir, "batch"), *maxRecords, log)
+	b, closeBatch, err := newBatch(ctx, &cfg, cfg.BrokerAddrs(), store, filepath.Join(cfg.DataDir, "batch"), *maxRecords, metrics.NewRegistry(), log)
 	if err != nil {
 		return err
 	}
@@ -59,8 +59,8 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	switch action {
 	case "run", "compact":
 		brokers := cfg.BrokerAddrs()
-		if err := kafkaio.Ping(ctx, brokers); err != nil {
-			return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
+		if err := connectKafka(ctx, &cfg, brokers); err != nil {
+			return err
 		}
 		c := b.Compactor.WithProgress(progress("compact"))
 		for {

@@ -28,7 +28,8 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer b.Close()
-	spec := kafkaio.TopicSpec{Partitions: cfg.Kafka.Partitions, Replication: 1, Retention: cfg.Kafka.Retention}
+	spec := topicSpec(&cfg)
+	spec.Replication = 1 // one node
 	if err := kafkaio.EnsureTopics(ctx, []string{b.Addr()}, spec); err != nil {
 		return err
 	}

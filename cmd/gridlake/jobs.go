@@ -79,6 +79,11 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	if action == "scheduler" || action == "run" && name == jobs.JobCompact {
+		if err := connectKafka(ctx, &cfg, cfg.BrokerAddrs()); err != nil {
+			return err
+		}
+	}
 	store, err := openBatchLake(ctx, &cfg)
 	if err != nil {
 		return err
@@ -218,7 +223,7 @@ func newScheduler(ctx context.Context, cfg *config.Config, brokers []string, sto
 			return nil, nil, fmt.Errorf("jobs.%s: %w", name, err)
 		}
 	}
-	b, closeBatch, err := newBatch(ctx, cfg, brokers, store, filepath.Join(cfg.DataDir, "jobs"), 0, log)
+	b, closeBatch, err := newBatch(ctx, cfg, brokers, store, filepath.Join(cfg.DataDir, "jobs"), 0, reg, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -249,8 +254,8 @@ func openBatchLake(ctx context.Context, cfg *config.Config) (*objstore.Store, er
 // newBatch builds the batch layer on the configured site and limits, with
 // its DuckDB and cache under work: what `gridlake jobs` schedules and
 // `gridlake batch` runs by hand. maxRecords bounds a compaction step per
-// partition (0: all).
-func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *objstore.Store, work string, maxRecords int64, log *slog.Logger) (jobs.Batch, func(), error) {
+// partition (0: all); reg counts refusals (lake.BehindCutMetric).
+func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *objstore.Store, work string, maxRecords int64, reg *metrics.Registry, log *slog.Logger) (jobs.Batch, func(), error) {
 	loc, err := cfg.Location()
 	if err != nil {
 		return jobs.Batch{}, nil, err
@@ -272,7 +277,7 @@ func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *
 	return jobs.Batch{
 		Compactor: batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(), Views: rc,
 			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec,
-			DeadLetters: kafkaio.NewDeadLetters(dlq), Log: log}),
+			DeadLetters: kafkaio.NewDeadLetters(dlq), Metrics: reg, Log: log}),
 		Recomputer: rc,
 		Housekeeper: &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
 			Grace: cfg.Batch.Grace, Now: time.Now, Log: log},

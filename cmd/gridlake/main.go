@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"up":       {"run the whole pipeline in one process: embedded broker and object store, HTTP, optional simulator", runUp},
 		"serve":    {"run the serving layer: HTTP API /v1, SQL over HTTP and the PostgreSQL protocol, speed layer in-process", runServe},
 		"sql":      {"a terminal SQL client: run read-only queries against a running gridlake", runSQL},
+		"health":   {"exit 0 when a running gridlake process is ready (container healthchecks; no curl needed)", runHealth},
 		"jobs":     {"schedule, run, backfill and inspect the batch jobs (gridlake jobs --help)", runJobs},
 		"simulate": {"send simulated battery and hotel traffic to Kafka, with fault injection", runSimulate},
 		"speed":    {"run a speed-layer process: exact real-time aggregates above the last batch cut", runSpeed},

@@ -32,11 +32,7 @@ func runSimulate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	brokers := cfg.BrokerAddrs()
-	if err := kafkaio.Ping(ctx, brokers); err != nil {
-		return fmt.Errorf("%w\nstart a broker first (gridlake up) or pass --kafka-brokers host:port", err)
-	}
-	spec := kafkaio.TopicSpec{Partitions: cfg.Kafka.Partitions, Replication: cfg.Kafka.Replication, Retention: cfg.Kafka.Retention}
-	if err := kafkaio.EnsureTopics(ctx, brokers, spec); err != nil {
+	if err := connectKafka(ctx, &cfg, brokers); err != nil {
 		return err
 	}
 	w := kafkaio.NewWriter(brokers)

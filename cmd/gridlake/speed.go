@@ -52,8 +52,8 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 		return err
 	}
 	brokers := cfg.BrokerAddrs()
-	if err := kafkaio.Ping(ctx, brokers); err != nil {
-		return fmt.Errorf("%w\nstart a broker (gridlake up) or pass --kafka-brokers host:port", err)
+	if err := connectKafka(ctx, &cfg, brokers); err != nil {
+		return err
 	}
 	store, err := objstore.Open(ctx, storeOptions(&cfg, cfg.S3Endpoint()))
 	if err != nil {

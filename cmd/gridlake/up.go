@@ -84,9 +84,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	<-ctx.Done()
-	fmt.Fprintln(e.stdout, "gridlake: shutting down")
-	return <-speedDone
+	// The speed layer stops the process when it must not go on (a topic
+	// re-created below the lake's cut): serving without it would mislead.
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(e.stdout, "gridlake: shutting down")
+		return <-speedDone
+	case err := <-speedDone:
+		return err
+	}
 }
 
 // stack is the broker and object store a process runs on, embedded or not.
@@ -123,8 +129,7 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 		st.brokers = []string{b.Addr()}
 		log.Info("embedded Kafka broker started", "addr", b.Addr())
 	}
-	spec := kafkaio.TopicSpec{Partitions: cfg.Kafka.Partitions, Replication: cfg.Kafka.Replication, Retention: cfg.Kafka.Retention}
-	if err := kafkaio.EnsureTopics(ctx, st.brokers, spec); err != nil {
+	if err := kafkaio.EnsureTopics(ctx, st.brokers, topicSpec(cfg)); err != nil {
 		return nil, err
 	}
 	if cfg.S3.Endpoint == "" {
