@@ -31,7 +31,7 @@ import (
 type stubQ struct {
 	mu      sync.Mutex
 	texts   []string
-	who     []string // the principal in each query's context
+	who     []string    // the principal in each query's context
 	started chan string // each query's text as it starts (if not nil)
 	ended   chan error  // a slow query's context cause as it ends (if not nil)
 	seen    chan struct{}
