@@ -288,23 +288,30 @@ func (c *client) signIn(user, password string) []string {
 	nonce, salt, iter := parseServerFirst(c.t, serverFirst)
 	final := "c=biws,r=" + nonce
 	authMsg := bare + "," + serverFirst + "," + final
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, sha256.Size)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	clientKey := hmacSHA256(salted, "Client Key")
-	storedKey := sha256.Sum256(clientKey)
-	proof := hmacSHA256(storedKey[:], authMsg)
-	for i := range proof {
-		proof[i] ^= clientKey[i]
-	}
+	proof, serverSig := scramProof(c.t, password, salt, iter, authMsg)
 	c.send(&pgproto3.SASLResponse{Data: []byte(final + ",p=" + base64.StdEncoding.EncodeToString(proof))})
 	got := c.until()
 	// The server proves it knows the verifier too.
-	if want := "R:final:v=" + base64.StdEncoding.EncodeToString(hmacSHA256(hmacSHA256(salted, "Server Key"), authMsg)); strings.HasPrefix(got[0], "R:final:") && got[0] != want {
+	if want := "R:final:v=" + base64.StdEncoding.EncodeToString(serverSig); strings.HasPrefix(got[0], "R:final:") && got[0] != want {
 		c.t.Errorf("server signature %s, want %s", got[0], want)
 	}
 	return got
+}
+
+// scramProof is the client's proof for authMsg, and the server signature
+// it expects back.
+func scramProof(t testing.TB, password string, salt []byte, iter int, authMsg string) (proof, serverSig []byte) {
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKey := hmacSHA256(salted, "Client Key")
+	storedKey := sha256.Sum256(clientKey)
+	proof = hmacSHA256(storedKey[:], authMsg)
+	for i := range proof {
+		proof[i] ^= clientKey[i]
+	}
+	return proof, hmacSHA256(hmacSHA256(salted, "Server Key"), authMsg)
 }
 
 // parseServerFirst reads r=nonce,s=salt,i=iterations.
