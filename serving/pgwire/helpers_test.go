@@ -269,24 +269,32 @@ func login(t testing.TB, addr string) *client {
 const testClientNonce = "fyko+d2lbbFgONRv9qkxdawL"
 
 // signIn sends a startup packet for user and runs the client side of
-// SCRAM-SHA-256 (RFC 5802) with password; it returns what the server
-// answered to the client-final message, through ReadyForQuery or EOF (or
-// the answer to an earlier step, if the server ended the exchange).
+// SCRAM-SHA-256 (RFC 5802) with password, without channel binding (as
+// pgx); it returns what the server answered to the client-final message,
+// through ReadyForQuery or EOF (or the answer to an earlier step, if the
+// server ended the exchange).
 func (c *client) signIn(user, password string) []string {
 	c.t.Helper()
+	return c.signInWith(user, password, "SCRAM-SHA-256", "n,,", nil)
+}
+
+// signInWith is signIn choosing the mechanism, the GS2 header and the
+// channel binding data.
+func (c *client) signInWith(user, password, mech, gs2 string, cbind []byte) []string {
+	c.t.Helper()
 	c.send(startupAs(user))
-	if m := c.recv(); m != "R:sasl:SCRAM-SHA-256" {
+	if m := c.recv(); m != "R:sasl:SCRAM-SHA-256" && m != "R:sasl:SCRAM-SHA-256-PLUS,SCRAM-SHA-256" {
 		return append([]string{m}, c.until()...)
 	}
 	bare := "n=,r=" + testClientNonce
-	c.send(&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte("n,," + bare)})
+	c.send(&pgproto3.SASLInitialResponse{AuthMechanism: mech, Data: []byte(gs2 + bare)})
 	m := c.recv()
 	serverFirst, ok := strings.CutPrefix(m, "R:continue:")
 	if !ok {
 		return append([]string{m}, c.until()...)
 	}
 	nonce, salt, iter := parseServerFirst(c.t, serverFirst)
-	final := "c=biws,r=" + nonce
+	final := "c=" + base64.StdEncoding.EncodeToString(append([]byte(gs2), cbind...)) + ",r=" + nonce
 	authMsg := bare + "," + serverFirst + "," + final
 	proof, serverSig := scramProof(c.t, password, salt, iter, authMsg)
 	c.send(&pgproto3.SASLResponse{Data: []byte(final + ",p=" + base64.StdEncoding.EncodeToString(proof))})

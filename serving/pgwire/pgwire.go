@@ -72,6 +72,8 @@ type Server struct {
 	rand io.Reader
 	// mockKey derives the salts of users that do not exist.
 	mockKey [32]byte
+	// endpoint is the TLS certificate's channel binding (nil: none).
+	endpoint []byte
 
 	once sync.Once
 	mu   sync.Mutex
@@ -109,6 +111,7 @@ func (s *Server) init() {
 		if s.TLS != nil {
 			s.TLS = s.TLS.Clone()
 			s.TLS.MinVersion = max(s.TLS.MinVersion, tls.VersionTLS12)
+			s.endpoint = endpointHash(s.TLS)
 		}
 		io.ReadFull(s.random(), s.mockKey[:]) // crypto/rand never fails (Go 1.24+)
 	})

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,11 @@ type Authenticator interface {
 
 const (
 	scramMechanism = "SCRAM-SHA-256"
+	// scramPlus binds the exchange to the TLS certificate the client saw
+	// (RFC 5929 tls-server-end-point), so a man in the middle with
+	// another certificate cannot relay it.
+	scramPlus     = "SCRAM-SHA-256-PLUS"
+	scramCBinding = "tls-server-end-point"
 	// scramNonceLen is PostgreSQL's raw server nonce length.
 	scramNonceLen = 18
 	// mockSaltLen is the salt length of the verifiers auth writes, so a
@@ -35,7 +41,7 @@ var b64 = base64.StdEncoding
 
 // authenticate runs a SCRAM-SHA-256 exchange (RFC 5802, 7677) as
 // PostgreSQL does: the user is the startup packet's (the name in the SCRAM
-// message is ignored) and no channel binding is offered. An unknown user
+// message is ignored); over TLS, SCRAM-SHA-256-PLUS is offered too. An unknown user
 // gets a mock exchange with a salt derived from the name, so the answers
 // do not tell whether the user exists; it fails at the end like a wrong
 // password.
@@ -45,7 +51,12 @@ func (ss *session) authenticate(user string) (auth.Principal, error) {
 	if !known {
 		v = s.mockVerifier(user)
 	}
-	ss.be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}})
+	mechs := []string{scramMechanism}
+	endpoint := ss.s.endpoint
+	if ss.tls && endpoint != nil {
+		mechs = []string{scramPlus, scramMechanism}
+	}
+	ss.be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: mechs})
 	if err := ss.be.Flush(); err != nil {
 		return p, fmt.Errorf("ask for SCRAM: %w", err)
 	}
@@ -57,12 +68,25 @@ func (ss *session) authenticate(user string) (auth.Principal, error) {
 	if err != nil {
 		return p, err
 	}
-	if mech != scramMechanism {
-		return p, fatalf(codeProtocol, "client selected an invalid SASL authentication mechanism %q: the server offers %s", mech, scramMechanism)
+	if !slices.Contains(mechs, mech) {
+		return p, fatalf(codeProtocol, "client selected an invalid SASL authentication mechanism %q: the server offers %s", mech, strings.Join(mechs, ", "))
 	}
 	cf, err := parseClientFirst(first)
 	if err != nil {
 		return p, err
+	}
+	cbind := cf.gs2Header
+	switch plus := mech == scramPlus; {
+	case plus && cf.flag != "p="+scramCBinding:
+		return p, fatalf(codeProtocol, "%s needs channel binding %s, the client sent %q", scramPlus, scramCBinding, clip(cf.flag))
+	case plus:
+		cbind += string(endpoint)
+	case strings.HasPrefix(cf.flag, "p="):
+		return p, fatalf(codeProtocol, "the client selected %s without channel binding, but the SCRAM message includes channel binding data", scramMechanism)
+	case cf.flag == "y" && len(mechs) > 1:
+		// The client can bind but believes the server cannot: someone
+		// removed SCRAM-SHA-256-PLUS from the offer.
+		return p, fatalf(codeProtocol, "SCRAM channel binding negotiation error: %s was offered", scramPlus)
 	}
 	raw := make([]byte, scramNonceLen)
 	if _, err := io.ReadFull(s.random(), raw); err != nil {
@@ -81,8 +105,8 @@ func (ss *session) authenticate(user string) (auth.Principal, error) {
 	if err != nil {
 		return p, err
 	}
-	if cfin.cbind != cf.gs2Header {
-		return p, fatalf(codeProtocol, "SCRAM channel binding check failed: the client-final message does not repeat the GS2 header %q", cf.gs2Header)
+	if cfin.cbind != cbind {
+		return p, fatalf(codeProtocol, "SCRAM channel binding check failed: the client-final message does not match the GS2 header %q and the channel", cf.gs2Header)
 	}
 	if cfin.nonce != nonce {
 		return p, fatalf(codeProtocol, "SCRAM nonce mismatch")
@@ -143,7 +167,8 @@ func parseSASLInitial(body []byte) (mech string, data string, err error) {
 
 // clientFirst is what the server keeps of the client-first message.
 type clientFirst struct {
-	gs2Header string // "n,," or "y,,"
+	flag      string // "n", "y" or "p=<channel binding type>"
+	gs2Header string // "n,,", "y,," or "p=tls-server-end-point,,"
 	bare      string // client-first-message-bare, part of the AuthMessage
 	nonce     string
 }
@@ -153,25 +178,31 @@ func malformed(format string, args ...any) error {
 }
 
 // parseClientFirst reads gs2-header client-first-message-bare:
-// "n,,n=user,r=nonce[,ext...]". Channel binding is not offered, so the
-// client may say it has none (n) or that it thinks the server has none (y).
+// "n,,n=user,r=nonce[,ext...]". The client binds the channel (p=type),
+// cannot (n), or thinks the server cannot (y).
 func parseClientFirst(m string) (clientFirst, error) {
 	var cf clientFirst
+	var rest string
 	switch {
 	case strings.HasPrefix(m, "n,"), strings.HasPrefix(m, "y,"):
+		cf.flag, rest = m[:1], m[2:]
 	case strings.HasPrefix(m, "p="):
-		return cf, fatalf(codeProtocol, "the client selected SCRAM channel binding, which this server does not offer")
+		name, after, ok := strings.Cut(m, ",")
+		if !ok {
+			return cf, malformed("no GS2 header end in %q", clip(m))
+		}
+		cf.flag, rest = name, after
 	default:
 		return cf, malformed("unexpected channel binding flag in %q", clip(m))
 	}
-	authzid, bare, ok := strings.Cut(m[2:], ",")
+	authzid, bare, ok := strings.Cut(rest, ",")
 	if !ok {
 		return cf, malformed("no GS2 header end in %q", clip(m))
 	}
 	if authzid != "" {
 		return cf, fatalf(codeProtocol, "client uses an authorization identity, which is not supported")
 	}
-	cf.gs2Header, cf.bare = m[:2]+",", bare
+	cf.gs2Header, cf.bare = m[:len(m)-len(bare)], bare
 	if strings.HasPrefix(bare, "m=") {
 		return cf, fatalf(codeProtocol, "client requires an unsupported SCRAM extension")
 	}

@@ -1,8 +1,12 @@
 package pgwire
 
 import (
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"hash"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -50,4 +54,33 @@ func (ss *session) answerGSSEnc() error {
 		return fmt.Errorf("refuse GSSAPI encryption: %w", err)
 	}
 	return nil
+}
+
+// endpointHash is the tls-server-end-point channel binding of the server's
+// certificate (RFC 5929): its hash under the hash of its signature, SHA-256
+// for MD5 and SHA-1. It is nil, and SCRAM-SHA-256-PLUS not offered, when
+// the certificate is chosen per client or its signature has no hash
+// (Ed25519), as PostgreSQL does.
+func endpointHash(cfg *tls.Config) []byte {
+	if cfg == nil || len(cfg.Certificates) != 1 || cfg.GetCertificate != nil || cfg.GetConfigForClient != nil || len(cfg.Certificates[0].Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+	if err != nil {
+		return nil
+	}
+	var h hash.Hash
+	switch leaf.SignatureAlgorithm {
+	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1,
+		x509.SHA256WithRSA, x509.SHA256WithRSAPSS, x509.DSAWithSHA256, x509.ECDSAWithSHA256:
+		h = sha256.New()
+	case x509.SHA384WithRSA, x509.SHA384WithRSAPSS, x509.ECDSAWithSHA384:
+		h = sha512.New384()
+	case x509.SHA512WithRSA, x509.SHA512WithRSAPSS, x509.ECDSAWithSHA512:
+		h = sha512.New()
+	default:
+		return nil
+	}
+	h.Write(leaf.Raw)
+	return h.Sum(nil)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -115,6 +116,11 @@ func TestTLS_PsqlSCRAMVerifyFull(t *testing.T) {
 	if !strings.Contains(logs.String(), "user=user:analyst") || !strings.Contains(logs.String(), "tls=true") {
 		t.Errorf("the server did not log an encrypted session of analyst:\n%s", logs.String())
 	}
+	// libpq binds the channel when offered (SCRAM-SHA-256-PLUS); it can
+	// insist on it.
+	if out, err := psql(t, conninfo("analyst", "verify-full", caFile)+" channel_binding=require", analystPassword, "SELECT 1"); err != nil || !strings.Contains(out, "0|SELECT 1") {
+		t.Errorf("psql with channel_binding=require: %v\n%s", err, out)
+	}
 	// A wrong password over TLS; a certificate from another CA.
 	if out, err := psql(t, conninfo("analyst", "verify-full", caFile), "guess", "SELECT 1"); err == nil || !strings.Contains(out, `password authentication failed for user "analyst"`) {
 		t.Errorf("psql with a wrong password: %v\n%s", err, out)
@@ -206,5 +212,55 @@ func TestTLS_UnencryptedDataAfterSSLRequestRefused(t *testing.T) {
 	nc.Read(buf)
 	if err := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}).Handshake(); err == nil {
 		t.Error("a TLS 1.1 handshake succeeded")
+	}
+}
+
+// tlsClient connects, asks for SSL and finishes the handshake.
+func tlsClient(t *testing.T, addr string) *client {
+	t.Helper()
+	c := dial(t, addr)
+	c.send(&pgproto3.SSLRequest{})
+	buf := make([]byte, 1)
+	if _, err := c.nc.Read(buf); err != nil || buf[0] != 'S' {
+		t.Fatalf("SSLRequest answered %q %v", buf, err)
+	}
+	tc := tls.Client(c.nc, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.nc, c.fe = tc, pgproto3.NewFrontend(tc, tc)
+	return c
+}
+
+func TestTLS_ChannelBinding(t *testing.T) {
+	_, cfg := testCA(t)
+	addr := serve(t, &Server{Q: &stubQ{}, TLS: cfg})
+	// tls-server-end-point of an ECDSA-SHA256 certificate: its SHA-256.
+	endpoint := sha256.Sum256(cfg.Certificates[0].Certificate[0])
+	const plus, gs2 = "SCRAM-SHA-256-PLUS", "p=tls-server-end-point,,"
+	if got := tlsClient(t, addr).signInWith("analyst", analystPassword, plus, gs2, endpoint[:]); len(got) < 2 || got[1] != "R:ok" {
+		t.Errorf("SCRAM-SHA-256-PLUS with the certificate's hash: %v", got)
+	}
+	// The binding of another certificate: a man in the middle relaying.
+	other := sha256.Sum256([]byte("another certificate"))
+	for _, tc := range []struct {
+		name, mech, gs2 string
+		cbind           []byte
+		want            string
+	}{
+		{"other certificate", plus, gs2, other[:], "E:08P01:SCRAM channel binding check failed"},
+		{"no binding data", plus, gs2, nil, "E:08P01:SCRAM channel binding check failed"},
+		{"plus without binding", plus, "n,,", nil, "E:08P01:SCRAM-SHA-256-PLUS needs channel binding tls-server-end-point"},
+		{"other binding type", plus, "p=tls-unique,,", endpoint[:], "E:08P01:SCRAM-SHA-256-PLUS needs channel binding tls-server-end-point"},
+		// "y": the client could bind but was told the server cannot.
+		{"downgrade", "SCRAM-SHA-256", "y,,", nil, "E:08P01:SCRAM channel binding negotiation error"},
+	} {
+		if got := tlsClient(t, addr).signInWith("analyst", analystPassword, tc.mech, tc.gs2, tc.cbind); len(got) != 2 || !strings.HasPrefix(got[0], tc.want) {
+			t.Errorf("%s: %v, want %s", tc.name, got, tc.want)
+		}
+	}
+	// In the clear "y" is right: nothing to bind to.
+	if got := dial(t, addr).signInWith("analyst", analystPassword, "SCRAM-SHA-256", "y,,", nil); len(got) < 2 || got[1] != "R:ok" {
+		t.Errorf("y,, in the clear: %v", got)
 	}
 }
