@@ -357,3 +357,26 @@ func TestBind_CountsCheckedAgainstTheMessage(t *testing.T) {
 		t.Errorf("a Bind with a count past its body answered %v", got)
 	}
 }
+
+func TestReceive_UndecodableMessageIsAProtocolError(t *testing.T) {
+	addr := serve(t, &Server{Q: &stubQ{}})
+	// A Bind whose one parameter claims a negative length (pgproto3's
+	// decoder slices with it), and a FunctionCall cut short.
+	badBind := []byte{'B', 0, 0, 0, 16, 0, 0, 0, 0, 0, 1, 0x80, 0, 0, 0x54, 0, 0}
+	badCall := []byte{'F', 0, 0, 0, 8, 0, 0, 0, 1}
+	for _, raw := range [][]byte{badBind, badCall} {
+		// Signed in, and in place of the SASLInitialResponse.
+		c := login(t, addr)
+		c.nc.Write(raw)
+		if got := c.until(); len(got) != 2 || got[0] != "E:08P01:invalid message: the message's lengths run past its body" || got[1] != "EOF" {
+			t.Errorf("%q after sign-in answered %v", raw[0], got)
+		}
+		c = dial(t, addr)
+		c.send(startupMsg())
+		c.recv()
+		c.nc.Write(raw)
+		if got := c.until(); len(got) != 2 || !strings.HasPrefix(got[0], "E:08P01:invalid SASLInitialResponse: the message's lengths") || got[1] != "EOF" {
+			t.Errorf("%q before sign-in answered %v", raw[0], got)
+		}
+	}
+}

@@ -41,20 +41,19 @@ var b64 = base64.StdEncoding
 
 // authenticate runs a SCRAM-SHA-256 exchange (RFC 5802, 7677) as
 // PostgreSQL does: the user is the startup packet's (the name in the SCRAM
-// message is ignored); over TLS, SCRAM-SHA-256-PLUS is offered too. An unknown user
-// gets a mock exchange with a salt derived from the name, so the answers
-// do not tell whether the user exists; it fails at the end like a wrong
-// password.
+// message is ignored); over TLS, SCRAM-SHA-256-PLUS is offered too. An
+// unknown user gets a mock exchange with a salt derived from the name, so
+// the answers do not tell whether the user exists; it fails at the end
+// like a wrong password.
 func (ss *session) authenticate(user string) (auth.Principal, error) {
 	s := ss.s
 	v, p, known := s.Auth.SCRAM(user)
 	if !known {
 		v = s.mockVerifier(user)
 	}
-	mechs := []string{scramMechanism}
-	endpoint := ss.s.endpoint
-	if ss.tls && endpoint != nil {
-		mechs = []string{scramPlus, scramMechanism}
+	mechs, endpoint := []string{scramMechanism}, []byte(nil)
+	if ss.tls && s.endpoint != nil {
+		mechs, endpoint = []string{scramPlus, scramMechanism}, s.endpoint
 	}
 	ss.be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: mechs})
 	if err := ss.be.Flush(); err != nil {
@@ -75,18 +74,9 @@ func (ss *session) authenticate(user string) (auth.Principal, error) {
 	if err != nil {
 		return p, err
 	}
-	cbind := cf.gs2Header
-	switch plus := mech == scramPlus; {
-	case plus && cf.flag != "p="+scramCBinding:
-		return p, fatalf(codeProtocol, "%s needs channel binding %s, the client sent %q", scramPlus, scramCBinding, clip(cf.flag))
-	case plus:
-		cbind += string(endpoint)
-	case strings.HasPrefix(cf.flag, "p="):
-		return p, fatalf(codeProtocol, "the client selected %s without channel binding, but the SCRAM message includes channel binding data", scramMechanism)
-	case cf.flag == "y" && len(mechs) > 1:
-		// The client can bind but believes the server cannot: someone
-		// removed SCRAM-SHA-256-PLUS from the offer.
-		return p, fatalf(codeProtocol, "SCRAM channel binding negotiation error: %s was offered", scramPlus)
+	cbind, err := bindingInput(mech, cf, endpoint)
+	if err != nil {
+		return p, err
 	}
 	raw := make([]byte, scramNonceLen)
 	if _, err := io.ReadFull(s.random(), raw); err != nil {
@@ -118,13 +108,32 @@ func (ss *session) authenticate(user string) (auth.Principal, error) {
 	}
 	stored := sha256.Sum256(sig)
 	if !hmac.Equal(stored[:], v.StoredKey) || !known {
-		return p, fatalf(codeBadPassword, "password authentication failed for user %q", user)
+		return p, fatalf(codeBadPassword, "password authentication failed for user %q", clip(user))
 	}
 	if !p.May(auth.Analyst) {
 		return p, fatalf(codeNoAuth, "insufficient role: SQL needs %s, %s has %s", auth.Analyst, user, p.Role)
 	}
 	ss.be.Send(&pgproto3.AuthenticationSASLFinal{Data: []byte("v=" + b64.EncodeToString(auth.HMAC(v.ServerKey, authMsg)))})
 	return p, nil
+}
+
+// bindingInput is what the client-final message must carry as its channel
+// binding: the GS2 header, and with SCRAM-SHA-256-PLUS the certificate's
+// tls-server-end-point hash. endpoint is nil when PLUS was not offered.
+func bindingInput(mech string, cf clientFirst, endpoint []byte) (string, error) {
+	switch plus := mech == scramPlus; {
+	case plus && cf.flag != "p="+scramCBinding:
+		return "", fatalf(codeProtocol, "%s needs channel binding %s, the client sent %q", scramPlus, scramCBinding, clip(cf.flag))
+	case plus:
+		return cf.gs2Header + string(endpoint), nil
+	case strings.HasPrefix(cf.flag, "p="):
+		return "", fatalf(codeProtocol, "the client selected %s without channel binding, but the SCRAM message includes channel binding data", scramMechanism)
+	case cf.flag == "y" && endpoint != nil:
+		// The client can bind but believes the server cannot: someone
+		// removed SCRAM-SHA-256-PLUS from the offer.
+		return "", fatalf(codeProtocol, "SCRAM channel binding negotiation error: %s was offered", scramPlus)
+	}
+	return cf.gs2Header, nil
 }
 
 // receiveSASL reads the body of the client's next 'p' message. pgproto3
@@ -136,7 +145,7 @@ func (ss *session) receiveSASL(what string) ([]byte, error) {
 	if err := ss.be.SetAuthType(pgproto3.AuthTypeSASLContinue); err != nil {
 		return nil, err
 	}
-	m, err := ss.be.Receive()
+	m, err := ss.receive()
 	if err != nil {
 		return nil, ss.readFailed(err, what)
 	}

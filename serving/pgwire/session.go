@@ -127,6 +127,22 @@ func (ss *session) startup(full bool) (ok bool, err error) {
 	return true, ss.flush()
 }
 
+// errUndecodable is a message pgproto3 could not decode without panicking.
+var errUndecodable = errors.New("the message's lengths run past its body")
+
+// receive reads the client's next message. pgproto3's decoders index past
+// some malformed bodies (a Bind parameter of negative length, a short
+// FunctionCall) and panic; that is the client's protocol violation, not a
+// crash.
+func (ss *session) receive() (m pgproto3.FrontendMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, errUndecodable
+		}
+	}()
+	return ss.be.Receive()
+}
+
 // readFailed turns a failed read into what the client is told, if anything.
 func (ss *session) readFailed(err error, what string) error {
 	var big *pgproto3.ExceededMaxBodyLenErr
@@ -171,7 +187,7 @@ func (ss *session) flush() error {
 func (ss *session) loop(ctx context.Context) error {
 	for {
 		ss.nc.SetReadDeadline(time.Now().Add(ss.s.IdleTimeout))
-		m, err := ss.be.Receive()
+		m, err := ss.receive()
 		if err != nil {
 			err = ss.readFailed(err, "message")
 			ss.sendFatal(err)
