@@ -55,6 +55,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, full bool) error {
 	// A half-started connection holds a descriptor and a slot: it has
 	// StartupTimeout to finish startup and authentication.
 	nc.SetDeadline(time.Now().Add(s.StartupTimeout))
+	defer s.unregister(ss) // registered once signed in, even if telling the client fails
 	ok, err := ss.startup(full)
 	if err != nil {
 		ss.sendFatal(err)
@@ -63,7 +64,6 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, full bool) error {
 	if !ok {
 		return nil
 	}
-	defer s.unregister(ss)
 	ss.nc.SetDeadline(time.Time{})
 	ss.be.SetMaxBodyLen(s.MaxMessageBytes)
 	s.Log.Info("PostgreSQL client signed in", "user", ss.who.String(), "role", ss.who.Role.String(), "remote", nc.RemoteAddr(), "tls", ss.tls)
