@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/segmentio/kafka-go"
 
@@ -196,7 +197,7 @@ func (h *hostileUp) pgx(t *testing.T) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, "postgres://analyst@"+h.pg+"/gridlake?sslmode=disable")
+	c, err := pgx.Connect(ctx, pgDemoURL(t, h.data, h.pg))
 	if err != nil {
 		t.Fatalf("pgx connect: %v", err)
 	}
@@ -219,26 +220,20 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 	h.alive(t)
 
 	t.Run("1_pg_parameter_number", func(t *testing.T) {
-		c, err := net.DialTimeout("tcp", h.pg, 5*time.Second)
+		// Signed in by pgx, then spoken to message by message.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		pc, err := pgconn.Connect(ctx, pgDemoURL(t, h.data, h.pg))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		fe := pgproto3.NewFrontend(c, c)
-		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "analyst", "database": "gridlake"}})
-		if err := fe.Flush(); err != nil {
+		hj, err := pc.Hijack()
+		if err != nil {
 			t.Fatal(err)
 		}
+		c, fe := hj.Conn, hj.Frontend
+		defer c.Close()
 		c.SetDeadline(time.Now().Add(15 * time.Second))
-		for {
-			m, err := fe.Receive()
-			if err != nil {
-				t.Fatalf("startup: %v", err)
-			}
-			if _, ok := m.(*pgproto3.ReadyForQuery); ok {
-				break
-			}
-		}
 		fe.Send(&pgproto3.Parse{Query: "SELECT $2147483647"})
 		fe.Send(&pgproto3.Sync{})
 		fe.Send(&pgproto3.Query{String: "SELECT 42 AS answer"})

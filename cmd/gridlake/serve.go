@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -80,6 +81,11 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 	serving.NewAPI(sv.merger, sv.sql).WithLimits(serving.Limits{MaxWindows: h.MaxWindows, MaxDays: h.MaxDays, MaxIDs: h.MaxIDs, MaxPage: h.MaxPage}).Register(mux)
 	serving.RegisterDashboard(mux)
 	if cfg.Serve.PGAddr != "" {
+		pgTLS, err := loadPGTLS(cfg)
+		if err != nil {
+			sv.close()
+			return nil, err
+		}
 		ln, err := net.Listen("tcp", cfg.Serve.PGAddr)
 		if err != nil {
 			sv.close()
@@ -88,7 +94,7 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		sv.pgAddr = ln.Addr().String()
 		pctx, cancel := context.WithCancel(ctx)
 		sv.closer = append(sv.closer, cancel)
-		pg := &pgwire.Server{Q: sv.sql, Log: log.With("layer", "pgwire"),
+		pg := &pgwire.Server{Q: sv.sql, Auth: acc.dir, TLS: pgTLS, Log: log.With("layer", "pgwire"),
 			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout, WriteTimeout: cfg.Serve.PGWriteTimeout,
 			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}
 		go func() {
@@ -98,4 +104,18 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		}()
 	}
 	return sv, nil
+}
+
+// loadPGTLS reads the PostgreSQL listener's certificate and key, if
+// configured (serve.pg_tls_cert_file, serve.pg_tls_key_file).
+func loadPGTLS(cfg *config.Config) (*tls.Config, error) {
+	certFile, keyFile := cfg.Serve.PGTLSCertFile, cfg.Serve.PGTLSKeyFile
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load the PostgreSQL TLS certificate (serve.pg_tls_cert_file %s, serve.pg_tls_key_file %s): %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

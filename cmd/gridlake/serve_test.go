@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +30,8 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
+	// The PostgreSQL port speaks TLS with a certificate of a test CA.
+	caFile, certFile, keyFile := pgTestCA(t, t.TempDir())
 	var stdout, stderr syncBuffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	done := make(chan error, 1)
@@ -36,6 +39,7 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	go func() {
 		done <- run(ctx, e, []string{"up", "--simulate", "--data-dir", dir,
 			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
+			"--serve-pg-tls-cert-file", certFile, "--serve-pg-tls-key-file", keyFile,
 			// The simulator stops after 15 s, so answers taken one after
 			// the other (psql, then HTTP) see the same data.
 			"--simulate-batteries", "40", "--simulate-rooms", "4", "--simulate-rate", "5", "--simulate-duration", "15s",
@@ -79,9 +83,11 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
+	pgUser, pgPassword := pgDemoLogin(t, dir)
 	runPsql := func(q string) (string, error) {
-		cmd := exec.CommandContext(ctx, psql, "-h", pg[1], "-p", pg[2], "-U", "analyst", "-d", "gridlake", "-X", "-A", "-t", "-F", ",", "-v", "ON_ERROR_STOP=1", "-c", q)
-		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=5")
+		conninfo := "host=" + pg[1] + " port=" + pg[2] + " user=" + pgUser + " dbname=gridlake sslmode=verify-full sslrootcert=" + caFile
+		cmd := exec.CommandContext(ctx, psql, conninfo, "-X", "-A", "-t", "-F", ",", "-v", "ON_ERROR_STOP=1", "-c", q)
+		cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=5", "PGPASSWORD="+pgPassword)
 		b, err := cmd.CombinedOutput()
 		return string(b), err
 	}
@@ -111,6 +117,16 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 		t.Fatalf("the report should count all 40 batteries in an hour:\n%s", got)
 	}
 
+	// psql signed in with SCRAM over TLS; a wrong password is refused.
+	if out, err := runPsql(`\conninfo`); err != nil || !strings.Contains(out, `as user "demo"`) || !strings.Contains(out, "SSL connection (protocol: TLS") {
+		t.Errorf("psql \\conninfo: %v\n%s", err, out)
+	}
+	pgPassword = pgPassword + "x"
+	if out, err := runPsql("SELECT 1"); err == nil || !strings.Contains(out, `password authentication failed for user "demo"`) {
+		t.Errorf("psql with a wrong password: %v\n%s", err, out)
+	}
+	pgPassword = strings.TrimSuffix(pgPassword, "x")
+
 	// Several statements in one simple query: each runs, in order.
 	if out, err := runPsql("SET application_name='report'; SELECT 'first'; SELECT count(*) FROM battery_now"); err != nil ||
 		!strings.Contains(out, "first") || !strings.Contains(out, "40") {
@@ -118,7 +134,7 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	}
 
 	// pgx, extended protocol, a parameter and binary results.
-	conn, err := pgx.Connect(ctx, "postgres://analyst@"+pg[1]+":"+pg[2]+"/gridlake?sslmode=disable")
+	conn, err := pgx.Connect(ctx, pgDemoURL(t, dir, net.JoinHostPort(pg[1], pg[2]), "sslmode=verify-full", "sslrootcert="+caFile))
 	if err != nil {
 		t.Fatalf("pgx connect: %v", err)
 	}

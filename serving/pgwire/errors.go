@@ -19,6 +19,7 @@ const (
 	codeCanceled    = "57014" // query_canceled
 	codeIdle        = "57P05" // idle_session_timeout
 	codeBadPassword = "28P01" // invalid_password
+	codeNoAuth      = "28000" // invalid_authorization_specification
 	codeNoStatement = "26000" // invalid_sql_statement_name
 	codeNoPortal    = "34000" // invalid_cursor_name
 	codeFeature     = "0A000" // feature_not_supported

@@ -1,7 +1,7 @@
 // Package pgwire speaks enough of the PostgreSQL wire protocol (v3) for
 // psql, pgx and JDBC to run read-only queries against the serving layer's
-// SQL engine: startup (SSL politely refused), optional cleartext password,
-// the simple query protocol (several statements per message) and the
+// SQL engine: startup (TLS when a certificate is configured), SCRAM-SHA-256
+// authentication against a directory of users, the simple query protocol (several statements per message) and the
 // extended one (Parse, Bind, Describe, Execute, Sync), text and binary
 // result formats for the common types, and CancelRequest.
 //
@@ -14,6 +14,10 @@ package pgwire
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -39,7 +43,7 @@ const (
 	DefaultMaxSessionBytes = 16 << 20
 
 	// preAuthMaxBody bounds a message before the client has authenticated
-	// (the password message); pgproto3 bounds the startup packet itself
+	// (the SASL messages); pgproto3 bounds the startup packet itself
 	// at PostgreSQL's 10,000 bytes.
 	preAuthMaxBody = 8 << 10
 	// maxParams is the protocol's own limit: counts are 16-bit.
@@ -48,9 +52,13 @@ const (
 
 // Server accepts PostgreSQL clients. Zero limits take their defaults.
 type Server struct {
-	Q        Querier
-	Password string // empty: no authentication
-	Log      *slog.Logger
+	Q Querier
+	// Auth checks every session's SCRAM-SHA-256 login (required).
+	Auth Authenticator
+	// TLS, when set, answers SSLRequest and encrypts the session (at
+	// least TLS 1.2); clients may still connect in the clear.
+	TLS *tls.Config
+	Log *slog.Logger
 
 	MaxConns        int           // concurrent sessions; past it: FATAL 53300 (serve.pg_max_conns)
 	StartupTimeout  time.Duration // to finish startup and authentication (serve.pg_startup_timeout)
@@ -58,6 +66,14 @@ type Server struct {
 	WriteTimeout    time.Duration // a client reading none of its results this long is closed (serve.pg_write_timeout)
 	MaxMessageBytes int           // a bigger message closes the session with 54000 (serve.pg_max_message_bytes)
 	MaxSessionBytes int           // prepared statements and portals a session holds (serve.pg_max_session_bytes)
+
+	// rand is where nonces and the mock key come from (crypto/rand when
+	// nil); the fuzz test makes them predictable.
+	rand io.Reader
+	// mockKey derives the salts of users that do not exist.
+	mockKey [32]byte
+	// endpoint is the TLS certificate's channel binding (nil: none).
+	endpoint []byte
 
 	once sync.Once
 	mu   sync.Mutex
@@ -92,13 +108,29 @@ func (s *Server) init() {
 			s.MaxSessionBytes = DefaultMaxSessionBytes
 		}
 		s.sessions = map[uint32]*session{}
+		if s.TLS != nil {
+			s.TLS = s.TLS.Clone()
+			s.TLS.MinVersion = max(s.TLS.MinVersion, tls.VersionTLS12)
+			s.endpoint = endpointHash(s.TLS)
+		}
+		io.ReadFull(s.random(), s.mockKey[:]) // crypto/rand never fails (Go 1.24+)
 	})
+}
+
+func (s *Server) random() io.Reader {
+	if s.rand != nil {
+		return s.rand
+	}
+	return rand.Reader
 }
 
 // Serve accepts connections on ln until ctx ends. Accept errors (file
 // descriptors exhausted) are logged and retried with a backoff; Serve
 // returns nil when ctx ends, or an error if ln was closed by someone else.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Auth == nil {
+		return errors.New("PostgreSQL server without an authenticator: every session must sign in")
+	}
 	s.init()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()

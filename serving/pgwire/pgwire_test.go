@@ -96,18 +96,28 @@ func TestResults_StreamWhileTheQueryRuns(t *testing.T) {
 }
 
 func TestMessageTooLarge_BeforeAuthentication(t *testing.T) {
-	addr := serve(t, &Server{Q: &stubQ{}, Password: "pw"})
+	addr := serve(t, &Server{Q: &stubQ{}})
 	c := dial(t, addr)
 	c.send(startupMsg())
-	if m := c.recv(); m != "R:password" {
-		t.Fatalf("got %s, want the password request", m)
+	if m := c.recv(); m != "R:sasl:SCRAM-SHA-256" {
+		t.Fatalf("got %s, want the SCRAM request", m)
 	}
-	c.send(&pgproto3.PasswordMessage{Password: strings.Repeat("x", 9000)})
+	c.send(&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte("n,,n=,r=" + strings.Repeat("x", 9000))})
 	if m := c.recv(); !strings.HasPrefix(m, "E:54000:") || !strings.Contains(m, "before authentication") {
-		t.Errorf("a 9000-byte password message answered %s", m)
+		t.Errorf("a 9000-byte SASLInitialResponse answered %s", m)
 	}
 	if m := c.recv(); m != "EOF" {
 		t.Errorf("then %s, want the connection closed", m)
+	}
+	// The client-final message is bounded the same way.
+	c = dial(t, addr)
+	c.send(startupMsg())
+	c.recv()
+	c.send(&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte("n,,n=,r=" + testClientNonce)})
+	c.recv()
+	c.send(&pgproto3.SASLResponse{Data: []byte("c=biws,r=" + strings.Repeat("x", 9000))})
+	if m := c.recv(); !strings.HasPrefix(m, "E:54000:") || !strings.Contains(m, "before authentication") {
+		t.Errorf("a 9000-byte SASLResponse answered %s", m)
 	}
 	// A startup packet above PostgreSQL's 10,000 bytes.
 	c = dial(t, addr)
@@ -116,19 +126,11 @@ func TestMessageTooLarge_BeforeAuthentication(t *testing.T) {
 	if m := c.recv(); !strings.HasPrefix(m, "E:08P01:") {
 		t.Errorf("a 20,000-byte startup packet answered %s", m)
 	}
-	// The right password still works.
-	c = dial(t, addr)
-	c.send(startupMsg())
-	c.recv()
-	c.send(&pgproto3.PasswordMessage{Password: "pw"})
-	if got := c.until(); got[0] != "R:ok" {
+	// The right password still works, a wrong one does not.
+	if got := dial(t, addr).signIn("analyst", analystPassword); len(got) < 2 || got[1] != "R:ok" {
 		t.Errorf("the right password answered %v", got)
 	}
-	c = dial(t, addr)
-	c.send(startupMsg())
-	c.recv()
-	c.send(&pgproto3.PasswordMessage{Password: "pW"})
-	if got := c.until(); !strings.HasPrefix(got[0], "E:28P01:") {
+	if got := dial(t, addr).signIn("analyst", "Correct horse battery staple"); !strings.HasPrefix(got[0], "E:28P01:") {
 		t.Errorf("a wrong password answered %v", got)
 	}
 }
@@ -157,10 +159,8 @@ func TestConnections_CappedAtMaxConns(t *testing.T) {
 	a.send(&pgproto3.Terminate{})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c := dial(t, addr)
-		c.send(startupMsg())
-		got := c.until()
-		if got[0] == "R:ok" {
+		got := dial(t, addr).signIn("analyst", analystPassword)
+		if len(got) > 1 && got[1] == "R:ok" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -297,7 +297,7 @@ func TestPgx_ExtendedProtocolAndCancel(t *testing.T) {
 	q := &stubQ{ended: make(chan error, 1)}
 	addr := serve(t, &Server{Q: q})
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, "postgres://analyst@"+addr+"/gridlake?sslmode=disable")
+	conn, err := pgx.Connect(ctx, pgURL("analyst", analystPassword, addr, "sslmode=disable"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,5 +355,28 @@ func TestBind_CountsCheckedAgainstTheMessage(t *testing.T) {
 	c.nc.Write([]byte{'B', 0, 0, 0, 9, 0, 's', 0, 0xff, 0xff})
 	if got := c.until(); len(got) != 2 || !strings.HasPrefix(got[0], "E:08P01:") || got[1] != "EOF" {
 		t.Errorf("a Bind with a count past its body answered %v", got)
+	}
+}
+
+func TestReceive_UndecodableMessageIsAProtocolError(t *testing.T) {
+	addr := serve(t, &Server{Q: &stubQ{}})
+	// A Bind whose one parameter claims a negative length (pgproto3's
+	// decoder slices with it), and a FunctionCall cut short.
+	badBind := []byte{'B', 0, 0, 0, 16, 0, 0, 0, 0, 0, 1, 0x80, 0, 0, 0x54, 0, 0}
+	badCall := []byte{'F', 0, 0, 0, 8, 0, 0, 0, 1}
+	for _, raw := range [][]byte{badBind, badCall} {
+		// Signed in, and in place of the SASLInitialResponse.
+		c := login(t, addr)
+		c.nc.Write(raw)
+		if got := c.until(); len(got) != 2 || got[0] != "E:08P01:invalid message: the message's lengths run past its body" || got[1] != "EOF" {
+			t.Errorf("%q after sign-in answered %v", raw[0], got)
+		}
+		c = dial(t, addr)
+		c.send(startupMsg())
+		c.recv()
+		c.nc.Write(raw)
+		if got := c.until(); len(got) != 2 || !strings.HasPrefix(got[0], "E:08P01:invalid SASLInitialResponse: the message's lengths") || got[1] != "EOF" {
+			t.Errorf("%q before sign-in answered %v", raw[0], got)
+		}
 	}
 }

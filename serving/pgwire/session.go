@@ -2,8 +2,6 @@ package pgwire
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/gridlake/gridlake/auth"
 	"github.com/gridlake/gridlake/serving"
 )
 
@@ -28,6 +27,9 @@ type session struct {
 	be *pgproto3.Backend
 
 	pid, secret uint32 // BackendKeyData, for CancelRequest
+	who         auth.Principal
+	tls         bool  // the connection was upgraded by an SSLRequest
+	plainBytes  int64 // bytes of SSL and GSSENC requests read in the clear
 
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc // of the running query; nil between queries
@@ -53,6 +55,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, full bool) error {
 	// A half-started connection holds a descriptor and a slot: it has
 	// StartupTimeout to finish startup and authentication.
 	nc.SetDeadline(time.Now().Add(s.StartupTimeout))
+	defer s.unregister(ss) // registered once signed in, even if telling the client fails
 	ok, err := ss.startup(full)
 	if err != nil {
 		ss.sendFatal(err)
@@ -61,62 +64,57 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, full bool) error {
 	if !ok {
 		return nil
 	}
-	defer s.unregister(ss)
-	nc.SetDeadline(time.Time{})
+	ss.nc.SetDeadline(time.Time{})
 	ss.be.SetMaxBodyLen(s.MaxMessageBytes)
-	return ss.loop(ctx)
+	s.Log.Info("PostgreSQL client signed in", "user", ss.who.String(), "role", ss.who.Role.String(), "remote", nc.RemoteAddr(), "tls", ss.tls)
+	if err := ss.loop(auth.WithPrincipal(ctx, ss.who)); err != nil {
+		return fmt.Errorf("session of %s: %w", ss.who, err)
+	}
+	return nil
 }
 
 // startup reads the startup packet and authenticates; ok false means the
 // connection was a CancelRequest and is done.
 func (ss *session) startup(full bool) (ok bool, err error) {
 	s := ss.s
-	for {
+	var sm *pgproto3.StartupMessage
+	for sm == nil {
 		m, err := ss.be.ReceiveStartupMessage()
 		if err != nil {
 			return false, ss.readFailed(err, "startup packet")
 		}
 		switch m := m.(type) {
-		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest: // not offered: the client goes on in the clear
-			if _, err := ss.nc.Write([]byte{'N'}); err != nil {
-				return false, fmt.Errorf("refuse SSL: %w", err)
-			}
-			continue
+		case *pgproto3.SSLRequest:
+			err = ss.answerSSL()
+		case *pgproto3.GSSEncRequest:
+			err = ss.answerGSSEnc()
 		case *pgproto3.CancelRequest: // closed without a reply, as PostgreSQL does
 			s.cancelQuery(m.ProcessID, m.SecretKey)
 			return false, nil
 		case *pgproto3.StartupMessage:
+			sm = m
 		default:
 			return false, fatalf(codeProtocol, "unexpected %T at startup", m)
 		}
-		break
+		if err != nil {
+			return false, err
+		}
 	}
 	if full {
 		return false, fatalf(codeTooMany, "sorry, too many clients already: %d PostgreSQL sessions are open, the limit set in serve.pg_max_conns", s.MaxConns)
 	}
-	if s.Password != "" {
-		ss.be.Send(&pgproto3.AuthenticationCleartextPassword{})
-		if err := ss.be.Flush(); err != nil {
-			return false, fmt.Errorf("ask for the password: %w", err)
+	user := sm.Parameters["user"]
+	if user == "" {
+		return false, fatalf(codeNoAuth, "no PostgreSQL user name specified in startup packet")
+	}
+	if s.Auth == nil {
+		return false, fatalf(codeNoAuth, "this server has no users to sign in against")
+	}
+	if ss.who, err = ss.authenticate(user); err != nil {
+		if isFatal(err) {
+			s.Log.Warn("PostgreSQL sign-in refused", "user", clip(user), "remote", ss.nc.RemoteAddr(), "tls", ss.tls, "err", err)
 		}
-		if err := ss.be.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
-			return false, err
-		}
-		m, err := ss.be.Receive()
-		if err != nil {
-			return false, ss.readFailed(err, "password message")
-		}
-		var sent string
-		pm, isPassword := m.(*pgproto3.PasswordMessage)
-		if isPassword {
-			sent = pm.Password
-		}
-		// Hashed first so the comparison takes the same time whatever
-		// the lengths.
-		got, want := sha256.Sum256([]byte(sent)), sha256.Sum256([]byte(s.Password))
-		if !isPassword || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			return false, fatalf(codeBadPassword, "password authentication failed: use the password set in serve.pg_password")
-		}
+		return false, err
 	}
 	s.register(ss)
 	ss.be.Send(&pgproto3.AuthenticationOk{})
@@ -127,6 +125,22 @@ func (ss *session) startup(full bool) (ok bool, err error) {
 	ss.be.Send(&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret})
 	ss.be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 	return true, ss.flush()
+}
+
+// errUndecodable is a message pgproto3 could not decode without panicking.
+var errUndecodable = errors.New("the message's lengths run past its body")
+
+// receive reads the client's next message. pgproto3's decoders index past
+// some malformed bodies (a Bind parameter of negative length, a short
+// FunctionCall) and panic; that is the client's protocol violation, not a
+// crash.
+func (ss *session) receive() (m pgproto3.FrontendMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, errUndecodable
+		}
+	}()
+	return ss.be.Receive()
 }
 
 // readFailed turns a failed read into what the client is told, if anything.
@@ -173,7 +187,7 @@ func (ss *session) flush() error {
 func (ss *session) loop(ctx context.Context) error {
 	for {
 		ss.nc.SetReadDeadline(time.Now().Add(ss.s.IdleTimeout))
-		m, err := ss.be.Receive()
+		m, err := ss.receive()
 		if err != nil {
 			err = ss.readFailed(err, "message")
 			ss.sendFatal(err)

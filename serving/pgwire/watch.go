@@ -18,6 +18,7 @@ const maxReadAhead = 64 << 10
 // the watcher read ahead while a query ran.
 type connReader struct {
 	nc net.Conn
+	n  int64 // bytes the session read from nc itself (at startup, to check nothing follows an SSLRequest)
 
 	mu      sync.Mutex
 	ahead   []byte // read by the watcher, not yet by the session
@@ -40,7 +41,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	r.mu.Unlock()
-	return r.nc.Read(p)
+	n, err := r.nc.Read(p)
+	r.n += int64(n)
+	return n, err
 }
 
 // watch reads the connection in the background while a query runs, so a
