@@ -34,7 +34,7 @@ import (
 func TestAuth_EachRoleAgainstEachRouteClassOnUp(t *testing.T) {
 	users, tokens := testUsersFile(t)
 	u := startUp(t, "--auth-users-file", users, "--http-addr", "0.0.0.0:0", "--jobs-enabled=false")
-	if !strings.Contains(u.stdout.String(), "users come from the users file "+users) {
+	if !strings.Contains(u.stdout.String(), "users and tokens come from the users file "+users) {
 		t.Fatalf("the banner does not say where users come from:\n%s", u.stdout.String())
 	}
 	_, port, _ := net.SplitHostPort(u.http)
