@@ -101,17 +101,23 @@ func TestAuth_EachRoleAgainstEachRouteClassOnUp(t *testing.T) {
 }
 
 // TestUp_NonLoopbackWithoutUsersRefused: without configured users, `gridlake
-// up` refuses a non-loopback address before starting anything.
+// up` and `gridlake jobs scheduler` refuse a non-loopback address before
+// starting anything.
 func TestUp_NonLoopbackWithoutUsersRefused(t *testing.T) {
-	var stdout, stderr syncBuffer
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := run(ctx, e, []string{"up", "--data-dir", t.TempDir(), "--kafka-embedded-port", "0", "--s3-embedded-port", "0",
-		"--http-addr", "0.0.0.0:0", "--serve-pg-addr", "127.0.0.1:0"})
-	if err == nil || !strings.Contains(err.Error(), "refusing to listen on http.addr=0.0.0.0:0 without configured users") ||
-		!strings.Contains(err.Error(), "gridlake auth add-token") {
-		t.Fatalf("up on 0.0.0.0 without users: %v, want the CheckBind refusal", err)
+	for _, args := range [][]string{
+		{"up", "--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--serve-pg-addr", "127.0.0.1:0"},
+		// Nothing listens on this S3 endpoint: the refusal comes first.
+		{"jobs", "scheduler", "--s3-endpoint", "127.0.0.1:1", "--kafka-brokers", "127.0.0.1:1"},
+	} {
+		var stdout, stderr syncBuffer
+		e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+		err := run(ctx, e, append(args, "--data-dir", t.TempDir(), "--http-addr", "0.0.0.0:0"))
+		if err == nil || !strings.Contains(err.Error(), "refusing to listen on http.addr=0.0.0.0:0 without configured users") ||
+			!strings.Contains(err.Error(), "gridlake auth add-token") {
+			t.Fatalf("%s on 0.0.0.0 without users: %v, want the CheckBind refusal", args[0], err)
+		}
 	}
 }
 

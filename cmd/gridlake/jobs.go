@@ -81,6 +81,14 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	var acc *access
+	if action == "scheduler" {
+		// Refuse a non-loopback --http-addr without users before anything
+		// is opened.
+		if acc, err = openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr}, log); err != nil {
+			return err
+		}
+	}
 	store, err := openBatchLake(ctx, &cfg)
 	if err != nil {
 		return err
@@ -184,10 +192,6 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	case "scheduler":
-		acc, err := openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr}, log)
-		if err != nil {
-			return err
-		}
 		if err := sch.Start(ctx); err != nil {
 			return err
 		}
