@@ -17,7 +17,7 @@ const DemoName = "demo"
 // use, and its directory entry. It is a convenience for `gridlake up` on
 // loopback, never a configured user.
 func DemoToken(dataDir string, now time.Time) (token string, e Entry, err error) {
-	path := filepath.Join(dataDir, "auth", "demo-token")
+	path := DemoTokenPath(dataDir)
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:

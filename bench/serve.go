@@ -143,7 +143,12 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	if err != nil {
 		return res, err
 	}
-	srv := &http.Server{Handler: mux}
+	// Behind the access check every process has, so its cost is measured.
+	token, protected, err := protect(dir, mux)
+	if err != nil {
+		return res, err
+	}
+	srv := &http.Server{Handler: protected}
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
@@ -163,7 +168,7 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 		{"fleet_last_hour_1m", 0.005, func(*rand.Rand) string { return "/v1/fleet/stats?res=1m" }},
 		{"hotel_today", 0.005, func(*rand.Rand) string { return "/v1/hotel/days/today?limit=20" }},
 	}
-	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}, Timeout: 10 * time.Second}
+	cl := &http.Client{Transport: withToken(token, &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}), Timeout: 10 * time.Second}
 	// Warm up: touch every row group once, as a server in steady state has.
 	say("warming up")
 	warm := rand.New(rand.NewPCG(2, 2))

@@ -109,20 +109,26 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 		return res, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	procDir := filepath.Join(dir, "speed")
+	token, err := demoToken(procDir)
+	if err != nil {
+		return res, err
+	}
 	cmd := exec.CommandContext(ctx, o.Binary, "speed", "--kafka-brokers", b.Addr(), "--s3-endpoint", s3.Addr(),
-		"--s3-access-key", "bench", "--http-addr", addr, "--log-level", "warn")
+		"--s3-access-key", "bench", "--http-addr", addr, "--data-dir", procDir, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), benchSecretEnv)
 	cmd.Stderr = o.Progress
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("start speed process: %w", err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	cl := &http.Client{Timeout: 5 * time.Second}
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: withToken(token, nil)}
+	profCl := &http.Client{Transport: withToken(token, nil)} // a CPU profile takes longer than cl's timeout
 	profDone := make(chan struct{})
 	if o.ProfileDir != "" {
 		go func() {
 			defer close(profDone)
-			saveProfile(addr, "profile?seconds=8", filepath.Join(o.ProfileDir, "cpu.pprof"))
+			saveProfile(profCl, addr, "profile?seconds=8", filepath.Join(o.ProfileDir, "cpu.pprof"))
 		}()
 	} else {
 		close(profDone)
@@ -228,7 +234,7 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 	res.RSSMB, err = peakRSS(cmd.Process.Pid)
 	<-profDone
 	if o.ProfileDir != "" {
-		saveProfile(addr, "heap", filepath.Join(o.ProfileDir, "heap.pprof"))
+		saveProfile(profCl, addr, "heap", filepath.Join(o.ProfileDir, "heap.pprof"))
 		say("profiles in %s (go tool pprof %s)", o.ProfileDir, filepath.Join(o.ProfileDir, "cpu.pprof"))
 	}
 	return res, err
@@ -236,9 +242,9 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 
 // saveProfile fetches /debug/pprof/<what> from the speed process into path;
 // profiling is best effort and never fails the benchmark.
-func saveProfile(addr, what, path string) {
+func saveProfile(cl *http.Client, addr, what, path string) {
 	for i := 0; i < 50; i++ {
-		resp, err := http.Get("http://" + addr + "/debug/pprof/" + what)
+		resp, err := cl.Get("http://" + addr + "/debug/pprof/" + what)
 		if err != nil {
 			time.Sleep(100 * time.Millisecond)
 			continue

@@ -26,11 +26,14 @@ const (
 
 // Run is one run of a job, as kept in the history: _jobs/<job>/runs/.
 type Run struct {
-	Job      string    `json:"job"`
-	Number   int64     `json:"number"` // the job number, also its fencing token
-	Slot     string    `json:"slot"`
-	Trigger  string    `json:"trigger"` // schedule, takeover, manual, backfill
-	Holder   string    `json:"holder"`
+	Job     string `json:"job"`
+	Number  int64  `json:"number"` // the job number, also its fencing token
+	Slot    string `json:"slot"`
+	Trigger string `json:"trigger"` // schedule, takeover, manual, backfill
+	Holder  string `json:"holder"`
+	// By is who asked for the run: "scheduler" for its schedule, else the
+	// principal of the trigger ("token:ci", "user:alice", "cli:bob").
+	By       string    `json:"by,omitempty"`
 	Started  time.Time `json:"started"`
 	Ended    time.Time `json:"ended,omitzero"`
 	Status   string    `json:"status"`

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/gridlake/gridlake/auth"
 )
 
 // Register mounts the jobs API:
@@ -52,7 +54,12 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 			writeError(w, http.StatusBadRequest, errors.New(`backfill needs {"from":"YYYY-MM-DD","to":"YYYY-MM-DD"} (local days of site.timezone)`))
 			return
 		}
-		n, err := s.TriggerAsync(r.Context(), name, "manual", Input{From: in.From, To: in.To})
+		// The run history keeps who asked (auth.Protect put them in the context).
+		by := "anonymous"
+		if p, ok := auth.FromContext(r.Context()); ok {
+			by = p.String()
+		}
+		n, err := s.TriggerAsync(r.Context(), name, "manual", Input{From: in.From, To: in.To, By: by})
 		if err != nil {
 			code := s.status(name)
 			if IsInputError(err) {

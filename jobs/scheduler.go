@@ -29,10 +29,15 @@ type Job struct {
 // (lake.WithFence), so a run that lost its lease cannot commit.
 type Func func(ctx context.Context, in Input) (Output, error)
 
+// BySchedule is Run.By of a run its schedule started (or a takeover of one).
+const BySchedule = "scheduler"
+
 // Input parameterises a run: a backfill's range of local days, and where
 // long work reports progress.
 type Input struct {
 	From, To string
+	// By is who asked for a manual run (Run.By).
+	By       string
 	Progress func(done, total int64)
 }
 
@@ -224,7 +229,7 @@ func (s *Scheduler) scheduled(ctx context.Context, name string) {
 	if lease.Takeover {
 		trigger = "takeover"
 	}
-	s.execute(ctx, s.byName[name], lease, trigger, Input{})
+	s.execute(ctx, s.byName[name], lease, trigger, Input{By: BySchedule})
 }
 
 // sweep finishes abandoned slots: a claim still running whose lease ran out
@@ -262,7 +267,7 @@ func (s *Scheduler) takeOver(ctx context.Context, j *Job, slot string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.execute(ctx, j, lease, "takeover", Input{})
+		s.execute(ctx, j, lease, "takeover", Input{By: BySchedule})
 	}()
 }
 
@@ -309,7 +314,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, lease *Lease, trigger s
 	log := s.o.Log.With("job", j.Name, "run", lease.Token(), "slot", lease.Slot())
 	s.abandonPrevious(ctx, lease)
 	run := &Run{Job: j.Name, Number: lease.Token(), Slot: lease.Slot(), Trigger: trigger, Holder: s.o.Holder,
-		Started: s.o.Now(), Status: StatusRunning, From: in.From, To: in.To}
+		By: in.By, Started: s.o.Now(), Status: StatusRunning, From: in.From, To: in.To}
 	if err := s.record(ctx, run); err != nil {
 		log.Error("job history", "err", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/auth"
 	"github.com/gridlake/gridlake/internal/chaos"
 	"github.com/gridlake/gridlake/internal/minioproc"
 	"github.com/gridlake/gridlake/internal/reference"
@@ -59,6 +60,12 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 		return append(append(first, common...), rest...)
 	}
 
+	// Every process reads one users file (inherited environment); the
+	// test asks as its admin.
+	users, tokens := testUsersFile(t)
+	t.Setenv("GRIDLAKE_AUTH_USERS_FILE", users)
+	token := tokens[auth.Admin]
+
 	// The processes, each restartable on the same ports and data.
 	if err := os.MkdirAll(filepath.Join(root, "minio"), 0o755); err != nil {
 		t.Fatal(err)
@@ -80,7 +87,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 		// before serving falls back; below the pollers' 5 s client timeout.
 		Args: args([]string{"serve"}, "--http-addr", serveAddr, "--serve-pg-addr", "", "--jobs-enabled=false", "--s3-timeout", "2s",
 			"--data-dir", filepath.Join(root, "serve")),
-		Ready: chaos.HTTPReady("http://" + serveAddr + "/v1/status")}
+		Ready: chaos.HTTPReady("http://"+serveAddr+"/v1/status", "Authorization", "Bearer "+token)}
 	var scheds [2]*chaos.Proc
 	var schedAddrs [2]string
 	for i := range scheds {
@@ -124,7 +131,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	// What the API is asked: the fleet, a battery, a room, the status.
 	from, to := simStart.Add(-time.Hour), simStart.Add(24*time.Hour)
 	day0 := agg.DayOf(simStart.UnixMilli(), seoul)
-	pl := &poller{base: "http://" + serveAddr, counts: map[string]*phaseCounts{}, urls: []string{
+	pl := &poller{base: "http://" + serveAddr, token: token, counts: map[string]*phaseCounts{}, urls: []string{
 		"/v1/status",
 		fmt.Sprintf("/v1/fleet/stats?res=1h&from=%d&to=%d", from.UnixMilli(), to.UnixMilli()),
 		fmt.Sprintf("/v1/batteries/B-00007/stats?res=1m&from=%d&to=%d", simStart.UnixMilli(), simStart.Add(3*time.Hour).UnixMilli()),
@@ -138,8 +145,8 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	waitUntil(t, 90*time.Second, "a first batch commit, two simulated segments and the polled battery and room", func() bool {
 		var st struct{ Freshness serving.Freshness }
 		var raw json.RawMessage
-		return ing.completed() >= 2 && getOK(serveAddr, "/v1/status", &st) && st.Freshness.BatchVersion > 0 &&
-			getOK(serveAddr, pl.urls[3], &raw) && getOK(serveAddr, pl.urls[4], &raw)
+		return ing.completed() >= 2 && getOK(token, serveAddr, "/v1/status", &st) && st.Freshness.BatchVersion > 0 &&
+			getOK(token, serveAddr, pl.urls[3], &raw) && getOK(token, serveAddr, pl.urls[4], &raw)
 	}, logTail(serve.Log))
 	logf("warm-up done: %d segments sent, serving batch version > 0", ing.completed())
 	// The API is polled from now to the end of the faults.
@@ -202,11 +209,11 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	// applied a new batch version and before the serving side loaded it;
 	// down and frozen longer than any store call should take.
 	pl.setPhase("minio-kill")
-	logf("  serve's speed layer applied batch version %d", waitNewVersion(t, serveAddr, 30*time.Second))
+	logf("  serve's speed layer applied batch version %d", waitNewVersion(t, token, serveAddr, 30*time.Second))
 	killFor("minio-kill", minio, 6*time.Second)
 	steady("minio-kill")
 	pl.setPhase("minio-stop")
-	logf("  serve's speed layer applied batch version %d", waitNewVersion(t, serveAddr, 30*time.Second))
+	logf("  serve's speed layer applied batch version %d", waitNewVersion(t, token, serveAddr, 30*time.Second))
 	stopFor("minio-stop", minio, 8*time.Second)
 	steady("minio-stop")
 	// 3, 4: the broker.
@@ -225,7 +232,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	steady("serve-stop")
 	// 7: a scheduler killed in the middle of a run it holds.
 	pl.setPhase("scheduler-kill")
-	job := waitRunning(schedAddrs[0], 20*time.Second)
+	job := waitRunning(token, schedAddrs[0], 20*time.Second)
 	was, err := scheds[0].Kill()
 	if err != nil || !was {
 		t.Fatalf("SIGKILL scheduler-0: running %v, %v", was, err)
@@ -281,7 +288,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	var fr serving.Freshness
 	waitUntil(t, 90*time.Second, fmt.Sprintf("serve to load version %d with no speed lag", man.Version), func() bool {
 		var st struct{ Freshness serving.Freshness }
-		if !getOK(serveAddr, "/v1/status", &st) {
+		if !getOK(token, serveAddr, "/v1/status", &st) {
 			return false
 		}
 		fr = st.Freshness
@@ -308,7 +315,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	logf("reference: %d messages recorded (%d in Kafka), %d valid readings of %d batteries, %d rooms, %d invalid, %d duplicates",
 		len(recorded), len(inKafka), readings, len(ref.Readings), len(ref.Rooms), ref.Invalid, ref.Dups)
 
-	cmp := &comparison{t: t, serve: serveAddr}
+	cmp := &comparison{t: t, serve: serveAddr, token: token}
 	for id := range ref.Readings {
 		for _, res := range []agg.Res{agg.Minutely, agg.Hourly} {
 			cmp.battery(id, res, ref.Windows(id, res), from, to)
@@ -543,8 +550,9 @@ func diffMessages(recorded, inKafka []kafka.Message) (missing, extra int) {
 // poller asks the API the same questions every 200 ms, each in its own
 // goroutine with a 5 s timeout, and classifies the answers by phase.
 type poller struct {
-	base string
-	urls []string
+	base  string
+	token string
+	urls  []string
 
 	mu     sync.Mutex
 	phase  string
@@ -582,7 +590,7 @@ func (p *poller) serveDown(down bool) {
 }
 
 func (p *poller) run(ctx context.Context) {
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := tokenClient(p.token, 5*time.Second)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -677,6 +685,7 @@ func (p *poller) report(t *testing.T) {
 type comparison struct {
 	t     *testing.T
 	serve string
+	token string
 
 	windows, latests, fleetHours, roomDays, closedDays int
 	problems                                           []string
@@ -693,7 +702,7 @@ func (c *comparison) problem(format string, args ...any) {
 
 func (c *comparison) get(path string, v any) bool {
 	c.t.Helper()
-	if !getOK(c.serve, path, v) {
+	if !getOK(c.token, c.serve, path, v) {
 		c.problem("GET %s did not answer 200", path)
 		return false
 	}
@@ -806,17 +815,17 @@ func jsonString(v any) string {
 
 // waitNewVersion polls the speed layer of serve at addr until it applies a
 // newer batch manifest, and returns that version.
-func waitNewVersion(t *testing.T, addr string, within time.Duration) int64 {
+func waitNewVersion(t *testing.T, token, addr string, within time.Duration) int64 {
 	t.Helper()
 	var st struct {
 		ManifestVersion int64 `json:"manifest_version"`
 	}
-	if !getOK(addr, "/speed/v1/status", &st) {
+	if !getOK(token, addr, "/speed/v1/status", &st) {
 		t.Fatal("GET /speed/v1/status failed")
 	}
 	was := st.ManifestVersion
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if getOK(addr, "/speed/v1/status", &st) && st.ManifestVersion > was {
+		if getOK(token, addr, "/speed/v1/status", &st) && st.ManifestVersion > was {
 			return st.ManifestVersion
 		}
 	}
@@ -826,7 +835,7 @@ func waitNewVersion(t *testing.T, addr string, within time.Duration) int64 {
 
 // waitRunning waits until the scheduler at addr holds a running run and
 // names it; after within it gives up and names nothing.
-func waitRunning(addr string, within time.Duration) string {
+func waitRunning(token, addr string, within time.Duration) string {
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		var st struct {
 			Holder string
@@ -838,7 +847,7 @@ func waitRunning(addr string, within time.Duration) string {
 				}
 			}
 		}
-		if !getOK(addr, "/v1/jobs", &st) {
+		if !getOK(token, addr, "/v1/jobs", &st) {
 			continue
 		}
 		for _, j := range st.Jobs {
@@ -850,9 +859,10 @@ func waitRunning(addr string, within time.Duration) string {
 	return "no run it held (none seen within " + within.String() + ")"
 }
 
-// getOK GETs path from addr with a short timeout and decodes a 200 answer.
-func getOK(addr, path string, v any) bool {
-	client := &http.Client{Timeout: 10 * time.Second}
+// getOK GETs path from addr with token and a short timeout and decodes a
+// 200 answer.
+func getOK(token, addr, path string, v any) bool {
+	client := tokenClient(token, 10*time.Second)
 	resp, err := client.Get("http://" + addr + path)
 	if err != nil {
 		return false

@@ -13,40 +13,93 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridlake/gridlake/auth"
+	"github.com/gridlake/gridlake/internal/headless"
 )
 
-// chromium runs Debian's Chromium headless (make deps installs it) on a
-// page of the dashboard and returns the DOM after its scripts ran; with
-// shot set it also saves a screenshot.
-func chromium(t *testing.T, url, shot string, width, height int) string {
+// browser is one headless Chromium tab (make deps installs Chromium),
+// driven over the DevTools protocol so a sign-in carries across pages.
+func browser(t *testing.T) *headless.Browser {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("chromium is missing: make deps installs it (Debian package chromium)")
 	}
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + t.TempDir(), fmt.Sprintf("--window-size=%d,%d", width, height), "--virtual-time-budget=8000"}
-	run := func(args ...string) []byte {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v", args, err)
-		}
-		return out
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := headless.Start(ctx, bin, t.TempDir())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
 	}
-	dom := string(run("--dump-dom", url))
+	t.Cleanup(func() { b.Close(); cancel() })
+	return b
+}
+
+// chromium loads a page of the dashboard in b and returns the DOM once
+// its scripts have rendered data; with shot set it also saves a
+// screenshot.
+func chromium(t *testing.T, b *headless.Browser, url, shot string, width, height int) string {
+	t.Helper()
+	if err := b.Size(width, height); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Open(url); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`document.body && document.body.dataset.loaded`, 60*time.Second); err != nil {
+		dom, _ := b.DOM()
+		t.Fatalf("%s did not load: %v\n%s", url, err, dom)
+	}
+	dom, err := b.DOM()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if shot != "" {
-		run("--screenshot="+shot, url)
-	}
-	if !strings.Contains(dom, "data-loaded=") {
-		t.Fatalf("%s did not load:\n%s", url, dom)
+		if err := b.Screenshot(shot); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if strings.Contains(dom, `class="error"`) {
 		t.Fatalf("%s shows an error:\n%s", url, regexp.MustCompile(`<div class="error">[^<]*`).FindString(dom))
 	}
 	return dom
+}
+
+// signIn loads the dashboard without a session, expects the sign-in form,
+// refuses a wrong password on the form, then signs in as name.
+func signIn(t *testing.T, b *headless.Browser, base, name, password, shots string) {
+	t.Helper()
+	if err := b.Size(1280, 800); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Open(base + "/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`location.pathname === "/login" && document.querySelector("#signin")`, 30*time.Second); err != nil {
+		dom, _ := b.DOM()
+		t.Fatalf("the dashboard without a session does not show the sign-in form: %v\n%s", err, dom)
+	}
+	if err := b.Screenshot(filepath.Join(shots, "signin.png")); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(secret string) {
+		t.Helper()
+		for _, err := range []error{b.Type("#name", name), b.Type("#secret", secret), b.Click("#signin-submit")} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	submit(password + "-wrong")
+	if err := b.WaitFor(`document.querySelector("#signin-error")`, 30*time.Second); err != nil || !b.Contains("Wrong name or password") {
+		t.Fatalf("a wrong password shows no error on the form: %v", err)
+	}
+	submit(password)
+	if err := b.WaitFor(`location.pathname === "/" && document.querySelector("#who-name") && document.querySelector("#who-name").textContent === `+strconv.Quote(name), 30*time.Second); err != nil {
+		dom, _ := b.DOM()
+		t.Fatalf("signed in as %s, the dashboard does not say so: %v\n%s", name, err, dom)
+	}
 }
 
 var valueRe = regexp.MustCompile(`id="([^"]+)" data-value="([^"]*)"`)
@@ -70,8 +123,13 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	// Thirty hours of a small fleet and hotel, sent at once, ending now:
 	// yesterday (site time) is over, so its numbers hold still.
 	start := time.Now().Add(-30 * time.Hour).UTC().Format(time.RFC3339)
+	// Users come from a users file: the browser signs in as the viewer
+	// vera, the test reads the API as a viewer token.
+	users, tokens := testUsersFile(t)
 	u := startUp(t, "--simulate-batteries", "120", "--simulate-rooms", "12", "--simulate-rate", "0.01",
-		"--simulate-start", start, "--simulate-fast", "--simulate-duration", "30h", "--jobs-compact-every", "10s")
+		"--simulate-start", start, "--simulate-fast", "--simulate-duration", "30h", "--jobs-compact-every", "10s",
+		"--auth-users-file", users)
+	u.token = tokens[auth.Viewer]
 	base := "http://" + u.http
 	shots, err := filepath.Abs(filepath.Join("..", "..", "artifacts", "dashboard"))
 	if err != nil {
@@ -91,9 +149,11 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 				SpeedLag int64 `json:"speed_lag_records"`
 			}
 		}
-		getJSON(t, base+"/v1/status", &st)
+		getJSON(t, u.token, base+"/v1/status", &st)
 		return st.Freshness.SpeedLag == 0
 	}, u.stderr)
+	b := browser(t)
+	signIn(t, b, base, "vera", "vera-password", shots)
 	same := func(page, id string, got map[string]float64, want float64) {
 		t.Helper()
 		g, ok := got[id]
@@ -104,7 +164,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 
 	// Fleet overview, with a list that matches every battery: it shows one
 	// page of 50, never the whole fleet.
-	dom := chromium(t, base+"/#/?range=soc_below&threshold=101", filepath.Join(shots, "fleet.png"), 1280, 1100)
+	dom := chromium(t, b, base+"/#/?range=soc_below&threshold=101", filepath.Join(shots, "fleet.png"), 1280, 1100)
 	var now struct {
 		Fleet struct {
 			Batteries, Reporting int
@@ -114,7 +174,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 			SOC                  struct{ Mean float64 }     `json:"soc_pct"`
 		}
 	}
-	getJSON(t, base+"/v1/fleet/now?stale_after=60s", &now)
+	getJSON(t, u.token, base+"/v1/fleet/now?stale_after=60s", &now)
 	got := shown(dom)
 	same("fleet", "fleet-batteries", got, float64(now.Fleet.Batteries))
 	same("fleet", "fleet-reporting", got, float64(now.Fleet.Reporting))
@@ -133,19 +193,19 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	if rows := strings.Count(dom, "data-battery="); rows != 50 {
 		t.Fatalf("the out-of-range list renders %d rows, want one page of 50", rows)
 	}
-	chromium(t, base+"/#/", filepath.Join(shots, "fleet-phone.png"), 390, 844)
+	chromium(t, b, base+"/#/", filepath.Join(shots, "fleet-phone.png"), 390, 844)
 
 	// Battery drill-down.
 	var latest struct{ Latest map[string]float64 }
-	getJSON(t, base+"/v1/batteries/B-00007", &latest)
-	dom = chromium(t, base+"/#/battery/B-00007", filepath.Join(shots, "battery.png"), 1280, 1100)
+	getJSON(t, u.token, base+"/v1/batteries/B-00007", &latest)
+	dom = chromium(t, b, base+"/#/battery/B-00007", filepath.Join(shots, "battery.png"), 1280, 1100)
 	var stats struct {
 		Windows []struct {
 			N   int64
 			SOC struct{ Mean float64 } `json:"soc_pct"`
 		}
 	}
-	getJSON(t, base+"/v1/batteries/B-00007/stats?res=1m", &stats)
+	getJSON(t, u.token, base+"/v1/batteries/B-00007/stats?res=1m", &stats)
 	got = shown(dom)
 	for _, k := range []string{"voltage_v", "current_a", "temperature_c", "soc_pct"} {
 		same("battery", "latest-"+k, got, latest.Latest[k])
@@ -161,7 +221,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 
 	// Hotel energy for yesterday (site time zone), rooms in waste order.
 	day := time.Now().In(mustLoc(t, "Asia/Seoul")).AddDate(0, 0, -1).Format("2006-01-02")
-	dom = chromium(t, base+"/#/hotel?day="+day, filepath.Join(shots, "hotel.png"), 1280, 1100)
+	dom = chromium(t, b, base+"/#/hotel?day="+day, filepath.Join(shots, "hotel.png"), 1280, 1100)
 	var hotel struct {
 		RoomsReporting int `json:"rooms_reporting"`
 		Total          struct {
@@ -172,7 +232,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 			RoomID string `json:"room_id"`
 		}
 	}
-	getJSON(t, base+"/v1/hotel/days/"+day+"?by=room&limit=50", &hotel)
+	getJSON(t, u.token, base+"/v1/hotel/days/"+day+"?by=room&limit=50", &hotel)
 	got = shown(dom)
 	same("hotel", "hotel-rooms", got, float64(hotel.RoomsReporting))
 	same("hotel", "hotel-energy", got, hotel.Total.EnergyWh/1000)
@@ -191,7 +251,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 
 	// One room's day: the report and the timeline's spans.
 	room := want[0]
-	dom = chromium(t, base+"/#/room/"+room+"?day="+day, filepath.Join(shots, "room.png"), 1280, 900)
+	dom = chromium(t, b, base+"/#/room/"+room+"?day="+day, filepath.Join(shots, "room.png"), 1280, 900)
 	var days struct {
 		Days []struct {
 			EnergyWh  float64 `json:"energy_wh"`
@@ -199,14 +259,14 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 			OccupiedS float64 `json:"occupied_s"`
 		}
 	}
-	getJSON(t, base+"/v1/rooms/"+room+"/days?from="+day+"&to="+day, &days)
+	getJSON(t, u.token, base+"/v1/rooms/"+room+"/days?from="+day+"&to="+day, &days)
 	var tl struct {
 		Timeline struct {
 			Devices        []struct{ On []json.RawMessage }
 			Occupied, Sold []json.RawMessage
 		}
 	}
-	getJSON(t, base+"/v1/rooms/"+room+"/timeline?day="+day, &tl)
+	getJSON(t, u.token, base+"/v1/rooms/"+room+"/timeline?day="+day, &tl)
 	got = shown(dom)
 	same("room", "room-energy", got, days.Days[0].EnergyWh)
 	same("room", "room-waste", got, days.Days[0].WasteWh)
@@ -220,9 +280,27 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	}
 
 	// Jobs.
-	dom = chromium(t, base+"/#/jobs", filepath.Join(shots, "jobs.png"), 1280, 700)
+	dom = chromium(t, b, base+"/#/jobs", filepath.Join(shots, "jobs.png"), 1280, 700)
 	if rows := strings.Count(dom, "data-job="); rows != 7 {
 		t.Fatalf("the jobs page lists %d jobs, want 7", rows)
+	}
+	if by := strings.Count(dom, `class="by"`); by != 7 {
+		t.Fatalf("the jobs page shows who asked for %d jobs, want 7", by)
+	}
+
+	// Sign out: the browser is back at the form, and the dashboard sends
+	// it there again.
+	if err := b.Click("#signout"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`location.pathname === "/login" && document.querySelector("#signin")`, 30*time.Second); err != nil {
+		t.Fatalf("sign-out does not return to the sign-in form: %v", err)
+	}
+	if err := b.Open(base + "/#/jobs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`location.pathname === "/login" && document.querySelector("#signin")`, 30*time.Second); err != nil {
+		t.Fatalf("after sign-out the dashboard still opens: %v", err)
 	}
 	t.Logf("screenshots in %s", shots)
 }

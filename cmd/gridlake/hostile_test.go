@@ -53,6 +53,9 @@ type hostileUp struct {
 	minio            *minioproc.Server
 	minioBin, s3Data string
 	log              *syncBuffer
+	// client sends the demo token; patient also waits for slow queries on
+	// a loaded machine (the server's serve.sql_timeout, 30 s, bounds them).
+	client, patient *http.Client
 }
 
 func startHostileUp(t *testing.T) *hostileUp {
@@ -102,6 +105,12 @@ func startHostileUp(t *testing.T) *hostileUp {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Every request carries the demo token the banner prints.
+	m := regexp.MustCompile(`token\s+(gl_\S+)`).FindStringSubmatch(h.log.String())
+	if m == nil {
+		t.Fatalf("the banner has no token line:\n%s", h.log.String())
+	}
+	h.client, h.patient = tokenClient(m[1], 10*time.Second), tokenClient(m[1], 60*time.Second)
 	// Wait for a first batch commit, so the lake tables exist.
 	waitUntil(t, 60*time.Second, "a first batch commit", func() bool {
 		var st struct {
@@ -124,7 +133,7 @@ func (h *hostileUp) alive(t *testing.T) {
 	if rss := h.rssMB(); rss > hostileRSSLimitMB {
 		t.Fatalf("gridlake up RSS %d MB is over %d MB", rss, hostileRSSLimitMB)
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + h.http + "/v1/status")
+	resp, err := h.client.Get("http://" + h.http + "/v1/status")
 	if err != nil {
 		t.Fatalf("a bystander's GET /v1/status failed: %v", err)
 	}
@@ -154,14 +163,8 @@ func tail(s string) string {
 	return s
 }
 
-var hostileClient = &http.Client{Timeout: 10 * time.Second}
-
-// patientClient waits for slow queries on a loaded machine; the server's
-// own serve.sql_timeout (30 s) still bounds them.
-var patientClient = &http.Client{Timeout: 60 * time.Second}
-
 func (h *hostileUp) get(path string) (int, string) {
-	resp, err := hostileClient.Get("http://" + h.http + path)
+	resp, err := h.client.Get("http://" + h.http + path)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -180,7 +183,7 @@ func (h *hostileUp) getJSON(path string, v any) int {
 	return code
 }
 
-func (h *hostileUp) postSQL(q string) (int, string) { return h.postSQLWith(hostileClient, q) }
+func (h *hostileUp) postSQL(q string) (int, string) { return h.postSQLWith(h.client, q) }
 
 func (h *hostileUp) postSQLWith(c *http.Client, q string) (int, string) {
 	body, _ := json.Marshal(map[string]any{"sql": q})
@@ -376,7 +379,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 		h.alive(t)
 		// A body over the limit is refused, not truncated.
 		big := "SELECT 1 -- " + strings.Repeat("x", 2<<20)
-		resp, err := hostileClient.Post("http://"+h.http+"/v1/sql", "text/plain", strings.NewReader(big))
+		resp, err := h.client.Post("http://"+h.http+"/v1/sql", "text/plain", strings.NewReader(big))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,7 +403,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 				// Several seconds of CPU each, so 2 keep the slots busy
 				// past the 1 s a third waits for one.
 				start := time.Now()
-				code, body := h.postSQLWith(patientClient, `SELECT sum(hash(i)) FROM range(250000000) t(i)`)
+				code, body := h.postSQLWith(h.patient, `SELECT sum(hash(i)) FROM range(250000000) t(i)`)
 				t.Logf("slow query: %d after %s %.100s", code, time.Since(start).Round(time.Millisecond), body)
 				switch code {
 				case http.StatusTooManyRequests:
@@ -556,7 +559,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 	})
 
 	t.Run("7_jobs", func(t *testing.T) {
-		resp, err := hostileClient.Post("http://"+h.http+"/v1/jobs/backfill/run", "application/json", strings.NewReader(`{"from":"2026-11-07","to":"2026-11-01"}`))
+		resp, err := h.client.Post("http://"+h.http+"/v1/jobs/backfill/run", "application/json", strings.NewReader(`{"from":"2026-11-07","to":"2026-11-01"}`))
 		if err != nil {
 			t.Fatal(err)
 		}

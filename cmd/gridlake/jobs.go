@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -79,6 +80,14 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	var acc *access
+	if action == "scheduler" {
+		// Refuse a non-loopback --http-addr without users before anything
+		// is opened.
+		if acc, err = openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr}, log); err != nil {
+			return err
+		}
+	}
 	if action == "scheduler" || action == "run" && name == jobs.JobCompact {
 		if err := connectKafka(ctx, &cfg, cfg.BrokerAddrs()); err != nil {
 			return err
@@ -148,18 +157,22 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 			return printJSON(e.stdout, runs)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "RUN\tSLOT\tTRIGGER\tHOLDER\tSTARTED\tSECONDS\tSTATUS\tVERSION\tROWS\tNOTE")
+		fmt.Fprintln(tw, "RUN\tSLOT\tTRIGGER\tBY\tHOLDER\tSTARTED\tSECONDS\tSTATUS\tVERSION\tROWS\tNOTE")
 		for _, r := range runs {
 			note := r.Note
 			if r.Error != "" {
 				note = r.Error
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1f\t%s\t%d\t%d\t%s\n", r.Number, r.Slot, r.Trigger, r.Holder,
+			by := r.By
+			if by == "" {
+				by = "-" // runs recorded before who-asked was kept
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%d\t%d\t%s\n", r.Number, r.Slot, r.Trigger, by, r.Holder,
 				r.Started.Local().Format("01-02 15:04:05"), r.Seconds(time.Now()), r.Status, r.Version, r.Rows, note)
 		}
 		return tw.Flush()
 	case "run", "backfill":
-		in := jobs.Input{Progress: progressBar(e.stderr, name)}
+		in := jobs.Input{Progress: progressBar(e.stderr, name), By: cliUser()}
 		trigger := "manual"
 		if action == "backfill" {
 			name, trigger, in.From, in.To = jobs.JobBackfill, "backfill", *from, *to
@@ -192,12 +205,12 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		health.Add("object_store", store.Ping)
 		health.Register(mux)
 		sch.Register(mux)
-		stop, addr, err := listenHTTP(cfg.HTTP, mux, log)
+		stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		fmt.Fprintf(e.stdout, "gridlake jobs scheduler %s: http://%s/v1/jobs\n", sch.Holder(), addr)
+		fmt.Fprintf(e.stdout, "gridlake jobs scheduler %s: %s/v1/jobs\n", sch.Holder(), base)
 		<-ctx.Done()
 		return nil
 	}
@@ -340,4 +353,13 @@ func startJobs(ctx context.Context, cfg *config.Config, brokers []string, store 
 		}
 		closeJobs()
 	}, nil
+}
+
+// cliUser is who a `gridlake jobs run` or `backfill` records as having
+// asked: the operating-system user at the terminal ("cli:alice").
+func cliUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return fmt.Sprintf("cli:uid-%d", os.Getuid())
 }

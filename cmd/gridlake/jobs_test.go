@@ -26,10 +26,10 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 		Jobs []jobs.Status `json:"jobs"`
 	}
 	waitUntil(t, 60*time.Second, "a scheduled compaction to commit", func() bool {
-		getJSON(t, base+"/v1/jobs", &list)
+		getJSON(t, u.token, base+"/v1/jobs", &list)
 		for _, s := range list.Jobs {
 			if s.Name == jobs.JobCompact && s.LastOK != nil && s.LastOK.Version > 0 && s.LastOK.Rows > 0 {
-				return s.LastOK.Trigger == "schedule"
+				return s.LastOK.Trigger == "schedule" && s.LastOK.By == jobs.BySchedule
 			}
 		}
 		return false
@@ -39,7 +39,7 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	}
 
 	// Trigger over HTTP; the run shows up in the history.
-	resp, err := http.Post(base+"/v1/jobs/recompute/run", "application/json", nil)
+	resp, err := tokenClient(u.token, 0).Post(base+"/v1/jobs/recompute/run", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,16 +51,16 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	}
 	waitUntil(t, 30*time.Second, "the triggered recompute to finish", func() bool {
 		var h struct{ Runs []jobs.Run }
-		getJSON(t, base+"/v1/jobs/recompute/runs", &h)
+		getJSON(t, u.token, base+"/v1/jobs/recompute/runs", &h)
 		for _, r := range h.Runs {
 			if r.Number == accepted.Number {
-				return r.Status == jobs.StatusOK && r.Trigger == "manual"
+				return r.Status == jobs.StatusOK && r.Trigger == "manual" && r.By == "token:demo"
 			}
 		}
 		return false
 	}, u.stderr)
 	for path, want := range map[string]int{"/v1/jobs/nope/run": 404, "/v1/jobs/backfill/run": 400} {
-		resp, err := http.Post(base+path, "application/json", nil)
+		resp, err := tokenClient(u.token, 0).Post(base+path, "application/json", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,6 +94,14 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	out, err = cli("jobs", "run", "compact")
 	if err != nil || !strings.Contains(out, "compact run ") || !strings.Contains(out, ": ok in") {
 		t.Fatalf("jobs run compact: %v\n%s", err, out)
+	}
+	// The CLI's run records the operating-system user who asked.
+	if out, err = cli("jobs", "history", "compact", "--json", "--limit", "1"); err != nil || json.Unmarshal([]byte(out), &runs) != nil ||
+		len(runs) != 1 || runs[0].By != cliUser() || !strings.HasPrefix(runs[0].By, "cli:") {
+		t.Fatalf("the CLI's compact run does not record who asked (%s): %v\n%s", cliUser(), err, out)
+	}
+	if out, err = cli("jobs", "history", "compact"); err != nil || !strings.Contains(out, "BY") || !strings.Contains(out, cliUser()) {
+		t.Fatalf("jobs history lacks the BY column: %v\n%s", err, out)
 	}
 	today := time.Now().In(mustLoc(t, "Asia/Seoul")).Format("2006-01-02")
 	out, err = cli("jobs", "backfill", "--from", today, "--to", today)
@@ -134,9 +142,9 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	}
 }
 
-func getJSON(t *testing.T, url string, v any) {
+func getJSON(t *testing.T, token, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := tokenClient(token, 0).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,7 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	kafkaAddr := regexp.MustCompile(`kafka\s+(\S+)`).FindStringSubmatch(out)[1]
 	s3Addr := regexp.MustCompile(`s3\s+http://(\S+)`).FindStringSubmatch(out)[1]
 	pg := regexp.MustCompile(`psql -h (\S+) -p (\d+)`).FindStringSubmatch(out)
+	token := regexp.MustCompile(`token\s+(gl_\S+)`).FindStringSubmatch(out)[1]
 
 	time.Sleep(17 * time.Second) // the simulator has sent everything
 	// Wait for a published generation boundary, then commit a batch run.
@@ -74,7 +75,7 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 
 	sqlHTTP := func(q string) (int, map[string]any) {
 		body, _ := json.Marshal(map[string]any{"sql": q})
-		resp, err := http.Post("http://"+httpAddr+"/v1/sql", "application/json", bytes.NewReader(body))
+		resp, err := tokenClient(token, 0).Post("http://"+httpAddr+"/v1/sql", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,11 +170,26 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 		}
 	}
 
-	// gridlake sql -c.
-	var sqlOut syncBuffer
-	se := &env{stdout: &sqlOut, stderr: &sqlOut, getenv: func(string) string { return "" }}
-	if err := run(ctx, se, []string{"sql", "--http-addr", httpAddr, "-c", "SELECT count(*) AS batteries FROM battery_now"}); err != nil || !strings.Contains(sqlOut.String(), "40") {
-		t.Fatalf("gridlake sql: %v\n%s", err, sqlOut.String())
+	// gridlake sql -c sends the demo token of its data dir, else
+	// $GRIDLAKE_TOKEN; with neither, the 401 says how to get one.
+	for _, c := range []struct {
+		dataDir, envToken string
+		ok                bool
+	}{{dir, "", true}, {t.TempDir(), token, true}, {t.TempDir(), "", false}} {
+		var sqlOut syncBuffer
+		se := &env{stdout: &sqlOut, stderr: &sqlOut, getenv: func(k string) string {
+			if k == "GRIDLAKE_TOKEN" {
+				return c.envToken
+			}
+			return ""
+		}}
+		err := run(ctx, se, []string{"sql", "--http-addr", httpAddr, "--data-dir", c.dataDir, "-c", "SELECT count(*) AS batteries FROM battery_now"})
+		if c.ok && (err != nil || !strings.Contains(sqlOut.String(), "40")) {
+			t.Fatalf("gridlake sql (env token %v): %v\n%s", c.envToken != "", err, sqlOut.String())
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "GRIDLAKE_TOKEN")) {
+			t.Fatalf("gridlake sql without a token: %v, want a 401 naming GRIDLAKE_TOKEN", err)
+		}
 	}
 
 	// Sandbox escapes.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/gridlake/gridlake/auth"
 	"github.com/gridlake/gridlake/config"
 	"github.com/gridlake/gridlake/internal/netutil"
 	"github.com/gridlake/gridlake/kafkaio"
@@ -69,9 +71,10 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	health := serving.NewHealth()
 	health.Add("object_store", store.Ping)
 	mux := processMux(layer, reg, health, brokers, acc)
-	banner := "gridlake speed: http://%s/speed/v1/status\n"
+	banner := "gridlake speed: %s/speed/v1/status\n"
+	var sv *servingStack
 	if withServing {
-		sv, err := startServing(ctx, &cfg, store, layer, mux, acc, log)
+		sv, err = startServing(ctx, &cfg, store, layer, mux, acc, log)
 		if err != nil {
 			return err
 		}
@@ -81,14 +84,17 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 			return err
 		}
 		defer stopJobs()
-		banner = "gridlake serve: http://%s/v1/openapi.json  " + sv.pgHint() + "\n"
+		banner = "gridlake serve: %s/v1/openapi.json  " + sv.pgHint() + "\n"
 	}
-	stop, addr, err := listenHTTP(cfg.HTTP, mux, log)
+	stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(e.stdout, banner, addr)
+	fmt.Fprintf(e.stdout, banner, base)
+	if acc.demoToken != "" {
+		fmt.Fprint(e.stdout, tokenBanner(acc, &cfg, base, sv))
+	}
 	return layer.Run(ctx)
 }
 
@@ -136,25 +142,45 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// listenHTTP serves mux on h.Addr and returns a stop function and the
-// bound address. Header and idle timeouts reap half-open and idle
-// connections; accept errors (descriptors exhausted) back off.
-func listenHTTP(h config.HTTP, mux http.Handler, log *slog.Logger) (func(), string, error) {
+// listenHTTP serves mux on h.Addr behind the access check of acc (every
+// process's HTTP surface goes through here) and returns a stop function
+// and the base URL (https:// when http.tls_cert_file is set). Header and
+// idle timeouts reap half-open and idle connections; accept errors
+// (descriptors exhausted) back off.
+func listenHTTP(h config.HTTP, mux http.Handler, acc *access, log *slog.Logger) (func(), string, error) {
+	var tlsConf *tls.Config
+	if h.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("HTTP TLS (http.tls_cert_file, http.tls_key_file): %w", err)
+		}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	raw, err := net.Listen("tcp", h.Addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("listen on %s (in use? pick another with --http-addr): %w", h.Addr, err)
 	}
 	ln := netutil.Wrap(raw, log)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: h.ReadHeaderTimeout, IdleTimeout: h.IdleTimeout,
-		MaxHeaderBytes: h.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: auth.Protect(acc.dir, acc.sessions, mux), ReadHeaderTimeout: h.ReadHeaderTimeout, IdleTimeout: h.IdleTimeout,
+		MaxHeaderBytes: h.MaxHeaderBytes, TLSConfig: tlsConf, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsConf != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	}()
+	scheme := "http://"
+	if tlsConf != nil {
+		scheme = "https://"
+	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-	}, ln.Addr().String(), nil
+	}, scheme + ln.Addr().String(), nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gridlake/gridlake/auth"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,8 +35,9 @@ func buildBinary(t *testing.T) string {
 }
 
 type speedProc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd   *exec.Cmd
+	addr  string
+	token string // a viewer's, from the process's users file
 }
 
 func startSpeedProc(t *testing.T, bin, broker string, s3 testenvS3) *speedProc {
@@ -46,18 +49,20 @@ func startSpeedProc(t *testing.T, bin, broker string, s3 testenvS3) *speedProc {
 		"--s3-access-key", testenv.AccessKey, "--s3-bucket", s3.bucket,
 		"--http-addr", addr, "--site-timezone", "Asia/Seoul", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	users, tokens := testUsersFile(t)
+	cmd.Env = append(os.Environ(), "GRIDLAKE_AUTH_USERS_FILE="+users)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return &speedProc{cmd: cmd, addr: addr}
+	return &speedProc{cmd: cmd, addr: addr, token: tokens[auth.Viewer]}
 }
 
 type testenvS3 struct{ endpoint, bucket string }
 
 func (p *speedProc) get(t *testing.T, path string, v any) int {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + path)
+	resp, err := tokenClient(p.token, 0).Get("http://" + p.addr + path)
 	if err != nil {
 		return 0
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gridlake/gridlake/auth"
 )
 
 const sqlSynopsis = `A terminal SQL client for analysts: it sends read-only DuckDB queries to
@@ -25,7 +27,10 @@ room_day (batch), battery_stats_1m/1h/1d, fleet_stats_1m/1h/1d, battery_now
 Examples:
   gridlake sql -c "SELECT battery_id, soc_pct FROM battery_now ORDER BY soc_pct LIMIT 5"
   gridlake sql --format csv -c "SELECT * FROM fleet_stats_1h" > fleet.csv
-  psql -h 127.0.0.1 -p 15432      (the same tables over the PostgreSQL protocol)`
+  psql -h 127.0.0.1 -p 15432 -U demo   (the same tables over the PostgreSQL protocol)
+
+It sends the token in $GRIDLAKE_TOKEN, else the demo token that gridlake up
+keeps in <data_dir>/auth/demo-token.`
 
 func runSQL(ctx context.Context, e *env, args []string) error {
 	fs, loader := flags(e, "sql", sqlSynopsis)
@@ -39,9 +44,12 @@ func runSQL(ctx context.Context, e *env, args []string) error {
 	if accept == "" {
 		return fmt.Errorf("--format %q: send table, csv or json", *format)
 	}
-	url := "http://" + cfg.HTTP.Addr + "/v1/sql"
+	cl, err := newAPIClient(e, &cfg)
+	if err != nil {
+		return err
+	}
 	runOne := func(q string) error {
-		return sqlOnce(ctx, e.stdout, url, q, *format, accept)
+		return sqlOnce(ctx, e.stdout, cl, q, *format, accept)
 	}
 	if *query != "" {
 		return runOne(*query)
@@ -71,16 +79,16 @@ func runSQL(ctx context.Context, e *env, args []string) error {
 	return in.Err()
 }
 
-func sqlOnce(ctx context.Context, out io.Writer, url, q, format, accept string) error {
+func sqlOnce(ctx context.Context, out io.Writer, cl *apiClient, q, format, accept string) error {
 	body, _ := json.Marshal(map[string]string{"sql": strings.TrimRight(strings.TrimSpace(q), ";")})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cl.base+"/v1/sql", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", accept)
 	t0 := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := cl.do(req)
 	if err != nil {
 		return fmt.Errorf("%w\nis gridlake running? start it with gridlake up, or point --http-addr at it", err)
 	}
@@ -92,6 +100,9 @@ func sqlOnce(ctx context.Context, out io.Writer, url, q, format, accept string) 
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			if resp.StatusCode == http.StatusUnauthorized {
+				return fmt.Errorf("%s\nset %s to a token of role analyst or above (gridlake auth add-token NAME --role analyst)", e.Error, auth.TokenEnv)
+			}
 			return fmt.Errorf("%s", e.Error)
 		}
 		return fmt.Errorf("%s: %s", resp.Status, data)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,19 +179,29 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	// MinIO with the credentials .env would give it.
 	srv, _ := testenv.MinIOServer(t)
 	tp.minio = srv.Endpoint
-	tp.secrets = map[string]string{"MINIO_ROOT_USER": testenv.AccessKey, "MINIO_ROOT_PASSWORD": testenv.SecretKey}
+	tp.secrets = map[string]string{"MINIO_ROOT_USER": testenv.AccessKey, "MINIO_ROOT_PASSWORD": testenv.SecretKey,
+		"GRIDLAKE_SESSION_SECRET": "topology-test-session-secret-0123456789"}
 	for _, k := range envExampleKeys(t) {
 		if _, ok := tp.secrets[k]; !ok {
 			t.Fatalf("%s lists %s, which this test does not set: give it a test value", envExamplePath, k)
 		}
 	}
 
-	// ---- INTEGRATOR (auth): write the users file compose mounts
-	// (./gridlake-users.yaml -> auth.users_file) here with `gridlake auth`,
-	// keeping an admin token and a viewer token for the checks below.
+	// The users file compose mounts (./gridlake-users.yaml ->
+	// auth.users_file), written with `gridlake auth` as an operator would:
+	// with it, serve may listen beyond loopback.
 	usersFile := filepath.Join(dir, "gridlake-users.yaml")
-	_ = usersFile
-	// ---- end of the auth setup
+	tokens := map[string]string{}
+	for _, role := range []string{"analyst", "viewer", "engineer"} {
+		cmd := exec.Command(tp.bin, "auth", "add-token", role, "--role", role)
+		cmd.Env = append(os.Environ(), "GRIDLAKE_AUTH_USERS_FILE="+usersFile)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gridlake auth add-token %s: %v", role, err)
+		}
+		tokens[role] = strings.TrimSpace(string(out))
+	}
+	analyst := tokens["analyst"]
 
 	// `gridlake broker` stands in for Kafka; Apache Kafka starts without
 	// the topics (auto-creation is off), so they are deleted here.
@@ -231,7 +243,7 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	var compacted *jobs.Run
 	waitUntil(t, 3*time.Minute, "a scheduled compaction with battery rows, visible through serve", func() bool {
 		var list struct{ Jobs []jobs.Status }
-		if getOK(serveAddr, "/v1/jobs", &list) {
+		if getOK(analyst, serveAddr, "/v1/jobs", &list) {
 			for _, s := range list.Jobs {
 				if s.Name == jobs.JobCompact && s.LastOK != nil && s.LastOK.Rows > 0 && s.LastOK.Trigger == "schedule" {
 					compacted = s.LastOK
@@ -241,7 +253,7 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 		if compacted == nil {
 			return false
 		}
-		n, ok := sqlCount(base, "SELECT count(*) FROM battery_raw")
+		n, ok := sqlCount(analyst, base, "SELECT count(*) FROM battery_raw")
 		return ok && n > 0
 	}, logs)
 	if holder := compacted.Holder[strings.LastIndex(compacted.Holder, ":"):]; !holders[holder] {
@@ -250,12 +262,12 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	var now struct {
 		Fleet struct{ Batteries int }
 	}
-	if !getOK(serveAddr, "/v1/fleet/now", &now) || now.Fleet.Batteries == 0 {
+	if !getOK(analyst, serveAddr, "/v1/fleet/now", &now) || now.Fleet.Batteries == 0 {
 		t.Errorf("/v1/fleet/now shows %d batteries; the simulator sends 40", now.Fleet.Batteries)
 	}
 
 	// PostgreSQL on serve's second listener.
-	// INTEGRATOR (auth): log in with the analyst's token as the password.
+	// The analyst signs in with SCRAM, its token as the password.
 	pg := ""
 	for _, kv := range serve.Env {
 		if v, ok := strings.CutPrefix(kv, "GRIDLAKE_SERVE_PG_ADDR="); ok {
@@ -264,7 +276,7 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(pctx, "postgres://analyst@"+pg+"/gridlake?sslmode=disable")
+	conn, err := pgx.Connect(pctx, "postgres://analyst:"+url.QueryEscape(analyst)+"@"+pg+"/gridlake?sslmode=disable")
 	if err != nil {
 		t.Fatalf("PostgreSQL on %s: %v", pg, err)
 	}
@@ -276,10 +288,27 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	t.Logf("serve on %s (PostgreSQL %s): compaction run %d by %s took %d rows; %d batteries now; battery_raw holds %d rows",
 		serveAddr, pg, compacted.Number, compacted.Holder, compacted.Rows, now.Fleet.Batteries, rows)
 
-	// ---- INTEGRATOR (auth): a viewer token must get 403 here.
-	// resp := POST base+"/v1/jobs/compact/run" with "Authorization: Bearer "+viewerToken
-	// want http.StatusForbidden; with no token, 401.
-	// ---- end of the auth checks
+	// Who may do what, on the non-loopback listener: a viewer reads but
+	// cannot trigger a job, no token gets 401, an engineer may.
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {tokens["viewer"], http.StatusForbidden}, {tokens["engineer"], http.StatusAccepted}} {
+		resp, err := tokenClient(c.token, 30*time.Second).Post(base+"/v1/jobs/compact/run", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// An engineer's trigger may also meet a run a scheduler holds (409):
+		// authorized either way.
+		if resp.StatusCode != c.want && !(c.want == http.StatusAccepted && resp.StatusCode == http.StatusConflict) {
+			t.Errorf("POST /v1/jobs/compact/run with token %.12s...: %s %s, want %d", c.token, resp.Status, body, c.want)
+		}
+	}
+	if code := getStatus(t, tokens["viewer"], base+"/v1/status"); code != http.StatusOK {
+		t.Errorf("viewer GET /v1/status: %d", code)
+	}
 
 	// Each service's compose healthcheck passes, run as Docker would.
 	for _, name := range []string{"serve", "jobs", "simulate"} {
@@ -327,9 +356,9 @@ func topicPartitions(t *testing.T, addr string) map[string]int {
 }
 
 // sqlCount runs a one-number query with POST /v1/sql.
-func sqlCount(base, q string) (int64, bool) {
+func sqlCount(token, base, q string) (int64, bool) {
 	body, _ := json.Marshal(map[string]any{"sql": q})
-	resp, err := http.Post(base+"/v1/sql", "application/json", bytes.NewReader(body))
+	resp, err := tokenClient(token, 30*time.Second).Post(base+"/v1/sql", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return 0, false
 	}

@@ -66,7 +66,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stopJobs()
-	stop, addr, err := listenHTTP(cfg.HTTP, mux, log)
+	stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
 	if err != nil {
 		return err
 	}
@@ -74,8 +74,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	speedDone := make(chan error, 1)
 	go func() { speedDone <- layer.Run(ctx) }()
 
-	fmt.Fprintf(e.stdout, "gridlake is up\n  dashboard http://%s/\n  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    http://%s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
-		addr, st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, addr, sv.pgHint(), cfg.DataDir)
+	fmt.Fprintf(e.stdout, "gridlake is up\n  dashboard %s/\n%s  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    %s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
+		base, tokenBanner(acc, &cfg, base, sv), st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, base, sv.pgHint(), cfg.DataDir)
 
 	if *withSim {
 		go func() {

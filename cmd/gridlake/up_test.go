@@ -53,6 +53,20 @@ func TestUp_StackWithSimulator(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
+	// The banner's token line says how to use the demo token; without it
+	// the API answers 401, with it 200.
+	out := u.stdout.String()
+	for _, want := range []string{"curl -H 'Authorization: Bearer " + u.token + "'", "PGPASSWORD=" + u.token + " psql -h 127.0.0.1 -p ", "-U demo", "loopback only"} {
+		if u.token == "" || !strings.Contains(out, want) {
+			t.Fatalf("the banner lacks %q:\n%s", want, out)
+		}
+	}
+	if code := getStatus(t, "", "http://"+httpAddr+"/v1/status"); code != http.StatusUnauthorized {
+		t.Fatalf("/v1/status without a token: %d, want 401", code)
+	}
+	if code := getStatus(t, u.token, "http://"+httpAddr+"/v1/status"); code != http.StatusOK {
+		t.Fatalf("/v1/status with the banner's token: %d, want 200", code)
+	}
 	// Simulated readings reach the broker and are valid events.
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{kafkaAddr}, Topic: schemas.TopicBattery, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
@@ -75,11 +89,13 @@ func TestUp_StackWithSimulator(t *testing.T) {
 // upProcess is a `gridlake up --simulate` running in-process on free ports.
 type upProcess struct {
 	http, kafka, s3 string
-	stdout, stderr  *syncBuffer
-	done            chan error
-	cancel          context.CancelFunc
-	once            sync.Once
-	err             error
+	// token is the demo token the banner prints (empty with a users file).
+	token          string
+	stdout, stderr *syncBuffer
+	done           chan error
+	cancel         context.CancelFunc
+	once           sync.Once
+	err            error
 }
 
 // stop cancels the process and returns how it ended.
@@ -122,6 +138,9 @@ func startUp(t *testing.T, extra ...string) *upProcess {
 	u.http = regexp.MustCompile(`http\s+http://(\S+)`).FindStringSubmatch(out)[1]
 	u.kafka = regexp.MustCompile(`kafka\s+(\S+)`).FindStringSubmatch(out)[1]
 	u.s3 = regexp.MustCompile(`s3\s+http://(\S+)`).FindStringSubmatch(out)[1]
+	if m := regexp.MustCompile(`token\s+(gl_\S+)`).FindStringSubmatch(out); m != nil {
+		u.token = m[1]
+	}
 	return u
 }
 

@@ -24,12 +24,16 @@ func MinIO(bin, dir, addr, consoleAddr string) *Proc {
 	}
 }
 
-// HTTPReady is a readiness check that wants 200 from url.
-func HTTPReady(url string) func(ctx context.Context) error {
+// HTTPReady is a readiness check that wants 200 from url, sending the
+// header name/value pairs given (Authorization, Bearer ...).
+func HTTPReady(url string, header ...string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

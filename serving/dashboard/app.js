@@ -19,6 +19,8 @@ const localDay = (d = new Date()) => new Date(d.getTime() - d.getTimezoneOffset(
 
 async function api(path) {
   const r = await fetch(path, { headers: { Accept: "application/json" } });
+  // The session ended (signed out elsewhere, expired, user removed).
+  if (r.status === 401) { location.href = "/login"; throw new Error("signed out"); }
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || `${r.status} ${r.statusText}`);
   return body;
@@ -36,6 +38,14 @@ function showFreshness(fr) {
     (fr.closed_through ? ` · closed through <b>${esc(fr.closed_through)}</b>` : "") +
     ` · speed lag <b class="${lagClass}" id="fresh-lag" data-value="${fr.speed_lag_records}">${fmt(fr.speed_lag_records, 0)}</b> records` +
     ` · as of ${new Date(fr.as_of).toLocaleTimeString()}`;
+}
+
+// ---- who is signed in -----------------------------------------------------
+
+async function showWho() {
+  const me = await api("/v1/whoami");
+  $("#who").innerHTML = `<span>signed in as <b id="who-name">${esc(me.name)}</b> (<span id="who-role">${esc(me.role)}</span>)</span>` +
+    `<form method="post" action="/logout"><button id="signout" type="submit">Sign out</button></form>`;
 }
 
 // ---- charts ----------------------------------------------------------------
@@ -331,10 +341,11 @@ const jobsPage = {
     const [st, jobs] = await Promise.all([api("/v1/status"), api("/v1/jobs")]);
     showFreshness(st.freshness);
     const when = (r) => (r ? new Date(r.started).toLocaleString() : "–");
-    $("#jobs").innerHTML = `<table id="jobs-table"><tr><th>job</th><th>schedule</th><th>next</th><th>last run</th><th>status</th><th>last success</th><th>version</th></tr>${
+    $("#jobs").innerHTML = `<table id="jobs-table"><tr><th>job</th><th>schedule</th><th>next</th><th>last run</th><th>status</th><th>by</th><th>last success</th><th>version</th></tr>${
       jobs.jobs.map((j) => `<tr data-job="${esc(j.name)}"><td title="${esc(j.help)}">${esc(j.name)}</td><td>${esc(j.schedule)}</td>
         <td>${j.next ? new Date(j.next).toLocaleTimeString() : "–"}</td><td>${j.last ? `#${j.last.number} ${when(j.last)}` : "–"}</td>
         <td class="${j.failing ? "bad" : "good"}" title="${esc((j.last && j.last.error) || "")}">${j.last ? esc(j.last.status) : "–"}</td>
+        <td class="by">${j.last && j.last.by ? esc(j.last.by) : "–"}</td>
         <td>${when(j.last_ok)}</td><td>${j.last_ok && j.last_ok.version ? "v" + j.last_ok.version : "–"}</td></tr>`).join("")}</table>`;
   },
 };
@@ -370,4 +381,5 @@ async function refresh() {
 
 $("#refresh-s").textContent = REFRESH_MS / 1000;
 window.addEventListener("hashchange", route);
+showWho().catch(() => {});
 route();
