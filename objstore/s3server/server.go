@@ -181,6 +181,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveBucket(w, r, bucket, q)
 		return
 	}
+	if key == "." || key == ".." {
+		// A key is one file name on disk (path-escaped): these two would
+		// name the bucket's own folders.
+		writeError(w, r, http.StatusBadRequest, "InvalidArgument", "object keys . and .. are not supported")
+		return
+	}
 	if !s.bucketExists(bucket) {
 		writeError(w, r, http.StatusNotFound, "NoSuchBucket", "the bucket does not exist")
 		return
@@ -193,10 +199,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && q.Has("uploadId"):
 		s.completeUpload(w, r, bucket, key, q.Get("uploadId"))
 	case r.Method == http.MethodDelete && q.Has("uploadId"):
+		// Only an upload this server started may be removed: the id names
+		// a folder, and ".." would name the whole store.
+		id := q.Get("uploadId")
 		s.mu.Lock()
-		delete(s.uploads, q.Get("uploadId"))
+		_, ok := s.uploads[id]
+		delete(s.uploads, id)
 		s.mu.Unlock()
-		_ = os.RemoveAll(s.uploadDir(q.Get("uploadId")))
+		if !ok {
+			writeError(w, r, http.StatusNotFound, "NoSuchUpload", "the specified multipart upload does not exist")
+			return
+		}
+		_ = os.RemoveAll(s.uploadDir(id))
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPut:
 		s.putObject(w, r, bucket, key)
