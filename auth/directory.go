@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -27,6 +28,12 @@ type Directory struct {
 	// sem bounds concurrent argon2id checks: each costs ~19 MiB, so a
 	// flood of wrong secrets queues here instead of exhausting memory.
 	sem chan struct{}
+	// maxWait bounds the wait for a check slot: past it the caller gets
+	// ErrBusy (503) instead of queueing behind a flood.
+	maxWait time.Duration
+	// dummy is checked for unknown names, so a miss costs what a wrong
+	// password costs and timing does not tell which names exist.
+	dummy argonHash
 
 	mu      sync.Mutex
 	stat    fileStamp
@@ -39,6 +46,9 @@ type credential struct {
 	p     Principal
 	hash  argonHash
 	scram Verifier
+	// fp identifies this secret: a session signed in with it ends when
+	// the password or token is replaced.
+	fp []byte
 }
 
 type snapshot struct {
@@ -52,9 +62,20 @@ type cached struct {
 }
 
 type fileStamp struct {
+	info os.FileInfo // for os.SameFile: a rename over the file is a change
 	mod  time.Time
 	size int64
 }
+
+func (a fileStamp) same(b fileStamp) bool {
+	if a.info == nil || b.info == nil {
+		return a.info == nil && b.info == nil
+	}
+	return os.SameFile(a.info, b.info) && a.mod.Equal(b.mod) && a.size == b.size
+}
+
+// ErrBusy means too many credential checks are running: try again shortly.
+var ErrBusy = errors.New("too many sign-ins at once: try again in a few seconds")
 
 // Options configure a Directory.
 type Options struct {
@@ -63,6 +84,8 @@ type Options struct {
 	Demo []Entry
 	// MaxConcurrentChecks bounds argon2id checks running at once (default 2).
 	MaxConcurrentChecks int
+	// MaxWait bounds how long a check waits for a slot (default 5s).
+	MaxWait time.Duration
 	// CacheTTL is how long a verified secret is trusted without re-hashing
 	// (default 5m); the cache is dropped whenever the users file changes.
 	CacheTTL time.Duration
@@ -81,7 +104,18 @@ func Open(path string, o Options) (*Directory, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	d := &Directory{path: path, now: o.Now, sem: make(chan struct{}, o.MaxConcurrentChecks), ttl: o.CacheTTL, maxKeep: 10_000}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 5 * time.Second
+	}
+	dummy, err := HashSecret(string(rand.Text()))
+	if err != nil {
+		return nil, err
+	}
+	d := &Directory{path: path, now: o.Now, sem: make(chan struct{}, o.MaxConcurrentChecks), maxWait: o.MaxWait,
+		ttl: o.CacheTTL, maxKeep: 10_000}
+	if d.dummy, err = parseHash(dummy); err != nil {
+		return nil, err
+	}
 	for _, e := range o.Demo {
 		c, err := parseEntry(e, "token")
 		if err != nil {
@@ -111,7 +145,8 @@ func parseEntry(e Entry, kind string) (*credential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: scram: %w", kind, e.Name, err)
 	}
-	return &credential{p: Principal{Name: e.Name, Role: r, Kind: kind}, hash: h, scram: v}, nil
+	fp := sha256.Sum256([]byte(e.Hash))
+	return &credential{p: Principal{Name: e.Name, Role: r, Kind: kind}, hash: h, scram: v, fp: fp[:16]}, nil
 }
 
 // Reload reads the users file again if it changed since the last load. A
@@ -120,14 +155,14 @@ func (d *Directory) Reload() error {
 	var stamp fileStamp
 	if d.path != "" {
 		if st, err := os.Stat(d.path); err == nil {
-			stamp = fileStamp{st.ModTime(), st.Size()}
+			stamp = fileStamp{st, st.ModTime(), st.Size()}
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("users file: %w", err)
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.snap.Load() != nil && stamp == d.stat {
+	if d.snap.Load() != nil && stamp.same(d.stat) {
 		return nil
 	}
 	var f File
@@ -200,6 +235,16 @@ func (d *Directory) Lookup(name string) (Principal, bool) {
 	return c.p, true
 }
 
+// Session returns the current principal called name and the fingerprint
+// of its secret, so a session ends when the secret is replaced.
+func (d *Directory) Session(name string) (Principal, []byte, bool) {
+	c, ok := d.snap.Load().byName[name]
+	if !ok {
+		return Principal{}, nil, false
+	}
+	return c.p, c.fp, true
+}
+
 // SCRAM returns the SCRAM-SHA-256 verifier and principal of name.
 func (d *Directory) SCRAM(name string) (Verifier, Principal, bool) {
 	c, ok := d.snap.Load().byName[name]
@@ -229,23 +274,36 @@ func (d *Directory) Password(ctx context.Context, name, secret string) (Principa
 
 func (d *Directory) check(ctx context.Context, name, secret, kind string) (Principal, error) {
 	c, ok := d.snap.Load().byName[name]
-	if !ok || (kind != "" && c.p.Kind != kind) {
-		return Principal{}, ErrUnauthenticated
-	}
+	known := ok && (kind == "" || c.p.Kind == kind)
 	key := sha256.Sum256([]byte(name + "\x00" + secret))
 	now := d.now()
-	d.mu.Lock()
-	hit, ok := d.cache[key]
-	d.mu.Unlock()
-	if ok && now.Before(hit.expires) {
-		return hit.p, nil
+	if known {
+		d.mu.Lock()
+		hit, ok := d.cache[key]
+		if ok && now.Before(hit.expires) {
+			// Sliding: a token in steady use is not re-hashed every TTL.
+			hit.expires = now.Add(d.ttl)
+			d.cache[key] = hit
+		}
+		d.mu.Unlock()
+		if ok && now.Before(hit.expires) {
+			return hit.p, nil
+		}
 	}
+	wait := time.NewTimer(d.maxWait)
+	defer wait.Stop()
 	select {
 	case d.sem <- struct{}{}:
+	case <-wait.C:
+		return Principal{}, ErrBusy
 	case <-ctx.Done():
 		return Principal{}, fmt.Errorf("check credentials: %w", ctx.Err())
 	}
-	good := c.hash.verify(secret)
+	h := d.dummy
+	if known {
+		h = c.hash
+	}
+	good := h.verify(secret) && known
 	<-d.sem
 	if !good {
 		return Principal{}, ErrUnauthenticated

@@ -76,7 +76,9 @@ func ReadFile(path string) (File, error) {
 	return f, nil
 }
 
-// WriteFile replaces the users file atomically, readable by its owner only.
+// WriteFile replaces the users file atomically (rename), keeping its mode;
+// a new file is readable by its owner only. The rename gives the file a
+// new inode: mount its folder, not the file, into a container.
 func WriteFile(path string, f File) error {
 	data, err := yaml.Marshal(f)
 	if err != nil {
@@ -91,6 +93,16 @@ func WriteFile(path string, f File) error {
 		return fmt.Errorf("write users file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	// Keep the mode an operator gave the file (a container's user may need
+	// to read it); a new file is its owner's only.
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write users file %s: %w", path, err)
+	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write users file %s: %w", path, err)

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // SessionCookie names the dashboard's session cookie.
@@ -17,7 +19,8 @@ const SessionCookie = "gridlake_session"
 // principal in the request's context and refuses a request whose route
 // needs a role the caller does not have (RouteRole).
 func Protect(dir *Directory, sessions *Sessions, next http.Handler) http.Handler {
-	g := &guard{dir: dir, sessions: sessions}
+	g := &guard{dir: dir, sessions: sessions, csrf: http.NewCrossOriginProtection(),
+		fails: newFailures(20, time.Minute, time.Now)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+LoginPath, g.loginPage)
 	mux.HandleFunc("POST "+LoginPath, g.login)
@@ -32,19 +35,56 @@ type guard struct {
 	dir      *Directory
 	sessions *Sessions
 	next     http.Handler
+	// csrf refuses cross-origin unsafe requests that ride on the session
+	// cookie (SameSite=Strict does not cover other ports of the same host).
+	csrf *http.CrossOriginProtection
+	// fails counts failed credentials per client address.
+	fails *failures
 }
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	need := RouteRole(r.Method, r.URL.Path)
-	p, presented, err := g.authenticate(r)
-	if err == nil {
-		r = r.WithContext(WithPrincipal(r.Context(), p))
+	h := w.Header()
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodConnect {
+		writeError(w, http.StatusMethodNotAllowed, "CONNECT is not served")
+		return
 	}
+	// Classify the escaped path: the mux routes on it, so "%2F" inside a
+	// segment cannot make the guard and the mux see different routes.
+	need := RouteRole(r.Method, r.URL.EscapedPath())
 	if need == None {
+		// Public routes never pay for a hash check; the sign-in page only
+		// reads the (cheap, HMAC-checked) session cookie.
+		if p, err := g.sessionOf(r); err == nil {
+			r = r.WithContext(WithPrincipal(r.Context(), p))
+		}
+		if r.Method == http.MethodPost {
+			if err := g.csrf.Check(r); err != nil {
+				writeError(w, http.StatusForbidden, "cross-origin sign-in or sign-out refused: use the dashboard's own form")
+				return
+			}
+		}
 		g.next.ServeHTTP(w, r)
 		return
 	}
+	client := clientAddr(r)
+	if g.fails.blocked(client) {
+		h.Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "too many failed credentials from this address: wait a minute")
+		return
+	}
+	p, presented, byCookie, err := g.authenticate(r)
+	if errors.Is(err, ErrBusy) {
+		h.Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	if err != nil {
+		if presented {
+			g.fails.add(client)
+		}
 		if dashboardPage(r) {
 			http.Redirect(w, r, LoginPath, http.StatusSeeOther)
 			return
@@ -53,15 +93,21 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if presented {
 			msg = err.Error() + ": send Authorization: Bearer <token> with a valid token; create one with gridlake auth add-token NAME --role ROLE"
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gridlake"`)
+		h.Set("WWW-Authenticate", `Bearer realm="gridlake"`)
 		writeError(w, http.StatusUnauthorized, msg)
 		return
+	}
+	if byCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if err := g.csrf.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross-origin request with the session cookie refused: programs send Authorization: Bearer <token>")
+			return
+		}
 	}
 	if !p.May(need) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("%s %s needs role %s; %s has role %s", r.Method, r.URL.Path, need, p, p.Role))
 		return
 	}
-	g.next.ServeHTTP(w, r)
+	g.next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 }
 
 // errNoCredentials is a request that presented neither a token nor a
@@ -69,21 +115,41 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var errNoCredentials = errors.New("no credentials")
 
 // authenticate returns the request's principal; presented says whether
-// it carried credentials at all (bad ones are a different 401 message).
-func (g *guard) authenticate(r *http.Request) (p Principal, presented bool, err error) {
+// it carried credentials at all (bad ones are a different 401 message),
+// byCookie whether they were the session cookie.
+func (g *guard) authenticate(r *http.Request) (p Principal, presented, byCookie bool, err error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return p, true, errors.New("the Authorization header is not Bearer <token>")
+			return p, true, false, errors.New("the Authorization header is not Bearer <token>")
 		}
 		p, err = g.dir.Token(r.Context(), strings.TrimSpace(token))
-		return p, true, err
+		return p, true, false, err
 	}
-	if c, cerr := r.Cookie(SessionCookie); cerr == nil && c.Value != "" {
-		p, err = g.sessions.Check(c.Value)
-		return p, true, err
+	p, err = g.sessionOf(r)
+	if errors.Is(err, errNoCredentials) {
+		return p, false, false, err
 	}
-	return p, false, errNoCredentials
+	return p, true, true, err
+}
+
+// sessionOf returns the principal of the request's session cookie.
+func (g *guard) sessionOf(r *http.Request) (Principal, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return Principal{}, errNoCredentials
+	}
+	return g.sessions.Check(c.Value)
+}
+
+// clientAddr is the remote host of a request, the unit of the failure
+// budget. (Behind a proxy every client shares the proxy's address.)
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // whoami answers GET /v1/whoami: who the caller is and what role they

@@ -17,12 +17,14 @@ import (
 // self-contained and signed (HMAC-SHA-256 with auth.session_secret), so
 // any serving replica with the same secret accepts it; the role is read
 // from the Directory at each check, so a removed user's session ends at
-// once. Sign-out revokes a cookie until it would have expired.
+// once, and the cookie carries a fingerprint of the secret it was signed
+// in with, so replacing a password or token ends its sessions too.
+// Sign-out revokes a cookie until it would have expired.
 type Sessions struct {
 	key []byte
 	ttl time.Duration
 	dir interface {
-		Lookup(name string) (Principal, bool)
+		Session(name string) (Principal, []byte, bool)
 	}
 	now func() time.Time
 
@@ -60,8 +62,12 @@ func (s *Sessions) Issue(p Principal) (string, time.Time, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", time.Time{}, fmt.Errorf("session nonce: %w", err)
 	}
+	cur, fp, ok := s.dir.Session(p.Name)
+	if !ok || cur.Kind != p.Kind {
+		return "", time.Time{}, errSession
+	}
 	exp := s.now().Add(s.ttl).Truncate(time.Second)
-	body := strings.Join([]string{p.Name, p.Kind, strconv.FormatInt(exp.Unix(), 10), b64url.EncodeToString(nonce)}, "|")
+	body := strings.Join([]string{p.Name, p.Kind, strconv.FormatInt(exp.Unix(), 10), b64url.EncodeToString(nonce), b64url.EncodeToString(fp)}, "|")
 	return b64url.EncodeToString([]byte(body)) + "." + b64url.EncodeToString(s.sign(body)), exp, nil
 }
 
@@ -79,51 +85,63 @@ const maxCookieLen = 512
 // Check verifies a cookie value and returns its principal with the role it
 // has now.
 func (s *Sessions) Check(value string) (Principal, error) {
-	nonce, name, err := s.open(value)
+	f, err := s.open(value)
 	if err != nil {
 		return Principal{}, err
 	}
 	s.mu.Lock()
-	_, gone := s.revoked[nonce]
+	_, gone := s.revoked[f.nonce]
 	s.mu.Unlock()
 	if gone {
 		return Principal{}, errSession
 	}
-	p, ok := s.dir.Lookup(name)
-	if !ok {
+	p, fp, ok := s.dir.Session(f.name)
+	if !ok || p.Kind != f.kind || !hmac.Equal(fp, f.fp) {
 		return Principal{}, errSession
 	}
 	return p, nil
 }
 
-// open checks the signature and expiry and returns the nonce and name.
-func (s *Sessions) open(value string) (nonce, name string, err error) {
+type sessionFields struct {
+	name, kind, nonce string
+	fp                []byte
+}
+
+// open checks the signature and expiry and returns the cookie's fields.
+func (s *Sessions) open(value string) (sessionFields, error) {
+	var f sessionFields
 	if len(value) > maxCookieLen {
-		return "", "", errSession
+		return f, errSession
 	}
 	b, sig, ok := strings.Cut(value, ".")
 	if !ok {
-		return "", "", errSession
+		return f, errSession
 	}
 	body, err1 := b64url.DecodeString(b)
 	mac, err2 := b64url.DecodeString(sig)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.sign(string(body))) {
-		return "", "", errSession
+		return f, errSession
 	}
-	f := strings.Split(string(body), "|")
-	if len(f) != 4 {
-		return "", "", errSession
+	parts := strings.Split(string(body), "|")
+	if len(parts) != 5 {
+		return f, errSession
 	}
-	exp, err := strconv.ParseInt(f[2], 10, 64)
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil || !s.now().Before(time.Unix(exp, 0)) {
-		return "", "", errSession
+		return f, errSession
 	}
-	return f[3], f[0], nil
+	fp, err := b64url.DecodeString(parts[4])
+	if err != nil {
+		return f, errSession
+	}
+	return sessionFields{name: parts[0], kind: parts[1], nonce: parts[3], fp: fp}, nil
 }
 
-// Revoke ends a session (sign-out). An invalid value is ignored.
+// Revoke ends a session (sign-out). An invalid value is ignored. The
+// list is bounded: when full of unexpired entries, the one closest to its
+// expiry gives way (it would have ended soonest anyway).
 func (s *Sessions) Revoke(value string) {
-	nonce, _, err := s.open(value)
+	f, err := s.open(value)
 	if err != nil {
 		return
 	}
@@ -131,13 +149,18 @@ func (s *Sessions) Revoke(value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.revoked) >= maxRevoked {
+		var first string
+		var firstExp time.Time
 		for n, exp := range s.revoked {
 			if now.After(exp) {
 				delete(s.revoked, n)
+			} else if first == "" || exp.Before(firstExp) {
+				first, firstExp = n, exp
 			}
 		}
+		if len(s.revoked) >= maxRevoked {
+			delete(s.revoked, first)
+		}
 	}
-	if len(s.revoked) < maxRevoked {
-		s.revoked[nonce] = now.Add(s.ttl)
-	}
+	s.revoked[f.nonce] = now.Add(s.ttl)
 }

@@ -54,6 +54,12 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) {
 		renderSignIn(w, http.StatusBadRequest, signInData{Error: "the sign-in form could not be read (at most 4 KiB of name and password)"})
 		return
 	}
+	client := clientAddr(r)
+	if g.fails.blocked(client) {
+		w.Header().Set("Retry-After", "60")
+		renderSignIn(w, http.StatusTooManyRequests, signInData{Error: "Too many failed sign-ins from this address: wait a minute."})
+		return
+	}
 	name, secret := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("secret")
 	var p Principal
 	var err error
@@ -67,6 +73,7 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) {
 			renderSignIn(w, http.StatusServiceUnavailable, signInData{Name: name, Error: "sign-in is busy: try again"})
 			return
 		}
+		g.fails.add(client)
 		renderSignIn(w, http.StatusUnauthorized, signInData{Name: name, Error: "Wrong name or password."})
 		return
 	}
@@ -76,7 +83,7 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: overTLS(r)})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -86,6 +93,12 @@ func (g *guard) logout(w http.ResponseWriter, r *http.Request) {
 		g.sessions.Revoke(c.Value)
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: overTLS(r)})
 	http.Redirect(w, r, LoginPath, http.StatusSeeOther)
+}
+
+// overTLS reports whether the browser reached us over HTTPS, directly or
+// through a TLS-terminating proxy; it only ever makes the cookie stricter.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }

@@ -187,10 +187,10 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 		}
 	}
 
-	// The users file compose mounts (./gridlake-users.yaml ->
-	// auth.users_file), written with `gridlake auth` as an operator would:
-	// with it, serve may listen beyond loopback.
-	usersFile := filepath.Join(dir, "gridlake-users.yaml")
+	// The users file in the folder compose mounts (./gridlake-auth ->
+	// /etc/gridlake, auth.users_file), written with `gridlake auth` as an
+	// operator would: with it, serve may listen beyond loopback.
+	usersFile := filepath.Join(dir, "gridlake-auth", "users.yaml")
 	tokens := map[string]string{}
 	for _, role := range []string{"analyst", "viewer", "engineer"} {
 		cmd := exec.Command(tp.bin, "auth", "add-token", role, "--role", role)
