@@ -18,6 +18,7 @@ import (
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
+	"github.com/gridlake/gridlake/views"
 )
 
 var errCrash = errors.New("injected crash")
@@ -107,11 +108,11 @@ func TestCompact_CrashesLeaveNoTrace(t *testing.T) {
 // manifest's files with DuckDB's read_parquet.
 func lakeRecords(t *testing.T, ctx context.Context, store *objstore.Store, m *lake.Manifest) []coord {
 	t.Helper()
-	cache, err := NewCache(t.TempDir(), store)
+	cache, err := views.NewCache(t.TempDir(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := OpenDuckDB(ctx)
+	db, err := views.OpenDuckDB(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func lakeRecords(t *testing.T, ctx context.Context, store *objstore.Store, m *la
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := db.QueryContext(ctx, "SELECT kafka_partition, kafka_offset FROM read_parquet("+ParquetList(paths)+")")
+		rows, err := db.QueryContext(ctx, "SELECT kafka_partition, kafka_offset FROM read_parquet("+views.ParquetList(paths)+")")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,8 +217,8 @@ func TestCompact_DuckDBReadsTypesAndHiveLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, _ := NewCache(t.TempDir(), store)
-	db, err := OpenDuckDB(ctx)
+	cache, _ := views.NewCache(t.TempDir(), store)
+	db, err := views.OpenDuckDB(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
+	"github.com/gridlake/gridlake/views"
 )
 
 // Bucket is what housekeeping needs beyond the lake contract: it is the
@@ -131,7 +132,7 @@ func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.F
 		sortBy = "room_id, ts, kafka_partition, kafka_offset"
 	}
 	q := fmt.Sprintf(`SELECT * REPLACE (row_number() OVER (PARTITION BY %s ORDER BY kafka_partition, kafka_offset) > 1 AS duplicate)
-		FROM read_parquet(%s) ORDER BY %s`, identity, ParquetList(paths), sortBy)
+		FROM read_parquet(%s) ORDER BY %s`, identity, views.ParquetList(paths), sortBy)
 	conn, err := h.Views.db.Conn(ctx)
 	if err != nil {
 		return lake.File{}, err

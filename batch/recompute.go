@@ -18,38 +18,18 @@ import (
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
+	"github.com/gridlake/gridlake/views"
 )
-
-// Logic is the version of the view computations. Raising it makes the next
-// recompute redo every view partition: the lambda way to correct a bug.
-const Logic = 1
-
-// Battery view names.
-const (
-	ViewBattery1m = "battery_1m"
-	ViewBattery1h = "battery_1h"
-	ViewBattery1d = "battery_1d"
-	ViewFleet1m   = "fleet_1m"
-	ViewFleet1h   = "fleet_1h"
-	// ViewLatest holds each battery's reading with the greatest ts.
-	ViewLatest = "battery_latest"
-)
-
-// ViewRowGroupRows is the row group size of view files: about 34 batteries'
-// hours of minute windows, so a point lookup decodes little.
-const ViewRowGroupRows = 2048
-
-// metrics are the battery columns with statistics.
-var Metrics = []string{"voltage_v", "current_a", "temperature_c", "soc_pct"}
 
 // Recomputer computes the batch views from raw files with DuckDB.
 type Recomputer struct {
-	store lake.Store
-	cache *Cache
-	db    *sql.DB
-	tmp   string
-	log   *slog.Logger
-	site  Site
+	store  lake.Store
+	cache  *views.Cache
+	db     *sql.DB
+	reader *views.Reader
+	tmp    string
+	log    *slog.Logger
+	site   Site
 }
 
 // Site is what the room reports depend on: the local days of the site and
@@ -73,7 +53,7 @@ func (r *Recomputer) SetSite(s Site) {
 
 // NewRecomputer returns a recomputer; dir holds its cache and scratch files.
 func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.Logger) (*Recomputer, error) {
-	cache, err := NewCache(filepath.Join(dir, "cache"), store)
+	cache, err := views.NewCache(filepath.Join(dir, "cache"), store)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +66,7 @@ func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	db, err := OpenDuckDB(ctx)
+	db, err := views.OpenDuckDB(ctx)
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
@@ -94,7 +74,7 @@ func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rc := &Recomputer{store: store, cache: cache, db: db, tmp: tmp, log: log}
+	rc := &Recomputer{store: store, cache: cache, db: db, reader: views.NewReader(cache, db), tmp: tmp, log: log}
 	rc.SetSite(Site{CloseGrace: time.Hour})
 	return rc, nil
 }
@@ -131,8 +111,8 @@ func (r *Recomputer) update(ctx context.Context, m *lake.Manifest, force Scope, 
 	}
 	var hours []string
 	for h, files := range byHour {
-		v, ok := have[ViewBattery1m+"|"+h]
-		if force(ViewBattery1m, h) || !ok || v.Sources != fingerprint(files) || v.Logic != Logic {
+		v, ok := have[views.Battery1m+"|"+h]
+		if force(views.Battery1m, h) || !ok || v.Sources != fingerprint(files) || v.Logic != views.Logic {
 			hours = append(hours, h)
 		}
 	}
@@ -154,14 +134,14 @@ func (r *Recomputer) update(ctx context.Context, m *lake.Manifest, force Scope, 
 	// Days whose hour views changed.
 	byDay := map[string][]lake.ViewFile{}
 	for _, v := range have {
-		if v.View == ViewBattery1h {
+		if v.View == views.Battery1h {
 			byDay[v.Part[:10]] = append(byDay[v.Part[:10]], v)
 		}
 	}
 	for day, hv := range byDay {
 		sort.Slice(hv, func(i, j int) bool { return hv[i].Part < hv[j].Part })
 		src := fingerprintViews(hv)
-		if v, ok := have[ViewBattery1d+"|"+day]; ok && !force(ViewBattery1d, day) && v.Sources == src && v.Logic == Logic {
+		if v, ok := have[views.Battery1d+"|"+day]; ok && !force(views.Battery1d, day) && v.Sources == src && v.Logic == views.Logic {
 			continue
 		}
 		v, err := r.dayView(ctx, m.Version, day, hv, src)
@@ -171,7 +151,7 @@ func (r *Recomputer) update(ctx context.Context, m *lake.Manifest, force Scope, 
 		have[v.View+"|"+v.Part] = v
 		written++
 	}
-	if len(hours) > 0 || force(ViewLatest, "all") {
+	if len(hours) > 0 || force(views.Latest, "all") {
 		v, err := r.latestView(ctx, m.Version, have)
 		if err != nil {
 			return written, err
@@ -227,57 +207,6 @@ func fingerprintViews(vs []lake.ViewFile) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-// statsSelect aggregates table src (battery_id, ts_ms and the metrics) into
-// windows of width ms. The sum of squared deviations is var_pop × n, so
-// views merge with agg.Moments exactly like the speed layer's windows.
-func statsSelect(src string, width int64) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "SELECT battery_id, to_timestamp((ts_ms // %[1]d * %[1]d) / 1000) AS window_start, ts_ms // %[1]d * %[1]d AS window_ms, count(*)::BIGINT AS n", width)
-	for _, m := range Metrics {
-		fmt.Fprintf(&b, ", min(%[1]s) AS %[1]s_min, max(%[1]s) AS %[1]s_max, avg(%[1]s) AS %[1]s_mean, var_pop(%[1]s) * count(*) AS %[1]s_m2", m)
-	}
-	b.WriteString(", max(ts_ms) AS last_ts_ms")
-	for _, m := range Metrics {
-		fmt.Fprintf(&b, ", arg_max(%[1]s, ts_ms) AS last_%[1]s", m)
-	}
-	fmt.Fprintf(&b, " FROM %s GROUP BY battery_id, window_ms ORDER BY battery_id, window_ms", src)
-	return b.String()
-}
-
-// fleetSelect aggregates battery windows into fleet windows: readings,
-// distinct batteries and min/max/mean per metric.
-func fleetSelect(src string) string {
-	var b strings.Builder
-	b.WriteString("SELECT window_start, window_ms, sum(n)::BIGINT AS readings, count(*)::BIGINT AS batteries")
-	for _, m := range Metrics {
-		fmt.Fprintf(&b, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, sum(n * %[1]s_mean) / sum(n) AS %[1]s_mean", m)
-	}
-	fmt.Fprintf(&b, " FROM %s GROUP BY window_start, window_ms ORDER BY window_ms", src)
-	return b.String()
-}
-
-// mergeSelect merges windows of table src (rows of a battery view) into
-// wider windows with the parallel formula M2 = Σ M2ᵢ + Σ nᵢ(meanᵢ − mean)²,
-// which is exact: hours come from minutes and days from hours.
-func mergeSelect(src string, width int64) string {
-	var g, sel strings.Builder
-	fmt.Fprintf(&g, "SELECT battery_id, window_ms // %[1]d * %[1]d AS w, sum(n) AS nn", width)
-	fmt.Fprintf(&sel, "SELECT s.battery_id, to_timestamp(g.w / 1000) AS window_start, g.w AS window_ms, g.nn::BIGINT AS n")
-	for _, m := range Metrics {
-		fmt.Fprintf(&g, ", sum(n * %[1]s_mean) / sum(n) AS %[1]s_gm", m)
-		fmt.Fprintf(&sel, ", min(%[1]s_min) AS %[1]s_min, max(%[1]s_max) AS %[1]s_max, any_value(g.%[1]s_gm) AS %[1]s_mean,"+
-			" sum(%[1]s_m2 + n * (%[1]s_mean - g.%[1]s_gm) * (%[1]s_mean - g.%[1]s_gm)) AS %[1]s_m2", m)
-	}
-	fmt.Fprintf(&g, " FROM %s GROUP BY battery_id, w", src)
-	sel.WriteString(", max(last_ts_ms) AS last_ts_ms")
-	for _, m := range Metrics {
-		fmt.Fprintf(&sel, ", arg_max(last_%[1]s, last_ts_ms) AS last_%[1]s", m)
-	}
-	fmt.Fprintf(&sel, " FROM %s s JOIN (%s) g ON s.battery_id = g.battery_id AND s.window_ms // %d * %d = g.w GROUP BY s.battery_id, g.w, g.nn ORDER BY s.battery_id, g.w",
-		src, g.String(), width, width)
-	return sel.String()
-}
-
 // hourViews computes the minute and hour views of one UTC hour from its raw
 // files, de-duplicating by identity (the lowest partition and offset wins).
 func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, files []lake.File) ([]lake.ViewFile, error) {
@@ -301,7 +230,7 @@ func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, 
 		perPart[f.Partition]++
 		onePerPartition = onePerPartition && perPart[f.Partition] == 1
 	}
-	src := "read_parquet(" + ParquetList(paths) + ")"
+	src := "read_parquet(" + views.ParquetList(paths) + ")"
 	readings := `(SELECT battery_id, epoch_ms(ts) AS ts_ms, voltage_v, current_a, temperature_c, soc_pct
 		FROM ` + src + ` WHERE NOT duplicate)`
 	if !onePerPartition {
@@ -312,29 +241,29 @@ func (r *Recomputer) hourViews(ctx context.Context, version int64, hour string, 
 		FROM ` + src + ` GROUP BY battery_id, ts)`
 	}
 	t0 := time.Now()
-	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE minutes AS "+statsSelect(readings, agg.Minutely.Millis())); err != nil {
+	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE minutes AS "+views.StatsSelect(readings, agg.Minutely.Millis())); err != nil {
 		return nil, fmt.Errorf("aggregate raw files: %w", err)
 	}
 	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS minutes")
 	r.log.Info("minute windows aggregated", "hour", hour, "files", len(files), "one_file_per_partition", onePerPartition, "seconds", time.Since(t0).Seconds())
 	fp := fingerprint(files)
-	m1, err := r.writeView(ctx, conn, version, ViewBattery1m, hour, "SELECT * FROM minutes", fp)
+	m1, err := r.writeView(ctx, conn, version, views.Battery1m, hour, "SELECT * FROM minutes", fp)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE hours AS "+mergeSelect("minutes", agg.Hourly.Millis())); err != nil {
+	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE hours AS "+views.MergeSelect("minutes", agg.Hourly.Millis())); err != nil {
 		return nil, err
 	}
 	defer conn.ExecContext(context.Background(), "DROP TABLE IF EXISTS hours")
-	h1, err := r.writeView(ctx, conn, version, ViewBattery1h, hour, "SELECT * FROM hours", fp)
+	h1, err := r.writeView(ctx, conn, version, views.Battery1h, hour, "SELECT * FROM hours", fp)
 	if err != nil {
 		return nil, err
 	}
-	f1m, err := r.writeView(ctx, conn, version, ViewFleet1m, hour, fleetSelect("minutes"), fp)
+	f1m, err := r.writeView(ctx, conn, version, views.Fleet1m, hour, views.FleetSelect("minutes"), fp)
 	if err != nil {
 		return nil, err
 	}
-	f1h, err := r.writeView(ctx, conn, version, ViewFleet1h, hour, fleetSelect("hours"), fp)
+	f1h, err := r.writeView(ctx, conn, version, views.Fleet1h, hour, views.FleetSelect("hours"), fp)
 	if err != nil {
 		return nil, err
 	}
@@ -348,13 +277,13 @@ func (r *Recomputer) dayView(ctx context.Context, version int64, day string, hou
 	if err != nil {
 		return lake.ViewFile{}, err
 	}
-	q := "WITH hours AS (SELECT * FROM read_parquet(" + ParquetList(paths) + ")) " + mergeSelect("hours", agg.Daily.Millis())
+	q := "WITH hours AS (SELECT * FROM read_parquet(" + views.ParquetList(paths) + ")) " + views.MergeSelect("hours", agg.Daily.Millis())
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return lake.ViewFile{}, err
 	}
 	defer conn.Close()
-	return r.writeView(ctx, conn, version, ViewBattery1d, day, q, src)
+	return r.writeView(ctx, conn, version, views.Battery1d, day, q, src)
 }
 
 // writeView runs query into a zstd Parquet file and uploads it.
@@ -363,11 +292,11 @@ func (r *Recomputer) writeView(ctx context.Context, conn *sql.Conn, version int6
 	if _, err := rand.Read(tag[:]); err != nil {
 		return lake.ViewFile{}, fmt.Errorf("tag %s %s: %w", view, part, err)
 	}
-	w, err := r.writeQuery(ctx, conn, viewKey(view, part, version, hex.EncodeToString(tag[:])), query)
+	w, err := r.writeQuery(ctx, conn, views.Key(view, part, version, hex.EncodeToString(tag[:])), query)
 	if err != nil {
 		return lake.ViewFile{}, fmt.Errorf("compute %s %s: %w", view, part, err)
 	}
-	return lake.ViewFile{View: view, Part: part, Key: w.Key, ETag: w.ETag, Rows: w.Rows, Sources: src, Logic: Logic, Settings: r.Settings()}, nil
+	return lake.ViewFile{View: view, Part: part, Key: w.Key, ETag: w.ETag, Rows: w.Rows, Sources: src, Logic: views.Logic, Settings: r.Settings()}, nil
 }
 
 // written is an object written from a query.
@@ -380,12 +309,8 @@ type written struct {
 // writeQuery runs query into a zstd Parquet file and uploads it as key.
 func (r *Recomputer) writeQuery(ctx context.Context, conn *sql.Conn, key, query string) (written, error) {
 	local := filepath.Join(r.tmp, strings.NewReplacer("/", "_", "=", "-").Replace(key))
-	// Small row groups let the serving layer read one battery's windows
-	// without decoding a whole partition (serving.viewIndex).
-	copySQL := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE %d)",
-		query, strings.ReplaceAll(local, "'", "''"), ViewRowGroupRows)
 	t0 := time.Now()
-	if _, err := conn.ExecContext(ctx, copySQL); err != nil {
+	if _, err := conn.ExecContext(ctx, views.CopyParquet(query, local)); err != nil {
 		return written{}, err
 	}
 	r.log.Info("written", "key", key, "seconds", time.Since(t0).Seconds())
@@ -405,27 +330,12 @@ func (r *Recomputer) writeQuery(ctx context.Context, conn *sql.Conn, key, query 
 	return written{Key: key, ETag: etag, Rows: rows, bytes: int64(len(data))}, nil
 }
 
-// viewKey is the Hive-style key of a view partition written by a version.
-// The writer's random tag makes every write a new object: two runs that
-// compute the same version (a fenced holder that lost its lease and the
-// one that took over, or a retry after an uncertain commit) must never
-// overwrite an object that a committed manifest names.
-func viewKey(view, part string, version int64, tag string) string {
-	if part == "all" {
-		return fmt.Sprintf("views/%s/%s-v%d.parquet", view, tag, version)
-	}
-	if len(part) > 10 { // an hour: 2006-01-02T15
-		return fmt.Sprintf("views/%s/dt=%s/hour=%s/%s-v%d.parquet", view, part[:10], part[11:13], tag, version)
-	}
-	return fmt.Sprintf("views/%s/dt=%s/%s-v%d.parquet", view, part, tag, version)
-}
-
 // latestView recomputes each battery's latest reading from the last
 // readings of its hour windows.
 func (r *Recomputer) latestView(ctx context.Context, version int64, have map[string]lake.ViewFile) (lake.ViewFile, error) {
 	var hv []lake.ViewFile
 	for _, v := range have {
-		if v.View == ViewBattery1h {
+		if v.View == views.Battery1h {
 			hv = append(hv, v)
 		}
 	}
@@ -434,77 +344,13 @@ func (r *Recomputer) latestView(ctx context.Context, version int64, have map[str
 	if err != nil {
 		return lake.ViewFile{}, err
 	}
-	var b strings.Builder
-	b.WriteString("SELECT battery_id, max(last_ts_ms) AS ts_ms, to_timestamp(max(last_ts_ms) / 1000) AS ts")
-	for _, m := range Metrics {
-		fmt.Fprintf(&b, ", arg_max(last_%[1]s, last_ts_ms) AS %[1]s", m)
-	}
-	fmt.Fprintf(&b, " FROM read_parquet(%s) GROUP BY battery_id ORDER BY battery_id", ParquetList(paths))
+	q := views.LatestSelect("read_parquet(" + views.ParquetList(paths) + ")")
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return lake.ViewFile{}, err
 	}
 	defer conn.Close()
-	return r.writeView(ctx, conn, version, ViewLatest, "all", b.String(), fingerprintViews(hv))
-}
-
-// BatteryViewColumns are the columns of a battery view, in order.
-func BatteryViewColumns() []string {
-	cols := []string{"battery_id", "window_start", "window_ms", "n"}
-	for _, m := range Metrics {
-		cols = append(cols, m+"_min", m+"_max", m+"_mean", m+"_m2")
-	}
-	cols = append(cols, "last_ts_ms")
-	for _, m := range Metrics {
-		cols = append(cols, "last_"+m)
-	}
-	return cols
-}
-
-// ViewWindow is one row of a battery view.
-type ViewWindow struct {
-	BatteryID string
-	Start     int64
-	Stats     agg.BatteryStats
-}
-
-// ReadBatteryView reads view partitions into windows (serving and tests).
-func (r *Recomputer) ReadBatteryView(ctx context.Context, files []lake.ViewFile, fn func(ViewWindow)) error {
-	return r.ReadBatteryWindows(ctx, files, "", 0, 1<<62, fn)
-}
-
-// ReadBatteryWindows reads the windows of one battery (all when id is "")
-// that start in [from, to) from view partitions.
-func (r *Recomputer) ReadBatteryWindows(ctx context.Context, files []lake.ViewFile, id string, from, to int64, fn func(ViewWindow)) error {
-	paths, err := r.cache.Views(ctx, files)
-	if err != nil {
-		return err
-	}
-	if len(paths) == 0 {
-		return nil
-	}
-	cols := BatteryViewColumns()
-	cols = append(cols[:1], cols[2:]...) // all but window_start
-	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+ParquetList(paths)+
-		") WHERE (? = '' OR battery_id = ?) AND window_ms >= ? AND window_ms < ?", id, id, from, to)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var w ViewWindow
-		s := &w.Stats
-		dest := []any{&w.BatteryID, &w.Start, &s.N}
-		for _, m := range []*agg.Moments{&s.Voltage, &s.Current, &s.Temperature, &s.SOC} {
-			dest = append(dest, &m.Min, &m.Max, &m.Mean, &m.M2)
-		}
-		dest = append(dest, &s.Last.TS, &s.Last.VoltageV, &s.Last.CurrentA, &s.Last.TemperatureC, &s.Last.SOCPct)
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		fn(w)
-	}
-	return rows.Err()
+	return r.writeView(ctx, conn, version, views.Latest, "all", q, fingerprintViews(hv))
 }
 
 // Refresh recomputes the views of the newest manifest (all of them with
@@ -538,11 +384,11 @@ func (r *Recomputer) Backfill(ctx context.Context, from, to agg.Day, now func() 
 	}
 	force := func(view, part string) bool {
 		switch view {
-		case ViewLatest:
+		case views.Latest:
 			return true
-		case ViewRoomDay:
+		case views.RoomDay:
 			return part >= from.String() && part <= to.String()
-		case ViewBattery1d:
+		case views.Battery1d:
 			d, err := time.Parse("2006-01-02", part)
 			return err == nil && overlaps(d, 24*time.Hour)
 		}
@@ -557,7 +403,7 @@ func (r *Recomputer) Backfill(ctx context.Context, from, to agg.Day, now func() 
 // Settings names the settings views are computed with; it is stored with
 // every view partition and backfill run as lineage.
 func (r *Recomputer) Settings() string {
-	return fmt.Sprintf("site.timezone=%s events.close_grace=%s logic=%d", r.site.Location, r.site.CloseGrace, Logic)
+	return fmt.Sprintf("site.timezone=%s events.close_grace=%s logic=%d", r.site.Location, r.site.CloseGrace, views.Logic)
 }
 
 // commitViews recomputes the views of the newest manifest (those force
@@ -604,101 +450,5 @@ func (r *Recomputer) SetThreads(ctx context.Context, n int) error {
 	return nil
 }
 
-// ReadLatest reads the battery_latest view: each battery's reading with the
-// greatest ts.
-func (r *Recomputer) ReadLatest(ctx context.Context, f lake.ViewFile, fn func(id string, rd agg.Reading)) error {
-	p, err := r.cache.Path(ctx, f.Key, f.ETag)
-	if err != nil {
-		return err
-	}
-	rows, err := r.db.QueryContext(ctx, "SELECT battery_id, ts_ms, "+strings.Join(Metrics, ", ")+" FROM read_parquet("+ParquetList([]string{p})+")")
-	if err != nil {
-		return fmt.Errorf("read %s: %w", f.Key, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var rd agg.Reading
-		if err := rows.Scan(&id, &rd.TS, &rd.VoltageV, &rd.CurrentA, &rd.TemperatureC, &rd.SOCPct); err != nil {
-			return err
-		}
-		fn(id, rd)
-	}
-	return rows.Err()
-}
-
-// ReadFleet reads fleet view partitions.
-func (r *Recomputer) ReadFleet(ctx context.Context, files []lake.ViewFile, fn func(start int64, f agg.FleetStats)) error {
-	paths, err := r.cache.Views(ctx, files)
-	if err != nil {
-		return err
-	}
-	if len(paths) == 0 {
-		return nil
-	}
-	cols := []string{"window_ms", "readings", "batteries"}
-	for _, m := range Metrics {
-		cols = append(cols, m+"_min", m+"_max", m+"_mean")
-	}
-	rows, err := r.db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM read_parquet("+ParquetList(paths)+")")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var start int64
-		var f agg.FleetStats
-		dest := []any{&start, &f.Readings, &f.Batteries}
-		for _, m := range []*agg.Moments{&f.Voltage, &f.Current, &f.Temperature, &f.SOC} {
-			dest = append(dest, &m.Min, &m.Max, &m.Mean)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		fn(start, f)
-	}
-	return rows.Err()
-}
-
-// BatteriesIn reads which batteries have a window in a set of window
-// starts, from battery view partitions (the serving layer's fleet merge
-// needs it to count distinct batteries exactly).
-func (r *Recomputer) BatteriesIn(ctx context.Context, files []lake.ViewFile, starts []int64, fn func(start int64, id string)) error {
-	paths, err := r.cache.Views(ctx, files)
-	if err != nil {
-		return err
-	}
-	if len(paths) == 0 || len(starts) == 0 {
-		return nil
-	}
-	list := make([]string, len(starts))
-	for i, s := range starts {
-		list[i] = fmt.Sprint(s)
-	}
-	rows, err := r.db.QueryContext(ctx, "SELECT window_ms, battery_id FROM read_parquet("+ParquetList(paths)+") WHERE window_ms IN ("+strings.Join(list, ",")+")")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var s int64
-		var id string
-		if err := rows.Scan(&s, &id); err != nil {
-			return err
-		}
-		fn(s, id)
-	}
-	return rows.Err()
-}
-
-// Cache returns the recomputer's local copy cache of lake objects.
-func (r *Recomputer) Cache() *Cache { return r.cache }
-
-// MergeSelect is the SQL that merges battery view rows of table src into
-// windows of width ms with the exact parallel formula (the serving layer
-// uses it to merge batch and speed rows of the same window).
-func MergeSelect(src string, width int64) string { return mergeSelect(src, width) }
-
-// FleetSelect is the SQL that folds battery windows of table src into fleet
-// windows.
-func FleetSelect(src string) string { return fleetSelect(src) }
+// Reader reads the views the recomputer writes, with its cache and DuckDB.
+func (r *Recomputer) Reader() *views.Reader { return r.reader }

@@ -13,6 +13,7 @@ import (
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
+	"github.com/gridlake/gridlake/views"
 )
 
 // TestRecompute_ViewsEqualReference: batch views built over several
@@ -73,7 +74,7 @@ func checkViews(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manif
 	for _, v := range []struct {
 		name string
 		res  agg.Res
-	}{{ViewBattery1m, agg.Minutely}, {ViewBattery1h, agg.Hourly}, {ViewBattery1d, agg.Daily}} {
+	}{{views.Battery1m, agg.Minutely}, {views.Battery1h, agg.Hourly}, {views.Battery1d, agg.Daily}} {
 		var files []lake.ViewFile
 		for _, f := range m.Views {
 			if f.View == v.name {
@@ -82,14 +83,14 @@ func checkViews(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manif
 		}
 		got := map[string]map[int64]agg.BatteryStats{}
 		n := 0
-		err := rc.ReadBatteryView(ctx, files, func(w ViewWindow) {
-			if got[w.BatteryID] == nil {
-				got[w.BatteryID] = map[int64]agg.BatteryStats{}
+		err := rc.Reader().ReadBatteryView(ctx, files, func(id string, w agg.Window) {
+			if got[id] == nil {
+				got[id] = map[int64]agg.BatteryStats{}
 			}
-			if _, dup := got[w.BatteryID][w.Start]; dup {
-				t.Fatalf("%s: window %s/%d appears twice", v.name, w.BatteryID, w.Start)
+			if _, dup := got[id][w.Start]; dup {
+				t.Fatalf("%s: window %s/%d appears twice", v.name, id, w.Start)
 			}
-			got[w.BatteryID][w.Start] = w.Stats
+			got[id][w.Start] = w.Stats
 			n++
 		})
 		if err != nil {
@@ -163,7 +164,7 @@ func viewPaths(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manife
 	if len(paths) == 0 {
 		t.Fatalf("no %s view", view)
 	}
-	return ParquetList(paths)
+	return views.ParquetList(paths)
 }
 
 // checkFleetAndLatest compares the fleet_1m and battery_latest views with
@@ -171,7 +172,7 @@ func viewPaths(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manife
 func checkFleetAndLatest(t *testing.T, ctx context.Context, rc *Recomputer, m *lake.Manifest, ref *reference.Set) {
 	t.Helper()
 	want := ref.FleetWindows(agg.Minutely)
-	rows, err := rc.db.QueryContext(ctx, "SELECT window_ms, readings, batteries, voltage_v_min, temperature_c_max, soc_pct_mean FROM read_parquet("+viewPaths(t, ctx, rc, m, ViewFleet1m)+")")
+	rows, err := rc.db.QueryContext(ctx, "SELECT window_ms, readings, batteries, voltage_v_min, temperature_c_max, soc_pct_mean FROM read_parquet("+viewPaths(t, ctx, rc, m, views.Fleet1m)+")")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func checkFleetAndLatest(t *testing.T, ctx context.Context, rc *Recomputer, m *l
 	if n != len(want) {
 		t.Fatalf("fleet_1m has %d windows, reference %d", n, len(want))
 	}
-	rows, err = rc.db.QueryContext(ctx, "SELECT battery_id, ts_ms, voltage_v, soc_pct FROM read_parquet("+viewPaths(t, ctx, rc, m, ViewLatest)+")")
+	rows, err = rc.db.QueryContext(ctx, "SELECT battery_id, ts_ms, voltage_v, soc_pct FROM read_parquet("+viewPaths(t, ctx, rc, m, views.Latest)+")")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
+	"github.com/gridlake/gridlake/views"
 )
 
 // TestRoomDays_CloseAndReclose: batch closes local days (Asia/Seoul) once
@@ -43,7 +44,7 @@ func TestRoomDays_CloseAndReclose(t *testing.T) {
 		ref := reference.Build(schemas.DefaultLimits(), testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom))
 		var files []lake.ViewFile
 		for _, v := range m.Views {
-			if v.View == ViewRoomDay {
+			if v.View == views.RoomDay {
 				files = append(files, v)
 				if v.Revision != wantRevision[v.Part] {
 					t.Fatalf("day %s at revision %d, want %d", v.Part, v.Revision, wantRevision[v.Part])
@@ -53,7 +54,7 @@ func TestRoomDays_CloseAndReclose(t *testing.T) {
 		if len(files) != len(wantRevision) {
 			t.Fatalf("%d closed days, want %d", len(files), len(wantRevision))
 		}
-		got, err := rc.RoomDayReports(ctx, files)
+		got, err := rc.Reader().RoomDayReports(ctx, files)
 		if err != nil {
 			t.Fatal(err)
 		}

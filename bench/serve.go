@@ -138,7 +138,7 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	}
 
 	mux := http.NewServeMux()
-	serving.NewAPI(serving.NewMerger(store, rc, sp, time.UTC, nil), nil).Register(mux)
+	serving.NewAPI(serving.NewMerger(store, rc.Reader(), sp, time.UTC, nil), nil).Register(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err

@@ -15,6 +15,7 @@ import (
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
+	"github.com/gridlake/gridlake/views"
 )
 
 // TestBackfill_NewSettingsAndLineage: the lake is compacted with the site
@@ -85,9 +86,9 @@ func TestBackfill_NewSettingsAndLineage(t *testing.T) {
 		old := oldViews[k]
 		inRange := false
 		switch v.View {
-		case batch.ViewRoomDay, batch.ViewBattery1d:
+		case views.RoomDay, views.Battery1d:
 			inRange = v.Part == "2026-11-20"
-		case batch.ViewLatest:
+		case views.Latest:
 			inRange = true
 		default:
 			h, _ := time.Parse("2006-01-02T15", v.Part)
@@ -107,18 +108,18 @@ func TestBackfill_NewSettingsAndLineage(t *testing.T) {
 	if rebuilt < 24+2 {
 		t.Fatalf("only %d view partitions rebuilt", rebuilt)
 	}
-	if v := newViews[batch.ViewRoomDay+"|2026-11-20"]; v.Revision != oldViews[batch.ViewRoomDay+"|2026-11-20"].Revision+1 {
+	if v := newViews[views.RoomDay+"|2026-11-20"]; v.Revision != oldViews[views.RoomDay+"|2026-11-20"].Revision+1 {
 		t.Fatalf("room day revision %d after backfill", v.Revision)
 	}
 
 	// Results: the backfilled day under UTC, its neighbours still Seoul.
 	var roomFiles []lake.ViewFile
 	for _, v := range m.Views {
-		if v.View == batch.ViewRoomDay {
+		if v.View == views.RoomDay {
 			roomFiles = append(roomFiles, v)
 		}
 	}
-	got, err := rc.RoomDayReports(ctx, roomFiles)
+	got, err := rc.Reader().RoomDayReports(ctx, roomFiles)
 	if err != nil {
 		t.Fatal(err)
 	}

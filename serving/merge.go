@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
-	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
+	"github.com/gridlake/gridlake/views"
 )
 
 // Speed is what the merge asks of the speed layer; *speed.Layer is one.
@@ -43,9 +43,8 @@ type Speed interface {
 // there (see pick), and says so in the freshness.
 type Merger struct {
 	store lake.Store
-	views *batch.Recomputer
+	views *views.Reader
 	speed Speed
-	index *viewIndex
 	loc   *time.Location
 	now   func() time.Time
 	// clock paces store retries and probes; now is the answers' time,
@@ -58,15 +57,14 @@ type Merger struct {
 }
 
 // NewMerger returns a merger. loc is the site's time zone (room days).
-func NewMerger(store lake.Store, views *batch.Recomputer, sp Speed, loc *time.Location, now func() time.Time) *Merger {
+func NewMerger(store lake.Store, rd *views.Reader, sp Speed, loc *time.Location, now func() time.Time) *Merger {
 	if loc == nil {
 		loc = time.UTC
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Merger{store: store, views: views, speed: sp, loc: loc, now: now, clock: time.Now,
-		index: newViewIndex(views.Cache(), views.Cache().Dir()+"-serving"), snaps: map[int64]*snapshot{}}
+	return &Merger{store: store, views: rd, speed: sp, loc: loc, now: now, clock: time.Now, snaps: map[int64]*snapshot{}}
 }
 
 // Freshness says what an answer is made of: the batch manifest version and
@@ -109,7 +107,7 @@ type snapshot struct {
 	speedVersion int64
 
 	latest   map[string]agg.Reading
-	roomDays map[string]map[string][]batch.RoomDayRow // day → room → rows
+	roomDays map[string]map[string][]views.RoomDayRow // day → room → rows
 	// endState is each room's state at the end of the last closed day.
 	endState map[string]agg.RoomState
 }
@@ -323,7 +321,7 @@ func (m *Merger) probe() {
 
 func (m *Merger) load(ctx context.Context, s *snapshot, v int64) error {
 	s.latest = map[string]agg.Reading{}
-	s.roomDays = map[string]map[string][]batch.RoomDayRow{}
+	s.roomDays = map[string]map[string][]views.RoomDayRow{}
 	s.endState = map[string]agg.RoomState{}
 	if v == 0 {
 		return nil
@@ -333,23 +331,21 @@ func (m *Merger) load(ctx context.Context, s *snapshot, v int64) error {
 		return fmt.Errorf("read manifest %d: %w", v, err)
 	}
 	s.man = man
-	keep := map[string]bool{}
 	var rooms []lake.ViewFile
 	for _, f := range man.Views {
-		keep[f.Key+"@"+f.ETag] = true
 		switch f.View {
-		case batch.ViewLatest:
+		case views.Latest:
 			if err := m.views.ReadLatest(ctx, f, func(id string, r agg.Reading) { s.latest[id] = r }); err != nil {
 				return fmt.Errorf("load battery_latest of manifest %d: %w", v, err)
 			}
-		case batch.ViewRoomDay:
+		case views.RoomDay:
 			rooms = append(rooms, f)
 		}
 	}
-	err = m.views.ReadRoomDays(ctx, rooms, func(r batch.RoomDayRow) {
+	err = m.views.ReadRoomDays(ctx, rooms, func(r views.RoomDayRow) {
 		byRoom := s.roomDays[r.Day]
 		if byRoom == nil {
-			byRoom = map[string][]batch.RoomDayRow{}
+			byRoom = map[string][]views.RoomDayRow{}
 			s.roomDays[r.Day] = byRoom
 		}
 		byRoom[r.RoomID] = append(byRoom[r.RoomID], r)
@@ -364,7 +360,7 @@ func (m *Merger) load(ctx context.Context, s *snapshot, v int64) error {
 		}
 		s.endState[room] = st
 	}
-	m.index.retain(keep)
+	m.views.Retain(man.Views)
 	return nil
 }
 
@@ -403,8 +399,6 @@ func (m *Merger) Freshness(ctx context.Context) (Freshness, error) {
 	return f, err
 }
 
-var batteryView = map[agg.Res]string{agg.Minutely: batch.ViewBattery1m, agg.Hourly: batch.ViewBattery1h, agg.Daily: batch.ViewBattery1d}
-
 // viewFiles are the manifest's partitions of view that can hold windows
 // starting in [from, to).
 func (s *snapshot) viewFiles(view string, from, to int64) []lake.ViewFile {
@@ -427,8 +421,8 @@ func (m *Merger) BatteryWindows(ctx context.Context, id string, res agg.Res, fro
 		out, found = out[:0], false
 		fr = m.freshness(s)
 		acc := map[int64]*agg.BatteryStats{}
-		for _, f := range s.viewFiles(batteryView[res], from, to) {
-			err := m.index.windows(ctx, f, id, from, to, func(w batch.ViewWindow) {
+		for _, f := range s.viewFiles(views.BatteryView(res), from, to) {
+			err := m.views.Lookup(ctx, f, id, from, to, func(w agg.Window) {
 				st := w.Stats
 				acc[w.Start] = &st
 				found = true
@@ -519,8 +513,6 @@ type FleetWindow struct {
 	Stats agg.FleetStats `json:"stats"`
 }
 
-var fleetView = map[agg.Res]string{agg.Minutely: batch.ViewFleet1m, agg.Hourly: batch.ViewFleet1h}
-
 // Fleet returns the fleet's windows of res starting in [from, to): readings,
 // distinct batteries and min/max/mean per metric. The batch side comes from
 // the fleet views; where the speed side adds batteries to a window the batch
@@ -530,10 +522,10 @@ func (m *Merger) Fleet(ctx context.Context, res agg.Res, from, to int64) (out []
 		out = out[:0]
 		fr = m.freshness(s)
 		acc := map[int64]*agg.FleetStats{}
-		if view, ok := fleetView[res]; ok {
-			err := m.views.ReadFleet(ctx, s.viewFiles(view, from, to), func(start int64, f agg.FleetStats) {
-				if start >= from && start < to {
-					acc[start] = &f
+		if view, ok := views.FleetView(res); ok {
+			err := m.views.ReadFleet(ctx, s.viewFiles(view, from, to), func(w agg.FleetWindow) {
+				if w.Start >= from && w.Start < to {
+					acc[w.Start] = &w.Stats
 				}
 			})
 			if err != nil {
@@ -541,7 +533,7 @@ func (m *Merger) Fleet(ctx context.Context, res agg.Res, from, to int64) (out []
 			}
 		} else {
 			// Days: no fleet view; fold the battery day windows.
-			err := m.views.ReadBatteryWindows(ctx, s.viewFiles(batteryView[res], from, to), "", from, to, func(w batch.ViewWindow) {
+			err := m.views.ReadBatteryWindows(ctx, s.viewFiles(views.BatteryView(res), from, to), "", from, to, func(_ string, w agg.Window) {
 				f := acc[w.Start]
 				if f == nil {
 					f = &agg.FleetStats{}
@@ -585,7 +577,7 @@ func (m *Merger) Fleet(ctx context.Context, res agg.Res, from, to int64) (out []
 			for s := range shared {
 				starts = append(starts, s)
 			}
-			err := m.views.BatteriesIn(ctx, s.viewFiles(batteryView[res], from, to), starts, func(start int64, id string) {
+			err := m.views.BatteriesIn(ctx, s.viewFiles(views.BatteryView(res), from, to), starts, func(start int64, id string) {
 				if shared[start][id] {
 					acc[start].Batteries-- // counted by the batch side already
 				}
@@ -632,7 +624,7 @@ func (s *snapshot) closed(day agg.Day) bool {
 	return s.man != nil && s.man.ClosedThrough != "" && day.String() <= s.man.ClosedThrough
 }
 
-func fromRows(room string, day string, rows []batch.RoomDayRow) RoomDay {
+func fromRows(room string, day string, rows []views.RoomDayRow) RoomDay {
 	d := RoomDay{RoomID: room, Day: day, Closed: true, RoomDay: agg.RoomDay{ByType: map[string]*agg.TypeUsage{}}}
 	for _, r := range rows {
 		d.OccupiedS, d.SoldS, d.Revision = r.OccupiedS, r.SoldS, r.Revision

@@ -65,7 +65,7 @@ func TestAPI_ExactWhileBatchCommits(t *testing.T) {
 	c := batch.NewCompactor(batch.CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})
 	serve := func(sp *speed.Layer) *httptest.Server {
 		mux := http.NewServeMux()
-		NewAPI(NewMerger(store, rc, sp, seoul, sim.Now), nil).Register(mux)
+		NewAPI(NewMerger(store, rc.Reader(), sp, seoul, sim.Now), nil).Register(mux)
 		return httptest.NewServer(mux)
 	}
 	srv := serve(sp)

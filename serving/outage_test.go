@@ -200,7 +200,7 @@ func TestAPI_ExactThroughObjectStoreOutage(t *testing.T) {
 	defer rc.Close()
 	c := batch.NewCompactor(batch.CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})
 	mux := http.NewServeMux()
-	NewAPI(NewMerger(store, rc, sp, time.UTC, sim.Now), nil).Register(mux)
+	NewAPI(NewMerger(store, rc.Reader(), sp, time.UTC, sim.Now), nil).Register(mux)
 	web := httptest.NewServer(mux)
 	defer web.Close()
 

@@ -64,7 +64,7 @@ func paramEnv(t testing.TB) http.Handler {
 		}
 	}
 	mux := http.NewServeMux()
-	NewAPI(NewMerger(store, rc, sp, seoul, sim.Now), nil).Register(mux)
+	NewAPI(NewMerger(store, rc.Reader(), sp, seoul, sim.Now), nil).Register(mux)
 	sp.Register(mux)
 	return mux
 }

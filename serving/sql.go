@@ -19,12 +19,12 @@ import (
 	"github.com/marcboeker/go-duckdb"
 
 	"github.com/gridlake/gridlake/agg"
-	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/internal/fsjail"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
+	"github.com/gridlake/gridlake/views"
 )
 
 // SQLOptions configure the analysts' SQL engine. Zero values take the
@@ -131,8 +131,7 @@ func queryErr(kind, format string, args ...any) error {
 }
 
 // lakeTables are the tables defined from lake objects, by manifest content.
-var lakeTables = []string{"battery_raw", "room_raw", batch.ViewBattery1m, batch.ViewBattery1h, batch.ViewBattery1d,
-	batch.ViewFleet1m, batch.ViewFleet1h, batch.ViewLatest, batch.ViewRoomDay}
+var lakeTables = append([]string{"battery_raw", "room_raw"}, views.All()...)
 
 // mergedTables are built per query from the batch views and the speed side.
 var mergedTables = map[string]agg.Res{
@@ -192,7 +191,7 @@ func NewSQL(ctx context.Context, m *Merger, o SQLOptions) (*SQL, error) {
 // open opens DuckDB on the calling (confined) thread and locks its
 // configuration.
 func (q *SQL) open(ctx context.Context) error {
-	db, err := batch.OpenDuckDB(ctx)
+	db, err := views.OpenDuckDB(ctx)
 	if err != nil {
 		return err
 	}
@@ -649,7 +648,7 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 	for _, name := range lakeTables {
 		stmt := "DROP VIEW IF EXISTS " + name
 		if len(files[name]) > 0 {
-			stmt = "CREATE OR REPLACE VIEW " + name + " AS SELECT * FROM read_parquet(" + batch.ParquetList(files[name]) + ", hive_partitioning = false)"
+			stmt = "CREATE OR REPLACE VIEW " + name + " AS SELECT * FROM read_parquet(" + views.ParquetList(files[name]) + ", hive_partitioning = false)"
 			tables[name] = true
 		}
 		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
@@ -720,19 +719,9 @@ func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]b
 }
 
 func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int64) error {
-	cols := batch.BatteryViewColumns()
+	cols := views.BatteryColumns()
 	speedTable := "speed_windows_" + res.String()
-	var ddl strings.Builder
-	fmt.Fprintf(&ddl, "CREATE OR REPLACE TEMP TABLE %s (battery_id VARCHAR, window_start TIMESTAMPTZ, window_ms BIGINT, n BIGINT", speedTable)
-	for _, c := range cols[4:] {
-		typ := "DOUBLE"
-		if c == "last_ts_ms" {
-			typ = "BIGINT"
-		}
-		fmt.Fprintf(&ddl, ", %s %s", c, typ)
-	}
-	ddl.WriteString(")")
-	if _, err := conn.ExecContext(ctx, ddl.String()); err != nil {
+	if _, err := conn.ExecContext(ctx, views.TempTableDDL(speedTable, views.BatterySchema())); err != nil {
 		return err
 	}
 	row := make([]driver.Value, len(cols))
@@ -749,25 +738,24 @@ func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int6
 		return speedErr(err)
 	}
 	src := "SELECT " + strings.Join(cols, ", ") + " FROM " + speedTable
-	if q.tables[batteryView[res]] {
-		src += " UNION ALL SELECT " + strings.Join(cols, ", ") + " FROM main." + batteryView[res]
+	if view := views.BatteryView(res); q.tables[view] {
+		src += " UNION ALL SELECT " + strings.Join(cols, ", ") + " FROM main." + view
 	}
 	var std strings.Builder
-	for _, m := range batch.Metrics {
+	for _, m := range views.Metrics {
 		fmt.Fprintf(&std, ", sqrt(greatest(%[1]s_m2, 0) / n) AS %[1]s_std", m)
 	}
 	stats := "battery_stats_" + res.String()
 	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+stats+" AS SELECT *"+std.String()+
-		" FROM ("+batch.MergeSelect("("+src+")", res.Millis())+")"); err != nil {
+		" FROM ("+views.MergeSelect("("+src+")", res.Millis())+")"); err != nil {
 		return err
 	}
-	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS "+batch.FleetSelect(stats))
+	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS "+views.FleetSelect(stats))
 	return err
 }
 
 func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, v int64) error {
-	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE speed_latest (battery_id VARCHAR, ts_ms BIGINT, ts TIMESTAMPTZ, "+
-		strings.Join(batch.Metrics, " DOUBLE, ")+" DOUBLE)"); err != nil {
+	if _, err := conn.ExecContext(ctx, views.TempTableDDL("speed_latest", views.LatestSchema())); err != nil {
 		return err
 	}
 	err := appendRows(conn, "speed_latest", func(add func(...driver.Value)) error {
@@ -778,17 +766,12 @@ func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, v int64) error {
 	if err != nil {
 		return speedErr(err)
 	}
-	cols := "battery_id, ts_ms, ts, " + strings.Join(batch.Metrics, ", ")
+	cols := strings.Join(views.Columns(views.LatestSchema()), ", ")
 	src := "SELECT " + cols + " FROM speed_latest"
-	if q.tables[batch.ViewLatest] {
-		src += " UNION ALL SELECT " + cols + " FROM main." + batch.ViewLatest
+	if q.tables[views.Latest] {
+		src += " UNION ALL SELECT " + cols + " FROM main." + views.Latest
 	}
-	var b strings.Builder
-	b.WriteString("SELECT battery_id, max(ts_ms) AS ts_ms, to_timestamp(max(ts_ms) / 1000) AS ts")
-	for _, m := range batch.Metrics {
-		fmt.Fprintf(&b, ", arg_max(%[1]s, ts_ms) AS %[1]s", m)
-	}
-	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW battery_now AS "+b.String()+" FROM ("+src+") GROUP BY battery_id")
+	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW battery_now AS "+views.MergeLatestSelect("("+src+")"))
 	return err
 }
 

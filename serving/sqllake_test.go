@@ -74,7 +74,7 @@ func newSQLLake(t testing.TB) *sqlLake {
 		}
 		break
 	}
-	l := &sqlLake{m: NewMerger(store, rc, sp, time.UTC, nil), cache: rc.Cache().Dir(), secret: fmt.Sprintf("canary-%d", time.Now().UnixNano())}
+	l := &sqlLake{m: NewMerger(store, rc.Reader(), sp, time.UTC, nil), cache: rc.Reader().Cache().Dir(), secret: fmt.Sprintf("canary-%d", time.Now().UnixNano())}
 	l.canary = filepath.Join(t.TempDir(), "canary.csv")
 	if err := os.WriteFile(l.canary, []byte("name,secret\nx,"+l.secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)

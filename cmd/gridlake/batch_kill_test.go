@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
+	"github.com/gridlake/gridlake/views"
 )
 
 // TestBatch_SIGKILLAtRandomPointsThenCleanRun kills `gridlake batch
@@ -85,11 +85,11 @@ func TestBatch_SIGKILLAtRandomPointsThenCleanRun(t *testing.T) {
 			want[fmt.Sprintf("%s/%d/%d", msg.Topic, msg.Partition, msg.Offset)] = true
 		}
 	}
-	cache, err := batch.NewCache(t.TempDir(), store)
+	cache, err := views.NewCache(t.TempDir(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := batch.OpenDuckDB(ctx)
+	db, err := views.OpenDuckDB(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

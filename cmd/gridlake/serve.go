@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"path/filepath"
 
-	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/config"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/serving"
 	"github.com/gridlake/gridlake/serving/pgwire"
 	"github.com/gridlake/gridlake/speed"
+	"github.com/gridlake/gridlake/views"
 )
 
 const serveSynopsis = `Runs the serving layer: the HTTP API under /v1 (OpenAPI at
@@ -63,12 +63,12 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		return nil, err
 	}
 	sv := &servingStack{}
-	rc, err := batch.NewRecomputer(ctx, store, filepath.Join(cfg.DataDir, "serve"), log.With("layer", "serving"))
+	rd, err := views.OpenReader(ctx, store, filepath.Join(cfg.DataDir, "serve"))
 	if err != nil {
 		return nil, err
 	}
-	sv.closer = append(sv.closer, func() { rc.Close() })
-	sv.merger = serving.NewMerger(store, rc, layer, loc, nil)
+	sv.closer = append(sv.closer, func() { rd.Close() })
+	sv.merger = serving.NewMerger(store, rd, layer, loc, nil)
 	sv.sql, err = serving.NewSQL(ctx, sv.merger, serving.SQLOptions{Timeout: cfg.Serve.SQLTimeout, MaxRows: cfg.Serve.SQLMaxRows,
 		MaxResultBytes: int64(cfg.Serve.SQLMaxResultBytes), MemoryLimit: int64(cfg.Serve.SQLMemoryLimit), MaxSpillBytes: int64(cfg.Serve.SQLMaxSpillBytes),
 		MaxConcurrent: cfg.Serve.SQLMaxConcurrent, MaxBodyBytes: int64(cfg.Serve.SQLMaxBodyBytes), DataDir: cfg.DataDir, Log: log})

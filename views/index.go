@@ -1,4 +1,4 @@
-package serving
+package views
 
 import (
 	"bufio"
@@ -14,11 +14,10 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/file"
 
 	"github.com/gridlake/gridlake/agg"
-	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
 )
 
-// viewIndex answers point lookups of one battery's windows in battery view
+// index answers point lookups of one battery's windows in battery view
 // partitions without DuckDB. The first lookup in a view file decodes it
 // once into a local file of fixed-size records sorted by battery and
 // window, memory-mapped, with an in-memory map from battery id to its
@@ -27,8 +26,8 @@ import (
 // and decoding a Parquet row group about one: that is what keeps the API's
 // p99 low at thousands of requests a second, and the page cache, not the
 // heap, holds the hot data.
-type viewIndex struct {
-	cache *batch.Cache
+type index struct {
+	cache *Cache
 	dir   string
 
 	mu    sync.Mutex
@@ -41,7 +40,7 @@ type indexedFile struct {
 	data []byte              // mmapped records
 	ids  map[string][2]int32 // battery id → first record, count
 
-	// Guarded by viewIndex.mu: lookups reading data, and whether the
+	// Guarded by index.mu: lookups reading data, and whether the
 	// file left the current manifest (it is unmapped, and its disk space
 	// freed, when the last lookup ends).
 	refs    int
@@ -58,13 +57,13 @@ type viewColumns struct {
 	last                  [4]int
 }
 
-func newViewIndex(cache *batch.Cache, dir string) *viewIndex {
-	return &viewIndex{cache: cache, dir: dir, files: map[string]*indexedFile{}}
+func newIndex(cache *Cache, dir string) *index {
+	return &index{cache: cache, dir: dir, files: map[string]*indexedFile{}}
 }
 
 // windows calls fn with the windows of battery id starting in [from, to)
 // held by view file f.
-func (x *viewIndex) windows(ctx context.Context, f lake.ViewFile, id string, from, to int64, fn func(batch.ViewWindow)) error {
+func (x *index) windows(ctx context.Context, f lake.ViewFile, id string, from, to int64, fn func(agg.Window)) error {
 	ix, err := x.open(ctx, f)
 	if err != nil {
 		return err
@@ -80,7 +79,7 @@ func (x *viewIndex) windows(ctx context.Context, f lake.ViewFile, id string, fro
 		if start < from || start >= to {
 			continue
 		}
-		w := batch.ViewWindow{BatteryID: id, Start: start}
+		w := agg.Window{Start: start}
 		s := &w.Stats
 		fl := func(k int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(rec[8*k:])) }
 		s.N = int64(binary.LittleEndian.Uint64(rec[8:]))
@@ -95,7 +94,7 @@ func (x *viewIndex) windows(ctx context.Context, f lake.ViewFile, id string, fro
 }
 
 // open returns the indexed file, held for reading until release.
-func (x *viewIndex) open(ctx context.Context, f lake.ViewFile) (*indexedFile, error) {
+func (x *index) open(ctx context.Context, f lake.ViewFile) (*indexedFile, error) {
 	name := f.Key + "@" + f.ETag
 	x.mu.Lock()
 	ix := x.files[name]
@@ -119,14 +118,14 @@ func (x *viewIndex) open(ctx context.Context, f lake.ViewFile) (*indexedFile, er
 }
 
 // release ends a lookup; the last one on a retired file unmaps it.
-func (x *viewIndex) release(ix *indexedFile) {
+func (x *index) release(ix *indexedFile) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	ix.refs--
 	x.unmapIfUnused(ix)
 }
 
-func (x *viewIndex) unmapIfUnused(ix *indexedFile) {
+func (x *index) unmapIfUnused(ix *indexedFile) {
 	if ix.retired && ix.refs == 0 && ix.data != nil {
 		_ = syscall.Munmap(ix.data)
 		ix.data = nil
@@ -136,7 +135,7 @@ func (x *viewIndex) unmapIfUnused(ix *indexedFile) {
 // retain retires the files no longer named by the current manifest: every
 // commit rewrites the views of the hours it touched, so without this the
 // mappings (and their unlinked files' disk space) would pile up.
-func (x *viewIndex) retain(keep map[string]bool) {
+func (x *index) retain(keep map[string]bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for name, ix := range x.files {
@@ -148,7 +147,7 @@ func (x *viewIndex) retain(keep map[string]bool) {
 	}
 }
 
-func (ix *indexedFile) load(ctx context.Context, cache *batch.Cache, dir string, f lake.ViewFile) error {
+func (ix *indexedFile) load(ctx context.Context, cache *Cache, dir string, f lake.ViewFile) error {
 	path, err := cache.Path(ctx, f.Key, f.ETag)
 	if err != nil {
 		return err
@@ -169,7 +168,7 @@ func (ix *indexedFile) load(ctx context.Context, cache *batch.Cache, dir string,
 	}
 	c := &pf.cols
 	c.id, c.window, c.n, c.lastTS = col("battery_id"), col("window_ms"), col("n"), col("last_ts_ms")
-	for m, name := range batch.Metrics {
+	for m, name := range Metrics {
 		for k, suffix := range []string{"_min", "_max", "_mean", "_m2"} {
 			c.moments[m][k] = col(name + suffix)
 		}
@@ -197,12 +196,12 @@ func (ix *indexedFile) load(ctx context.Context, cache *batch.Cache, dir string,
 			return fmt.Errorf("index view %s: %w", f.Key, err)
 		}
 		for _, w := range rows {
-			span := ix.ids[w.BatteryID]
+			span := ix.ids[w.id]
 			if span[1] == 0 {
 				span[0] = n
 			}
 			span[1]++
-			ix.ids[w.BatteryID] = span
+			ix.ids[w.id] = span
 			s := &w.Stats
 			vals := []float64{s.Voltage.Min, s.Voltage.Max, s.Voltage.Mean, s.Voltage.M2, s.Current.Min, s.Current.Max, s.Current.Mean, s.Current.M2,
 				s.Temperature.Min, s.Temperature.Max, s.Temperature.Mean, s.Temperature.M2, s.SOC.Min, s.SOC.Max, s.SOC.Mean, s.SOC.M2}
@@ -303,17 +302,23 @@ func readFloat64s(r *file.Reader, g, col int, dst []float64) error {
 	return err
 }
 
+// row is one battery's window as decoded from a view file.
+type row struct {
+	id string
+	agg.Window
+}
+
 // decode reads one row group into windows.
-func (ix *parquetFile) decode(g int) ([]batch.ViewWindow, error) {
+func (ix *parquetFile) decode(g int) ([]row, error) {
 	r, c := ix.r, &ix.cols
 	ids, err := readIDs(r, g, c.id)
 	if err != nil {
 		return nil, err
 	}
 	n := len(ids)
-	rows := make([]batch.ViewWindow, n)
+	rows := make([]row, n)
 	ints := make([]int64, n)
-	setInt := func(col int, set func(w *batch.ViewWindow, v int64)) error {
+	setInt := func(col int, set func(w *row, v int64)) error {
 		if err := readInt64s(r, g, col, ints); err != nil {
 			return err
 		}
@@ -333,15 +338,15 @@ func (ix *parquetFile) decode(g int) ([]batch.ViewWindow, error) {
 		return nil
 	}
 	for i, id := range ids {
-		rows[i].BatteryID = id
+		rows[i].id = id
 	}
-	if err := setInt(c.window, func(w *batch.ViewWindow, v int64) { w.Start = v }); err != nil {
+	if err := setInt(c.window, func(w *row, v int64) { w.Start = v }); err != nil {
 		return nil, err
 	}
-	if err := setInt(c.n, func(w *batch.ViewWindow, v int64) { w.Stats.N = v }); err != nil {
+	if err := setInt(c.n, func(w *row, v int64) { w.Stats.N = v }); err != nil {
 		return nil, err
 	}
-	if err := setInt(c.lastTS, func(w *batch.ViewWindow, v int64) { w.Stats.Last.TS = v }); err != nil {
+	if err := setInt(c.lastTS, func(w *row, v int64) { w.Stats.Last.TS = v }); err != nil {
 		return nil, err
 	}
 	moments := func(s *agg.BatteryStats, m int) *agg.Moments {

@@ -1,4 +1,4 @@
-package batch
+package views
 
 import (
 	"context"
@@ -30,4 +30,12 @@ func ParquetList(paths []string) string {
 		quoted[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+// CopyParquet is the statement that writes query's rows to a local file in
+// the layout of view files: zstd, and small row groups, so a point lookup
+// of one battery decodes little.
+func CopyParquet(query, path string) string {
+	return fmt.Sprintf("COPY (%s) TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE %d)",
+		query, strings.ReplaceAll(path, "'", "''"), RowGroupRows)
 }
