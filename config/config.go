@@ -151,6 +151,7 @@ type Serve struct {
 	// TLS for PostgreSQL clients: with both set, SSLRequest is answered.
 	PGTLSCertFile string        `yaml:"pg_tls_cert_file" help:"PEM certificate (chain) of the PostgreSQL listener; with pg_tls_key_file, clients may use sslmode=require/verify-full"`
 	PGTLSKeyFile  string        `yaml:"pg_tls_key_file" help:"PEM private key of the PostgreSQL listener"`
+	PGTLSRequired bool          `yaml:"pg_tls_required" help:"with a PostgreSQL certificate, refuse clients that do not use TLS (FATAL 28000 before sign-in)"`
 	SQLTimeout    time.Duration `yaml:"sql_timeout" help:"a SQL query running longer is cancelled"`
 	SQLMaxRows    int           `yaml:"sql_max_rows" help:"a SQL query returning more rows is refused"`
 	// The SQL engine's bounds (serving/sql.go).
@@ -358,6 +359,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.Serve.PGTLSCertFile == "") != (c.Serve.PGTLSKeyFile == "") {
 		bad("serve.pg_tls_cert_file/pg_tls_key_file", "set both or neither")
+	}
+	if c.Serve.PGTLSRequired && c.Serve.PGTLSCertFile == "" {
+		bad("serve.pg_tls_required", "needs serve.pg_tls_cert_file and pg_tls_key_file")
 	}
 	if n := len(c.Auth.SessionSecret); n > 0 && n < 32 {
 		bad("auth.session_secret", "has %d characters; use 32 or more (for example: openssl rand -base64 32)", n)

@@ -94,7 +94,7 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 		sv.pgAddr = ln.Addr().String()
 		pctx, cancel := context.WithCancel(ctx)
 		sv.closer = append(sv.closer, cancel)
-		pg := &pgwire.Server{Q: sv.sql, Auth: acc.dir, TLS: pgTLS, Log: log.With("layer", "pgwire"),
+		pg := &pgwire.Server{Q: sv.sql, Auth: acc.dir, TLS: pgTLS, RequireTLS: cfg.Serve.PGTLSRequired, Log: log.With("layer", "pgwire"),
 			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout, WriteTimeout: cfg.Serve.PGWriteTimeout,
 			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}
 		go func() {

@@ -58,6 +58,8 @@ type Server struct {
 	// TLS, when set, answers SSLRequest and encrypts the session (at
 	// least TLS 1.2); clients may still connect in the clear.
 	TLS *tls.Config
+	// RequireTLS refuses sessions that did not upgrade to TLS (with TLS set).
+	RequireTLS bool
 	Log *slog.Logger
 
 	MaxConns        int           // concurrent sessions; past it: FATAL 53300 (serve.pg_max_conns)

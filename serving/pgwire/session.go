@@ -103,6 +103,10 @@ func (ss *session) startup(full bool) (ok bool, err error) {
 	if full {
 		return false, fatalf(codeTooMany, "sorry, too many clients already: %d PostgreSQL sessions are open, the limit set in serve.pg_max_conns", s.MaxConns)
 	}
+	if s.RequireTLS && s.TLS != nil && !ss.tls {
+		// PostgreSQL's hostssl: refuse before any credential is exchanged.
+		return false, fatalf(codeNoAuth, "this server requires TLS: connect with sslmode=require or verify-full (serve.pg_tls_required)")
+	}
 	user := sm.Parameters["user"]
 	if user == "" {
 		return false, fatalf(codeNoAuth, "no PostgreSQL user name specified in startup packet")

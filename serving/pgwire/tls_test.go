@@ -264,3 +264,20 @@ func TestTLS_ChannelBinding(t *testing.T) {
 		t.Errorf("y,, in the clear: %v", got)
 	}
 }
+
+// serve.pg_tls_required: a client that does not upgrade is refused before
+// any credential is exchanged; one over TLS signs in as usual.
+func TestTLS_RequiredRefusesPlainClients(t *testing.T) {
+	caFile, cfg := testCA(t)
+	dir, _ := testDirectory(t)
+	addr := serve(t, &Server{Q: &stubQ{}, Auth: dir, TLS: cfg, RequireTLS: true, Log: slog.New(slog.DiscardHandler)})
+	host, port, _ := net.SplitHostPort(addr)
+	conninfo := "host=" + host + " port=" + port + " user=analyst dbname=gridlake sslrootcert=" + caFile
+	out, err := psql(t, conninfo+" sslmode=disable", analystPassword, "SELECT 1")
+	if err == nil || !strings.Contains(out, "this server requires TLS") {
+		t.Fatalf("plain client with pg_tls_required: %v\n%s", err, out)
+	}
+	if out, err := psql(t, conninfo+" sslmode=verify-full", analystPassword, "SELECT 1"); err != nil || !strings.Contains(out, "0|SELECT 1") {
+		t.Fatalf("TLS client with pg_tls_required: %v\n%s", err, out)
+	}
+}
