@@ -36,7 +36,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
-	acc, err := openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr, "serve.pg_addr": cfg.Serve.PGAddr}, log)
+	acc, err := openAccess(&cfg, map[string]string{"http.addr": cfg.HTTP.Addr, "serve.pg_addr": cfg.Serve.PGAddr})
 	if err != nil {
 		return err
 	}
@@ -46,6 +46,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.close()
 
+	lc := newLifecycle(ctx)
+	st.join(lc)
 	w := kafkaio.NewWriter(st.brokers)
 	defer w.Close()
 	reg := metrics.NewRegistry()
@@ -53,46 +55,46 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The speed layer stops the process when it must not go on (a topic
+	// re-created below the lake's cut): serving without it would mislead.
+	lc.add("speed layer", layer.Run)
 	health := serving.NewHealth()
 	health.Add("object_store", st.store.Ping)
 	mux := processMux(layer, reg, health, st.brokers, acc)
-	sv, err := startServing(ctx, &cfg, st.store, layer, mux, acc, log)
+	sv, err := startServing(ctx, e, &cfg, st.store, layer, mux, acc, log)
 	if err != nil {
 		return err
 	}
 	defer sv.close()
-	stopJobs, err := startJobs(ctx, &cfg, st.brokers, st.store, reg, mux, log)
+	sv.join(lc)
+	sched, err := startJobs(ctx, &cfg, st.brokers, st.store, reg, mux, log)
 	if err != nil {
 		return err
 	}
-	defer stopJobs()
-	stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
+	defer sched.close()
+	sched.join(lc)
+	hl, err := listenHTTP(e, cfg.HTTP, mux, acc, log)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	speedDone := make(chan error, 1)
-	go func() { speedDone <- layer.Run(ctx) }()
+	defer hl.close()
+	hl.join(lc)
+	acc.join(lc, log)
+	if *withSim {
+		lc.add("simulator", func(ctx context.Context) error {
+			if err := simulateTo(ctx, &cfg, w, e.stderr); err != nil {
+				return fmt.Errorf("simulator: %w", err)
+			}
+			<-ctx.Done() // a finished simulation leaves the pipeline running
+			return nil
+		})
+	}
 
 	fmt.Fprintf(e.stdout, "gridlake is up\n  dashboard %s/\n%s  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    %s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
-		base, tokenBanner(acc, &cfg, base, sv), st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, base, sv.pgHint(), cfg.DataDir)
-
-	if *withSim {
-		go func() {
-			if err := simulateTo(ctx, &cfg, w, e.stderr); err != nil && ctx.Err() == nil {
-				log.Error("simulator stopped", "err", err)
-			}
-		}()
-	}
-	// The speed layer stops the process when it must not go on (a topic
-	// re-created below the lake's cut): serving without it would mislead.
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(e.stdout, "gridlake: shutting down")
-		return <-speedDone
-	case err := <-speedDone:
-		return err
-	}
+		hl.base, tokenBanner(acc, &cfg, hl.base, sv), st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, hl.base, sv.pgHint(), cfg.DataDir)
+	stop := context.AfterFunc(ctx, func() { fmt.Fprintln(e.stdout, "gridlake: shutting down") })
+	defer stop()
+	return lc.run()
 }
 
 // stack is the broker and object store a process runs on, embedded or not.
@@ -100,7 +102,18 @@ type stack struct {
 	brokers []string
 	s3Addr  string
 	store   *objstore.Store
+	// s3 is the embedded object store, if started.
+	s3      *s3server.Server
 	closers []func()
+}
+
+// join adds the embedded object store to the process's lifecycle: its
+// listener failing stops the process. The broker and store close after
+// every other part has stopped (close).
+func (s *stack) join(lc *lifecycle) {
+	if s.s3 != nil {
+		lc.addBackground(s.s3.Failed(), nil)
+	}
 }
 
 func (s *stack) close() {
@@ -139,6 +152,7 @@ func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sta
 			return nil, fmt.Errorf("%w (another gridlake running? --s3-embedded-port 0 picks a free port)", err)
 		}
 		st.closers = append(st.closers, func() { _ = srv.Close() })
+		st.s3 = srv
 		st.s3Addr = srv.Addr()
 		log.Info("embedded object store started", "addr", srv.Addr())
 	}
