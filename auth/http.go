@@ -1,11 +1,12 @@
 package auth
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/gridlake/gridlake/internal/httpx"
 )
 
 // SessionCookie names the dashboard's session cookie.
@@ -54,11 +55,11 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg = err.Error() + ": send Authorization: Bearer <token> with a valid token; create one with gridlake auth add-token NAME --role ROLE"
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gridlake"`)
-		writeError(w, http.StatusUnauthorized, msg)
+		httpx.Error(w, http.StatusUnauthorized, msg)
 		return
 	}
 	if !p.May(need) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("%s %s needs role %s; %s has role %s", r.Method, r.URL.Path, need, p, p.Role))
+		httpx.Error(w, http.StatusForbidden, fmt.Sprintf("%s %s needs role %s; %s has role %s", r.Method, r.URL.Path, need, p, p.Role))
 		return
 	}
 	g.next.ServeHTTP(w, r)
@@ -91,21 +92,8 @@ func (g *guard) authenticate(r *http.Request) (p Principal, presented bool, err 
 func whoami(w http.ResponseWriter, r *http.Request) {
 	p, ok := FromContext(r.Context())
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "not signed in")
+		httpx.Error(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"name": p.Name, "kind": p.Kind, "role": p.Role.String()})
-}
-
-// writeJSON and writeError answer in the shape of the rest of the API:
-// {"error": "..."}.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	body, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(body, '\n'))
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"name": p.Name, "kind": p.Kind, "role": p.Role.String()})
 }

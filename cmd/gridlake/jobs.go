@@ -18,12 +18,12 @@ import (
 
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/internal/priority"
 	"github.com/gridlake/gridlake/jobs"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
-	"github.com/gridlake/gridlake/serving"
 )
 
 const jobsSynopsis = `Schedules, runs and inspects the batch jobs. Actions:
@@ -205,7 +205,7 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		defer j.stop()
 		j.join(lc)
 		mux := newMux(reg)
-		health := serving.NewHealth()
+		health := httpx.NewHealth()
 		health.Add("object_store", store.Ping)
 		health.Register(mux)
 		sch.Register(mux)

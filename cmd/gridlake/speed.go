@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/pprof"
 
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
-	"github.com/gridlake/gridlake/serving"
 	"github.com/gridlake/gridlake/speed"
 )
 
@@ -62,7 +61,7 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	if err != nil {
 		return err
 	}
-	health := serving.NewHealth()
+	health := httpx.NewHealth()
 	health.Add("object_store", store.Ping)
 	mux := processMux(layer, reg, health, brokers, acc)
 	lc := newLifecycle(ctx)
@@ -117,7 +116,7 @@ func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
 
 // processMux is the HTTP surface every gridlake process has: the speed
 // layer's queries, /metrics, /healthz, /readyz and /debug/pprof.
-func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Health, brokers []string, acc *access) *http.ServeMux {
+func processMux(layer *speed.Layer, reg *metrics.Registry, health *httpx.Health, brokers []string, acc *access) *http.ServeMux {
 	mux := newMux(reg)
 	layer.Register(mux)
 	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
@@ -129,15 +128,6 @@ func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Healt
 func newMux(reg *metrics.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
-	mountPprof(mux)
+	httpx.MountPprof(mux)
 	return mux
-}
-
-// mountPprof exposes the Go profiler at /debug/pprof/, so operators can
-// profile a live process (go tool pprof http://host/debug/pprof/profile).
-func mountPprof(mux *http.ServeMux) {
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }

@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/kafkaio/broker"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/objstore/s3server"
-	"github.com/gridlake/gridlake/serving"
 )
 
 const upSynopsis = `Runs the whole pipeline in one process on embedded defaults: a
@@ -58,7 +58,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	// The speed layer stops the process when it must not go on (a topic
 	// re-created below the lake's cut): serving without it would mislead.
 	lc.add("speed layer", layer.Run)
-	health := serving.NewHealth()
+	health := httpx.NewHealth()
 	health.Add("object_store", st.store.Ping)
 	mux := processMux(layer, reg, health, st.brokers, acc)
 	sv, err := startServing(ctx, e, &cfg, st.store, layer, mux, acc, log)
