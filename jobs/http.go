@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -20,7 +19,7 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Status(r.Context())
 		if err != nil {
-			httpx.WriteIndentedJSON(w, http.StatusBadGateway, httpx.ErrorBody(err.Error()))
+			httpx.IndentedError(w, http.StatusBadGateway, err.Error())
 			return
 		}
 		httpx.WriteIndentedJSON(w, http.StatusOK, map[string]any{"holder": s.o.Holder, "jobs": st})
@@ -30,14 +29,14 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > s.o.MaxPage {
-				httpx.WriteIndentedJSON(w, http.StatusBadRequest, httpx.ErrorBody(fmt.Errorf("limit: send a whole number from 1 to %d (http.max_page)", s.o.MaxPage).Error()))
+				httpx.IndentedError(w, http.StatusBadRequest, fmt.Sprintf("limit: send a whole number from 1 to %d (http.max_page)", s.o.MaxPage))
 				return
 			}
 			limit = n
 		}
 		runs, err := s.History(r.Context(), r.PathValue("name"), limit)
 		if err != nil {
-			httpx.WriteIndentedJSON(w, s.status(r.PathValue("name")), httpx.ErrorBody(err.Error()))
+			httpx.IndentedError(w, s.status(r.PathValue("name")), err.Error())
 			return
 		}
 		httpx.WriteIndentedJSON(w, http.StatusOK, map[string]any{"job": r.PathValue("name"), "runs": runs})
@@ -46,13 +45,13 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 		var in struct{ From, To string }
 		if r.ContentLength != 0 {
 			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&in); err != nil {
-				httpx.WriteIndentedJSON(w, http.StatusBadRequest, httpx.ErrorBody(errors.New(`body must be JSON: {"from":"2026-11-01","to":"2026-11-07"}`).Error()))
+				httpx.IndentedError(w, http.StatusBadRequest, `body must be JSON: {"from":"2026-11-01","to":"2026-11-07"}`)
 				return
 			}
 		}
 		name := r.PathValue("name")
 		if name == JobBackfill && (in.From == "" || in.To == "") {
-			httpx.WriteIndentedJSON(w, http.StatusBadRequest, httpx.ErrorBody(errors.New(`backfill needs {"from":"YYYY-MM-DD","to":"YYYY-MM-DD"} (local days of site.timezone)`).Error()))
+			httpx.IndentedError(w, http.StatusBadRequest, `backfill needs {"from":"YYYY-MM-DD","to":"YYYY-MM-DD"} (local days of site.timezone)`)
 			return
 		}
 		// The run history keeps who asked (auth.Protect put them in the context).
@@ -66,7 +65,7 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 			if IsInputError(err) {
 				code = http.StatusBadRequest // refused before any slot was claimed
 			}
-			httpx.WriteIndentedJSON(w, code, httpx.ErrorBody(err.Error()))
+			httpx.IndentedError(w, code, err.Error())
 			return
 		}
 		httpx.WriteIndentedJSON(w, http.StatusAccepted, map[string]any{"job": name, "number": n, "runs": "/v1/jobs/" + name + "/runs"})

@@ -39,3 +39,8 @@ func ErrorBody(msg string) map[string]string { return map[string]string{"error":
 
 // Error answers {"error": msg} with code.
 func Error(w http.ResponseWriter, code int, msg string) { WriteJSON(w, code, ErrorBody(msg)) }
+
+// IndentedError answers {"error": msg} indented, as WriteIndentedJSON.
+func IndentedError(w http.ResponseWriter, code int, msg string) {
+	WriteIndentedJSON(w, code, ErrorBody(msg))
+}
