@@ -347,7 +347,7 @@ func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
 }
 
 func fail(w http.ResponseWriter, code int, format string, args ...any) {
-	httpx.WriteJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+	httpx.Error(w, code, fmt.Sprintf(format, args...))
 }
 
 func batteryNotFound(w http.ResponseWriter, id string) {
