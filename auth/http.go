@@ -1,13 +1,14 @@
 package auth
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gridlake/gridlake/internal/httpx"
 )
 
 // SessionCookie names the dashboard's session cookie.
@@ -48,7 +49,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if r.Method == http.MethodConnect {
-		writeError(w, http.StatusMethodNotAllowed, "CONNECT is not served")
+		httpx.Error(w, http.StatusMethodNotAllowed, "CONNECT is not served")
 		return
 	}
 	// Classify the escaped path: the mux routes on it, so "%2F" inside a
@@ -62,7 +63,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if r.Method == http.MethodPost {
 			if err := g.csrf.Check(r); err != nil {
-				writeError(w, http.StatusForbidden, "cross-origin sign-in or sign-out refused: use the dashboard's own form")
+				httpx.Error(w, http.StatusForbidden, "cross-origin sign-in or sign-out refused: use the dashboard's own form")
 				return
 			}
 		}
@@ -72,13 +73,13 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client := clientAddr(r)
 	if g.fails.blocked(client) {
 		h.Set("Retry-After", "60")
-		writeError(w, http.StatusTooManyRequests, "too many failed credentials from this address: wait a minute")
+		httpx.Error(w, http.StatusTooManyRequests, "too many failed credentials from this address: wait a minute")
 		return
 	}
 	p, presented, byCookie, err := g.authenticate(r)
 	if errors.Is(err, ErrBusy) {
 		h.Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		httpx.Error(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	if err != nil {
@@ -94,17 +95,17 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			msg = err.Error() + ": send Authorization: Bearer <token> with a valid token; create one with gridlake auth add-token NAME --role ROLE"
 		}
 		h.Set("WWW-Authenticate", `Bearer realm="gridlake"`)
-		writeError(w, http.StatusUnauthorized, msg)
+		httpx.Error(w, http.StatusUnauthorized, msg)
 		return
 	}
 	if byCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if err := g.csrf.Check(r); err != nil {
-			writeError(w, http.StatusForbidden, "cross-origin request with the session cookie refused: programs send Authorization: Bearer <token>")
+			httpx.Error(w, http.StatusForbidden, "cross-origin request with the session cookie refused: programs send Authorization: Bearer <token>")
 			return
 		}
 	}
 	if !p.May(need) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("%s %s needs role %s; %s has role %s", r.Method, r.URL.Path, need, p, p.Role))
+		httpx.Error(w, http.StatusForbidden, fmt.Sprintf("%s %s needs role %s; %s has role %s", r.Method, r.URL.Path, need, p, p.Role))
 		return
 	}
 	g.next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
@@ -157,21 +158,8 @@ func clientAddr(r *http.Request) string {
 func whoami(w http.ResponseWriter, r *http.Request) {
 	p, ok := FromContext(r.Context())
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "not signed in")
+		httpx.Error(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"name": p.Name, "kind": p.Kind, "role": p.Role.String()})
-}
-
-// writeJSON and writeError answer in the shape of the rest of the API:
-// {"error": "..."}.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	body, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(body, '\n'))
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"name": p.Name, "kind": p.Kind, "role": p.Role.String()})
 }

@@ -4,63 +4,44 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"time"
 
-	"github.com/gridlake/gridlake/internal/minioproc"
+	"github.com/gridlake/gridlake/internal/devstack"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/kafkaio/broker"
 	"github.com/gridlake/gridlake/objstore"
-	"github.com/gridlake/gridlake/objstore/s3server"
 	"github.com/gridlake/gridlake/simulate"
 )
 
 // startBroker starts the embedded broker in memory with the gridlake
 // topics.
 func startBroker(ctx context.Context, partitions int) (*broker.Broker, []string, error) {
-	b, err := broker.Start(broker.Options{DefaultPartitions: partitions})
+	b, err := devstack.StartBroker(ctx, broker.Options{DefaultPartitions: partitions},
+		kafkaio.TopicSpec{Partitions: partitions, Replication: 1, Retention: 7 * 24 * time.Hour})
 	if err != nil {
 		return nil, nil, err
 	}
-	brokers := []string{b.Addr()}
-	err = kafkaio.EnsureTopics(ctx, brokers, kafkaio.TopicSpec{Partitions: partitions, Replication: 1, Retention: 7 * 24 * time.Hour})
-	if err != nil {
-		b.Close()
-		return nil, nil, err
-	}
-	return b, brokers, nil
+	return b, []string{b.Addr()}, nil
 }
 
 // startStore starts a MinIO server under dir (bin/minio from make deps),
 // or the embedded S3 server when MinIO is not installed, and opens a
 // bucket on it. kind says which.
 func startStore(ctx context.Context, dir string, progress io.Writer) (*objstore.Store, string, func(), error) {
-	opts := objstore.Options{AccessKey: minioproc.AccessKey, SecretKey: minioproc.SecretKey, Bucket: "gridlake-bench"}
-	kind := "minio"
-	var stop func()
-	if bin, err := minioproc.Binary(); err == nil {
-		srv, err := minioproc.Start(bin, filepath.Join(dir, "minio"))
-		if err != nil {
-			return nil, "", nil, err
-		}
-		opts.Endpoint, stop = srv.Endpoint, srv.Stop
-	} else {
-		if progress != nil {
-			fmt.Fprintf(progress, "bench: %v; using the embedded S3 server\n", err)
-		}
-		srv := s3server.New(filepath.Join(dir, "s3"), minioproc.AccessKey, minioproc.SecretKey, slog.New(slog.DiscardHandler))
-		if err := srv.Start("127.0.0.1:0"); err != nil {
-			return nil, "", nil, err
-		}
-		opts.Endpoint, stop, kind = srv.Addr(), func() { _ = srv.Close() }, "embedded"
+	so := devstack.ServerOptions{Dir: dir}
+	if progress != nil {
+		so.Fallback = func(err error) { fmt.Fprintf(progress, "bench: %v; using the embedded S3 server\n", err) }
 	}
-	store, err := objstore.Open(ctx, opts)
+	srv, err := devstack.StartServer(so)
 	if err != nil {
-		stop()
 		return nil, "", nil, err
 	}
-	return store, kind, stop, nil
+	store, err := objstore.Open(ctx, srv.StoreOptions("gridlake-bench"))
+	if err != nil {
+		srv.Close()
+		return nil, "", nil, err
+	}
+	return store, string(srv.Kind), srv.Close, nil
 }
 
 // startMinIO is startStore for benchmarks that measure MinIO itself and
@@ -70,7 +51,7 @@ func startMinIO(ctx context.Context, dir, bench string) (*objstore.Store, func()
 	if err != nil {
 		return nil, nil, err
 	}
-	if kind != "minio" {
+	if kind != string(devstack.MinIO) {
 		stop()
 		return nil, nil, fmt.Errorf("bench %s needs MinIO: run `make deps`", bench)
 	}

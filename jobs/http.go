@@ -2,12 +2,12 @@ package jobs
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/gridlake/gridlake/auth"
+	"github.com/gridlake/gridlake/internal/httpx"
 )
 
 // Register mounts the jobs API:
@@ -19,39 +19,39 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Status(r.Context())
 		if err != nil {
-			writeError(w, http.StatusBadGateway, err)
+			httpx.IndentedError(w, http.StatusBadGateway, err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"holder": s.o.Holder, "jobs": st})
+		httpx.WriteIndentedJSON(w, http.StatusOK, map[string]any{"holder": s.o.Holder, "jobs": st})
 	})
 	mux.HandleFunc("GET /v1/jobs/{name}/runs", func(w http.ResponseWriter, r *http.Request) {
 		limit := 50
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > s.o.MaxPage {
-				writeError(w, http.StatusBadRequest, fmt.Errorf("limit: send a whole number from 1 to %d (http.max_page)", s.o.MaxPage))
+				httpx.IndentedError(w, http.StatusBadRequest, fmt.Sprintf("limit: send a whole number from 1 to %d (http.max_page)", s.o.MaxPage))
 				return
 			}
 			limit = n
 		}
 		runs, err := s.History(r.Context(), r.PathValue("name"), limit)
 		if err != nil {
-			writeError(w, s.status(r.PathValue("name")), err)
+			httpx.IndentedError(w, s.status(r.PathValue("name")), err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"job": r.PathValue("name"), "runs": runs})
+		httpx.WriteIndentedJSON(w, http.StatusOK, map[string]any{"job": r.PathValue("name"), "runs": runs})
 	})
 	mux.HandleFunc("POST /v1/jobs/{name}/run", func(w http.ResponseWriter, r *http.Request) {
 		var in struct{ From, To string }
 		if r.ContentLength != 0 {
 			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&in); err != nil {
-				writeError(w, http.StatusBadRequest, errors.New(`body must be JSON: {"from":"2026-11-01","to":"2026-11-07"}`))
+				httpx.IndentedError(w, http.StatusBadRequest, `body must be JSON: {"from":"2026-11-01","to":"2026-11-07"}`)
 				return
 			}
 		}
 		name := r.PathValue("name")
 		if name == JobBackfill && (in.From == "" || in.To == "") {
-			writeError(w, http.StatusBadRequest, errors.New(`backfill needs {"from":"YYYY-MM-DD","to":"YYYY-MM-DD"} (local days of site.timezone)`))
+			httpx.IndentedError(w, http.StatusBadRequest, `backfill needs {"from":"YYYY-MM-DD","to":"YYYY-MM-DD"} (local days of site.timezone)`)
 			return
 		}
 		// The run history keeps who asked (auth.Protect put them in the context).
@@ -65,10 +65,10 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 			if IsInputError(err) {
 				code = http.StatusBadRequest // refused before any slot was claimed
 			}
-			writeError(w, code, err)
+			httpx.IndentedError(w, code, err.Error())
 			return
 		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"job": name, "number": n, "runs": "/v1/jobs/" + name + "/runs"})
+		httpx.WriteIndentedJSON(w, http.StatusAccepted, map[string]any{"job": name, "number": n, "runs": "/v1/jobs/" + name + "/runs"})
 	})
 }
 
@@ -77,16 +77,4 @@ func (s *Scheduler) status(name string) int {
 		return http.StatusNotFound
 	}
 	return http.StatusBadGateway
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
 }

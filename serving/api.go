@@ -2,13 +2,13 @@ package serving
 
 import (
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/internal/httpx"
 )
 
 //go:embed openapi.json
@@ -72,7 +72,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		}
 		out["sql_sandbox"] = sandbox
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // MetricStats is one metric of a window as users read it.
@@ -139,7 +139,7 @@ func (a *API) batteries(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		body["next_after"] = next
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpx.WriteJSON(w, http.StatusOK, body)
 }
 
 func (a *API) battery(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +155,7 @@ func (a *API) battery(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		batteryNotFound(w, id)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"battery_id": id, "latest": l.Reading, "freshness": fr})
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"battery_id": id, "latest": l.Reading, "freshness": fr})
 	}
 }
 
@@ -182,7 +182,7 @@ func (a *API) batteryStats(w http.ResponseWriter, r *http.Request) {
 		for i := range wins {
 			out[i] = windowOut(wins[i].Start, &wins[i].Stats)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"battery_id": id, "res": res.String(),
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"battery_id": id, "res": res.String(),
 			"from": time.UnixMilli(from).UTC(), "to": time.UnixMilli(to).UTC(), "windows": out, "freshness": fr})
 	}
 }
@@ -220,7 +220,7 @@ func (a *API) fleetStats(w http.ResponseWriter, r *http.Request) {
 		s := fw.Stats
 		list[i] = out{time.UnixMilli(fw.Start).UTC(), fw.Start, s.Readings, s.Batteries, m(s.Voltage), m(s.Current), m(s.Temperature), m(s.SOC)}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"res": res.String(), "from": time.UnixMilli(from).UTC(), "to": time.UnixMilli(to).UTC(),
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"res": res.String(), "from": time.UnixMilli(from).UTC(), "to": time.UnixMilli(to).UTC(),
 		"windows": list, "freshness": fr})
 }
 
@@ -245,7 +245,7 @@ func (a *API) roomDays(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		fail(w, http.StatusNotFound, "room %q has sent no event; the hotel's rooms are in GET /v1/hotel/days/today", id)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"room_id": id, "from": from.String(), "to": to.String(), "days": days, "freshness": fr})
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"room_id": id, "from": from.String(), "to": to.String(), "days": days, "freshness": fr})
 	}
 }
 
@@ -260,7 +260,7 @@ func (a *API) fleetNow(w http.ResponseWriter, r *http.Request) {
 		internal(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"fleet": now, "freshness": fr})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"fleet": now, "freshness": fr})
 }
 
 func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
@@ -282,7 +282,7 @@ func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		fail(w, http.StatusNotFound, "room %q has no event up to %s; the hotel's rooms are in GET /v1/hotel/days/today", id, day)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"room_id": id, "day": day.String(), "timeline": tl, "freshness": fr})
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"room_id": id, "day": day.String(), "timeline": tl, "freshness": fr})
 	}
 }
 
@@ -343,25 +343,11 @@ func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
 		sort.Slice(list, func(i, j int) bool { return list[i].WasteWh > list[j].WasteWh })
 		body["device_types"] = list
 	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-// writeJSON encodes before it sends the status, so that a value JSON
-// cannot carry (a time past the year 9999, a NaN) is a 500 that says so,
-// never a 200 with an empty body.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		body, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("encode the answer: %s", err)})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(body, '\n'))
+	httpx.WriteJSON(w, http.StatusOK, body)
 }
 
 func fail(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+	httpx.Error(w, code, fmt.Sprintf(format, args...))
 }
 
 func batteryNotFound(w http.ResponseWriter, id string) {

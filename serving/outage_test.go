@@ -19,6 +19,7 @@ import (
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/internal/reference"
 	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/kafkaio"
@@ -101,7 +102,7 @@ func TestReadyz_ReachesEachDependency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHealth()
+	h := httpx.NewHealth()
 	h.CheckTimeout = 2 * time.Second
 	h.Add("object_store", store.Ping)
 	h.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, []string{addr}) })

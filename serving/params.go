@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/schemas"
 )
 
@@ -136,23 +137,6 @@ func parseDayRange(q url.Values, today agg.Day, lim Limits) (from, to agg.Day, e
 	return from, to, nil
 }
 
-// intParam reads a whole number in [lo, hi]; setting names the limit that
-// sets hi, if one does.
-func intParam(q url.Values, name string, def, lo, hi int, setting string) (int, error) {
-	s := q.Get(name)
-	if s == "" {
-		return def, nil
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < lo || v > hi {
-		if setting != "" {
-			return 0, fmt.Errorf("%s: send a whole number from %d to %d (%s) (got %q)", name, lo, hi, setting, clip(s))
-		}
-		return 0, fmt.Errorf("%s: send a whole number from %d to %d (got %q)", name, lo, hi, clip(s))
-	}
-	return v, nil
-}
-
 // filter is a predicate over latest readings from query parameters.
 type filter struct {
 	ids  map[string]bool
@@ -237,7 +221,7 @@ func parseList(q url.Values, lim Limits) (listParams, error) {
 	if p.filter, err = parseFilter(q, lim); err != nil {
 		return p, err
 	}
-	if p.limit, err = intParam(q, "limit", min(100, lim.MaxPage), 1, lim.MaxPage, "http.max_page"); err != nil {
+	if p.limit, err = httpx.IntParam(q, "limit", min(100, lim.MaxPage), 1, lim.MaxPage, "http.max_page"); err != nil {
 		return p, err
 	}
 	if p.after = q.Get("after"); p.after != "" {
@@ -263,10 +247,10 @@ func parseHotel(q url.Values, lim Limits) (hotelParams, error) {
 		return p, fmt.Errorf("by: send room or device_type (got %q)", clip(p.by))
 	}
 	var err error
-	if p.limit, err = intParam(q, "limit", min(100, lim.MaxPage), 1, lim.MaxPage, "http.max_page"); err != nil {
+	if p.limit, err = httpx.IntParam(q, "limit", min(100, lim.MaxPage), 1, lim.MaxPage, "http.max_page"); err != nil {
 		return p, err
 	}
-	p.offset, err = intParam(q, "offset", 0, 0, 1<<30, "")
+	p.offset, err = httpx.IntParam(q, "offset", 0, 0, 1<<30, "")
 	return p, err
 }
 

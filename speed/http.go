@@ -1,14 +1,13 @@
 package speed
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 )
@@ -28,7 +27,7 @@ import (
 //	GET /speed/v1/rooms/{id}/days/{day}?as_of=..
 func (l *Layer) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /speed/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, l.Status())
+		httpx.WriteJSON(w, http.StatusOK, l.Status())
 	})
 	mux.HandleFunc("GET /speed/v1/batteries/{id}/windows", func(w http.ResponseWriter, r *http.Request) {
 		q, err := parseRange(r)
@@ -43,7 +42,7 @@ func (l *Layer) Register(mux *http.ServeMux) {
 		respond(w, map[string]any{"battery_id": r.PathValue("id"), "res": q.res.String(), "windows": wins}, found, err)
 	})
 	mux.HandleFunc("GET /speed/v1/batteries/{id}/latest", func(w http.ResponseWriter, r *http.Request) {
-		version, err := intParam(r, "version", 0)
+		version, err := httpx.NonNegativeParam(r.URL.Query(), "version", 0)
 		if err == nil {
 			err = checkID(r.PathValue("id"))
 		}
@@ -64,7 +63,7 @@ func (l *Layer) Register(mux *http.ServeMux) {
 		respond(w, map[string]any{"res": q.res.String(), "windows": wins}, true, err)
 	})
 	mux.HandleFunc("GET /speed/v1/rooms", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"rooms": l.Rooms()})
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"rooms": l.Rooms()})
 	})
 	mux.HandleFunc("GET /speed/v1/rooms/{id}/days/{day}", func(w http.ResponseWriter, r *http.Request) {
 		if err := checkID(r.PathValue("id")); err != nil {
@@ -111,7 +110,7 @@ func parseRange(r *http.Request) (rangeQuery, error) {
 	if q.to <= q.from {
 		return q, errors.New("to must be after from")
 	}
-	q.version, err = intParam(r, "version", 0)
+	q.version, err = httpx.NonNegativeParam(r.URL.Query(), "version", 0)
 	return q, err
 }
 
@@ -122,47 +121,22 @@ func checkID(id string) error {
 	return nil
 }
 
-func intParam(r *http.Request, name string, def int64) (int64, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return def, nil
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%s: send a non-negative whole number", name)
-	}
-	return v, nil
-}
-
 func respond(w http.ResponseWriter, body any, found bool, err error) {
 	switch {
 	case errors.Is(err, ErrCutUnavailable):
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		httpx.Error(w, http.StatusConflict, err.Error())
 	case errors.Is(err, objstore.ErrNotFound):
 		// Only the manifest of the version asked for is read from the store.
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no batch manifest has that version (%s); send the version of GET /speed/v1/status, or 0", err)})
+		httpx.Error(w, http.StatusNotFound, fmt.Sprintf("no batch manifest has that version (%s); send the version of GET /speed/v1/status, or 0", err))
 	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		httpx.Error(w, http.StatusInternalServerError, err.Error())
 	case !found:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not held by this speed process (another process of the group may own its partition)"})
+		httpx.Error(w, http.StatusNotFound, "not held by this speed process (another process of the group may own its partition)")
 	default:
-		writeJSON(w, http.StatusOK, body)
+		httpx.WriteJSON(w, http.StatusOK, body)
 	}
 }
 
 func badRequest(w http.ResponseWriter, err error) {
-	writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-}
-
-// writeJSON encodes before it sends the status: a value JSON cannot carry
-// is a 500 that says so, never a 200 with an empty body.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		body, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("encode the answer: %s", err)})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(body, '\n'))
+	httpx.Error(w, http.StatusBadRequest, err.Error())
 }

@@ -23,9 +23,9 @@ type access struct {
 }
 
 // openAccess loads the users file, creates the demo token when there are
-// no users, refuses non-loopback listen addresses without users, and keeps
-// reloading the users file until ctx ends.
-func openAccess(ctx context.Context, cfg *config.Config, binds map[string]string, log *slog.Logger) (*access, error) {
+// no users and refuses non-loopback listen addresses without users. The
+// process's lifecycle runs watch to keep the users file reloaded.
+func openAccess(cfg *config.Config, binds map[string]string) (*access, error) {
 	path := cfg.UsersPath()
 	dir, err := auth.Open(path, auth.Options{})
 	if err != nil {
@@ -48,6 +48,15 @@ func openAccess(ctx context.Context, cfg *config.Config, binds map[string]string
 	if a.sessions, err = auth.NewSessions([]byte(cfg.Auth.SessionSecret), cfg.Auth.SessionTTL, dir, nil); err != nil {
 		return nil, err
 	}
-	go dir.Watch(ctx, 5*time.Second, func(err error) { log.Error("users file not reloaded; the previous users stay", "err", err) })
 	return a, nil
+}
+
+// join adds the users-file watcher to the process's lifecycle: it reloads
+// the file every 5 seconds; a file that does not load leaves the previous
+// users in place.
+func (a *access) join(lc *lifecycle, log *slog.Logger) {
+	lc.add("users-file watcher", func(ctx context.Context) error {
+		a.dir.Watch(ctx, 5*time.Second, func(err error) { log.Error("users file not reloaded; the previous users stay", "err", err) })
+		return nil
+	})
 }

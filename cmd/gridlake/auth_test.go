@@ -133,19 +133,19 @@ func TestHTTPS_ListenerServesTLSWithTheConfiguredCertificate(t *testing.T) {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile = certFile, keyFile
 	log := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	acc, err := openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr}, log)
+	acc, err := openAccess(&cfg, map[string]string{"http.addr": cfg.HTTP.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
-	stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
+	hl, err := listenHTTP(&env{}, cfg.HTTP, mux, acc, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	go hl.serve()
+	defer hl.shutdown()
+	base := hl.base
 	if !strings.HasPrefix(base, "https://127.0.0.1:") {
 		t.Fatalf("base URL %s, want https://", base)
 	}

@@ -12,17 +12,18 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/internal/priority"
 	"github.com/gridlake/gridlake/jobs"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
-	"github.com/gridlake/gridlake/serving"
 )
 
 const jobsSynopsis = `Schedules, runs and inspects the batch jobs. Actions:
@@ -84,7 +85,7 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 	if action == "scheduler" {
 		// Refuse a non-loopback --http-addr without users before anything
 		// is opened.
-		if acc, err = openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr}, log); err != nil {
+		if acc, err = openAccess(&cfg, map[string]string{"http.addr": cfg.HTTP.Addr}); err != nil {
 			return err
 		}
 	}
@@ -199,20 +200,24 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		if err := sch.Start(ctx); err != nil {
 			return err
 		}
-		defer sch.Stop()
+		lc := newLifecycle(ctx)
+		j := &processJobs{sch: sch, closeJobs: func() {}, started: true, log: log}
+		defer j.stop()
+		j.join(lc)
 		mux := newMux(reg)
-		health := serving.NewHealth()
+		health := httpx.NewHealth()
 		health.Add("object_store", store.Ping)
 		health.Register(mux)
 		sch.Register(mux)
-		stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
+		hl, err := listenHTTP(e, cfg.HTTP, mux, acc, log)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		fmt.Fprintf(e.stdout, "gridlake jobs scheduler %s: %s/v1/jobs\n", sch.Holder(), base)
-		<-ctx.Done()
-		return nil
+		defer hl.close()
+		hl.join(lc)
+		acc.join(lc, log)
+		fmt.Fprintf(e.stdout, "gridlake jobs scheduler %s: %s/v1/jobs\n", sch.Holder(), hl.base)
+		return lc.run()
 	}
 	return fmt.Errorf("%w: unknown jobs action %q (scheduler, list, status, history, run, backfill)", errUsage, action)
 }
@@ -332,27 +337,59 @@ func progressBar(w io.Writer, what string) func(done, total int64) {
 	}
 }
 
+// processJobs is the batch job scheduler of a serve or up process.
+type processJobs struct {
+	sch       *jobs.Scheduler
+	closeJobs func()
+	started   bool
+	stopOnce  sync.Once
+	log       *slog.Logger
+}
+
 // startJobs mounts /v1/jobs on mux and, with jobs.enabled, starts a
-// scheduler replica in the process. The returned function stops it.
-func startJobs(ctx context.Context, cfg *config.Config, brokers []string, store *objstore.Store, reg *metrics.Registry, mux *http.ServeMux, log *slog.Logger) (func(), error) {
+// scheduler replica in the process; join stops it with the process.
+func startJobs(ctx context.Context, cfg *config.Config, brokers []string, store *objstore.Store, reg *metrics.Registry, mux *http.ServeMux, log *slog.Logger) (*processJobs, error) {
 	sch, closeJobs, err := newScheduler(ctx, cfg, brokers, store, reg, log)
 	if err != nil {
 		return nil, err
 	}
 	sch.Register(mux)
+	j := &processJobs{sch: sch, closeJobs: closeJobs, log: log}
 	if !cfg.Jobs.Enabled {
-		return closeJobs, nil
+		return j, nil
 	}
 	if err := sch.Start(ctx); err != nil {
 		closeJobs()
 		return nil, err
 	}
-	return func() {
-		if err := sch.Stop(); err != nil {
-			log.Warn("stop job scheduler", "err", err)
+	j.started = true
+	return j, nil
+}
+
+// join adds the running scheduler to the process's lifecycle.
+func (j *processJobs) join(lc *lifecycle) {
+	if j.started {
+		lc.addBackground(nil, j.stop)
+	}
+}
+
+// stop stops the scheduler, waiting for the runs in progress.
+func (j *processJobs) stop() {
+	j.stopOnce.Do(func() {
+		if !j.started {
+			return
 		}
-		closeJobs()
-	}, nil
+		if err := j.sch.Stop(); err != nil {
+			j.log.Warn("stop job scheduler", "err", err)
+		}
+	})
+}
+
+// close stops the scheduler if the process did not, and closes the batch
+// layer it ran.
+func (j *processJobs) close() {
+	j.stop()
+	j.closeJobs()
 }
 
 // cliUser is who a `gridlake jobs run` or `backfill` records as having

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -28,6 +29,17 @@ type command struct {
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// listen opens the HTTP and PostgreSQL listeners; nil is net.Listen.
+	// Tests inject it to kill a listener under a running process.
+	listen func(network, address string) (net.Listener, error)
+}
+
+// listenTCP opens a TCP listener on addr through e.listen.
+func (e *env) listenTCP(addr string) (net.Listener, error) {
+	if e.listen != nil {
+		return e.listen("tcp", addr)
+	}
+	return net.Listen("tcp", addr)
 }
 
 func commands() map[string]command {

@@ -38,8 +38,20 @@ type servingStack struct {
 	merger *serving.Merger
 	sql    *serving.SQL
 	pgAddr string
+	// pg is the PostgreSQL listener, nil when serve.pg_addr is empty; the
+	// process's lifecycle serves it.
+	pg     *pgListener
 	closer []func()
 }
+
+// pgListener is a listening PostgreSQL protocol server.
+type pgListener struct {
+	srv *pgwire.Server
+	ln  net.Listener
+}
+
+// serve serves until ctx ends (nil) or the listener fails.
+func (p *pgListener) serve(ctx context.Context) error { return p.srv.Serve(ctx, p.ln) }
 
 func (s *servingStack) close() {
 	for i := len(s.closer) - 1; i >= 0; i-- {
@@ -55,9 +67,16 @@ func (s *servingStack) pgHint() string {
 	return fmt.Sprintf("psql -h %s -p %s", host, port)
 }
 
-// startServing mounts the /v1 API on mux and starts the PostgreSQL
+// join adds the PostgreSQL listener, if any, to the process's lifecycle.
+func (s *servingStack) join(lc *lifecycle) {
+	if s.pg != nil {
+		lc.add("PostgreSQL listener", s.pg.serve)
+	}
+}
+
+// startServing mounts the /v1 API on mux and opens the PostgreSQL
 // listener.
-func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store, layer *speed.Layer, mux *http.ServeMux, acc *access, log *slog.Logger) (*servingStack, error) {
+func startServing(ctx context.Context, e *env, cfg *config.Config, store *objstore.Store, layer *speed.Layer, mux *http.ServeMux, acc *access, log *slog.Logger) (*servingStack, error) {
 	loc, err := cfg.Location()
 	if err != nil {
 		return nil, err
@@ -86,22 +105,16 @@ func startServing(ctx context.Context, cfg *config.Config, store *objstore.Store
 			sv.close()
 			return nil, err
 		}
-		ln, err := net.Listen("tcp", cfg.Serve.PGAddr)
+		ln, err := e.listenTCP(cfg.Serve.PGAddr)
 		if err != nil {
 			sv.close()
 			return nil, fmt.Errorf("listen for PostgreSQL clients on %s (in use? pick another with --serve-pg-addr, or empty to disable): %w", cfg.Serve.PGAddr, err)
 		}
 		sv.pgAddr = ln.Addr().String()
-		pctx, cancel := context.WithCancel(ctx)
-		sv.closer = append(sv.closer, cancel)
-		pg := &pgwire.Server{Q: sv.sql, Auth: acc.dir, TLS: pgTLS, RequireTLS: cfg.Serve.PGTLSRequired, Log: log.With("layer", "pgwire"),
+		sv.closer = append(sv.closer, func() { ln.Close() }) // when the process stops before it serves
+		sv.pg = &pgListener{ln: ln, srv: &pgwire.Server{Q: sv.sql, Auth: acc.dir, TLS: pgTLS, RequireTLS: cfg.Serve.PGTLSRequired, Log: log.With("layer", "pgwire"),
 			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout, WriteTimeout: cfg.Serve.PGWriteTimeout,
-			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}
-		go func() {
-			if err := pg.Serve(pctx, ln); err != nil {
-				log.Error("PostgreSQL listener stopped", "err", err)
-			}
-		}()
+			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}}
 	}
 	return sv, nil
 }

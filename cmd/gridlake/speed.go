@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/pprof"
-	"time"
 
-	"github.com/gridlake/gridlake/auth"
 	"github.com/gridlake/gridlake/config"
-	"github.com/gridlake/gridlake/internal/netutil"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
-	"github.com/gridlake/gridlake/serving"
 	"github.com/gridlake/gridlake/speed"
 )
 
@@ -49,7 +42,7 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	if withServing {
 		binds["serve.pg_addr"] = cfg.Serve.PGAddr
 	}
-	acc, err := openAccess(ctx, &cfg, binds, log)
+	acc, err := openAccess(&cfg, binds)
 	if err != nil {
 		return err
 	}
@@ -68,34 +61,40 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	if err != nil {
 		return err
 	}
-	health := serving.NewHealth()
+	health := httpx.NewHealth()
 	health.Add("object_store", store.Ping)
 	mux := processMux(layer, reg, health, brokers, acc)
+	lc := newLifecycle(ctx)
+	lc.add("speed layer", layer.Run)
 	banner := "gridlake speed: %s/speed/v1/status\n"
 	var sv *servingStack
 	if withServing {
-		sv, err = startServing(ctx, &cfg, store, layer, mux, acc, log)
+		sv, err = startServing(ctx, e, &cfg, store, layer, mux, acc, log)
 		if err != nil {
 			return err
 		}
 		defer sv.close()
-		stopJobs, err := startJobs(ctx, &cfg, brokers, store, reg, mux, log)
+		sv.join(lc)
+		sched, err := startJobs(ctx, &cfg, brokers, store, reg, mux, log)
 		if err != nil {
 			return err
 		}
-		defer stopJobs()
+		defer sched.close()
+		sched.join(lc)
 		banner = "gridlake serve: %s/v1/openapi.json  " + sv.pgHint() + "\n"
 	}
-	stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
+	hl, err := listenHTTP(e, cfg.HTTP, mux, acc, log)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	fmt.Fprintf(e.stdout, banner, base)
+	defer hl.close()
+	hl.join(lc)
+	acc.join(lc, log)
+	fmt.Fprintf(e.stdout, banner, hl.base)
 	if acc.demoToken != "" {
-		fmt.Fprint(e.stdout, tokenBanner(acc, &cfg, base, sv))
+		fmt.Fprint(e.stdout, tokenBanner(acc, &cfg, hl.base, sv))
 	}
-	return layer.Run(ctx)
+	return lc.run()
 }
 
 // newSpeed builds a speed layer from the configuration.
@@ -117,7 +116,7 @@ func storeOptions(cfg *config.Config, endpoint string) objstore.Options {
 
 // processMux is the HTTP surface every gridlake process has: the speed
 // layer's queries, /metrics, /healthz, /readyz and /debug/pprof.
-func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Health, brokers []string, acc *access) *http.ServeMux {
+func processMux(layer *speed.Layer, reg *metrics.Registry, health *httpx.Health, brokers []string, acc *access) *http.ServeMux {
 	mux := newMux(reg)
 	layer.Register(mux)
 	health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
@@ -129,58 +128,6 @@ func processMux(layer *speed.Layer, reg *metrics.Registry, health *serving.Healt
 func newMux(reg *metrics.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
-	mountPprof(mux)
+	httpx.MountPprof(mux)
 	return mux
-}
-
-// mountPprof exposes the Go profiler at /debug/pprof/, so operators can
-// profile a live process (go tool pprof http://host/debug/pprof/profile).
-func mountPprof(mux *http.ServeMux) {
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-}
-
-// listenHTTP serves mux on h.Addr behind the access check of acc (every
-// process's HTTP surface goes through here) and returns a stop function
-// and the base URL (https:// when http.tls_cert_file is set). Header and
-// idle timeouts reap half-open and idle connections; accept errors
-// (descriptors exhausted) back off.
-func listenHTTP(h config.HTTP, mux http.Handler, acc *access, log *slog.Logger) (func(), string, error) {
-	var tlsConf *tls.Config
-	if h.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile)
-		if err != nil {
-			return nil, "", fmt.Errorf("HTTP TLS (http.tls_cert_file, http.tls_key_file): %w", err)
-		}
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	}
-	raw, err := net.Listen("tcp", h.Addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("listen on %s (in use? pick another with --http-addr): %w", h.Addr, err)
-	}
-	ln := netutil.Wrap(raw, log)
-	srv := &http.Server{Handler: auth.Protect(acc.dir, acc.sessions, mux), ReadHeaderTimeout: h.ReadHeaderTimeout, IdleTimeout: h.IdleTimeout,
-		MaxHeaderBytes: h.MaxHeaderBytes, TLSConfig: tlsConf, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go func() {
-		var err error
-		if tlsConf != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
-	scheme := "http://"
-	if tlsConf != nil {
-		scheme = "https://"
-	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, scheme + ln.Addr().String(), nil
 }

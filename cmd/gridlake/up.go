@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/devstack"
+	"github.com/gridlake/gridlake/internal/httpx"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/kafkaio/broker"
 	"github.com/gridlake/gridlake/metrics"
-	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/objstore/s3server"
-	"github.com/gridlake/gridlake/serving"
 )
 
 const upSynopsis = `Runs the whole pipeline in one process on embedded defaults: a
@@ -36,7 +36,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
-	acc, err := openAccess(ctx, &cfg, map[string]string{"http.addr": cfg.HTTP.Addr, "serve.pg_addr": cfg.Serve.PGAddr}, log)
+	acc, err := openAccess(&cfg, map[string]string{"http.addr": cfg.HTTP.Addr, "serve.pg_addr": cfg.Serve.PGAddr})
 	if err != nil {
 		return err
 	}
@@ -44,109 +44,88 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.close()
+	defer st.Close()
 
-	w := kafkaio.NewWriter(st.brokers)
+	lc := newLifecycle(ctx)
+	joinStack(st, lc)
+	w := kafkaio.NewWriter(st.Brokers)
 	defer w.Close()
 	reg := metrics.NewRegistry()
-	layer, err := newSpeed(&cfg, st.brokers, st.store, w, reg, log)
+	layer, err := newSpeed(&cfg, st.Brokers, st.Store, w, reg, log)
 	if err != nil {
 		return err
 	}
-	health := serving.NewHealth()
-	health.Add("object_store", st.store.Ping)
-	mux := processMux(layer, reg, health, st.brokers, acc)
-	sv, err := startServing(ctx, &cfg, st.store, layer, mux, acc, log)
+	// The speed layer stops the process when it must not go on (a topic
+	// re-created below the lake's cut): serving without it would mislead.
+	lc.add("speed layer", layer.Run)
+	health := httpx.NewHealth()
+	health.Add("object_store", st.Store.Ping)
+	mux := processMux(layer, reg, health, st.Brokers, acc)
+	sv, err := startServing(ctx, e, &cfg, st.Store, layer, mux, acc, log)
 	if err != nil {
 		return err
 	}
 	defer sv.close()
-	stopJobs, err := startJobs(ctx, &cfg, st.brokers, st.store, reg, mux, log)
+	sv.join(lc)
+	sched, err := startJobs(ctx, &cfg, st.Brokers, st.Store, reg, mux, log)
 	if err != nil {
 		return err
 	}
-	defer stopJobs()
-	stop, base, err := listenHTTP(cfg.HTTP, mux, acc, log)
+	defer sched.close()
+	sched.join(lc)
+	hl, err := listenHTTP(e, cfg.HTTP, mux, acc, log)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	speedDone := make(chan error, 1)
-	go func() { speedDone <- layer.Run(ctx) }()
+	defer hl.close()
+	hl.join(lc)
+	acc.join(lc, log)
+	if *withSim {
+		lc.add("simulator", func(ctx context.Context) error {
+			if err := simulateTo(ctx, &cfg, w, e.stderr); err != nil {
+				return fmt.Errorf("simulator: %w", err)
+			}
+			<-ctx.Done() // a finished simulation leaves the pipeline running
+			return nil
+		})
+	}
 
 	fmt.Fprintf(e.stdout, "gridlake is up\n  dashboard %s/\n%s  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    %s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
-		base, tokenBanner(acc, &cfg, base, sv), st.brokers[0], st.brokers[0], st.s3Addr, cfg.S3.Bucket, base, sv.pgHint(), cfg.DataDir)
-
-	if *withSim {
-		go func() {
-			if err := simulateTo(ctx, &cfg, w, e.stderr); err != nil && ctx.Err() == nil {
-				log.Error("simulator stopped", "err", err)
-			}
-		}()
-	}
-	// The speed layer stops the process when it must not go on (a topic
-	// re-created below the lake's cut): serving without it would mislead.
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(e.stdout, "gridlake: shutting down")
-		return <-speedDone
-	case err := <-speedDone:
-		return err
-	}
-}
-
-// stack is the broker and object store a process runs on, embedded or not.
-type stack struct {
-	brokers []string
-	s3Addr  string
-	store   *objstore.Store
-	closers []func()
-}
-
-func (s *stack) close() {
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		s.closers[i]()
-	}
+		hl.base, tokenBanner(acc, &cfg, hl.base, sv), st.Brokers[0], st.Brokers[0], st.S3Addr, cfg.S3.Bucket, hl.base, sv.pgHint(), cfg.DataDir)
+	stop := context.AfterFunc(ctx, func() { fmt.Fprintln(e.stdout, "gridlake: shutting down") })
+	defer stop()
+	return lc.run()
 }
 
 // startStack starts the embedded broker and object store unless external
 // ones are configured, creates the topics and opens the lake's bucket.
-func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stack, error) {
-	st := &stack{brokers: cfg.BrokerAddrs(), s3Addr: cfg.S3Endpoint()}
-	ok := false
-	defer func() {
-		if !ok {
-			st.close()
-		}
-	}()
-	if len(cfg.Kafka.Brokers) == 0 {
-		b, err := broker.Start(broker.Options{Port: cfg.Kafka.EmbeddedPort, DataDir: filepath.Join(cfg.DataDir, "kafka"),
-			DefaultPartitions: cfg.Kafka.Partitions, Log: log.With("component", "broker")})
-		if err != nil {
-			return nil, fmt.Errorf("%w (another gridlake running? --kafka-embedded-port 0 picks a free port)", err)
-		}
-		st.closers = append(st.closers, b.Close)
-		st.brokers = []string{b.Addr()}
-		log.Info("embedded Kafka broker started", "addr", b.Addr())
+func startStack(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devstack.Stack, error) {
+	o := devstack.Options{
+		Broker: broker.Options{Port: cfg.Kafka.EmbeddedPort, DataDir: filepath.Join(cfg.DataDir, "kafka"),
+			DefaultPartitions: cfg.Kafka.Partitions, Log: log.With("component", "broker")},
+		Topics: topicSpec(cfg),
+		Server: devstack.ServerOptions{Kind: devstack.Embedded, Dir: cfg.DataDir, Addr: fmt.Sprintf("127.0.0.1:%d", cfg.S3.EmbeddedPort),
+			Limits:    s3server.Limits{ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes},
+			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Log: log},
+		Store:      storeOptions(cfg, ""),
+		Log:        log,
+		BrokerHint: "another gridlake running? --kafka-embedded-port 0 picks a free port",
+		ServerHint: "another gridlake running? --s3-embedded-port 0 picks a free port",
 	}
-	if err := kafkaio.EnsureTopics(ctx, st.brokers, topicSpec(cfg)); err != nil {
-		return nil, err
+	if len(cfg.Kafka.Brokers) > 0 {
+		o.Brokers = cfg.BrokerAddrs()
 	}
-	if cfg.S3.Endpoint == "" {
-		srv := s3server.New(filepath.Join(cfg.DataDir, "s3"), cfg.S3.AccessKey, cfg.S3.SecretKey, log)
-		srv.Limits = s3server.Limits{ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout, MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes}
-		if err := srv.Start(fmt.Sprintf("127.0.0.1:%d", cfg.S3.EmbeddedPort)); err != nil {
-			return nil, fmt.Errorf("%w (another gridlake running? --s3-embedded-port 0 picks a free port)", err)
-		}
-		st.closers = append(st.closers, func() { _ = srv.Close() })
-		st.s3Addr = srv.Addr()
-		log.Info("embedded object store started", "addr", srv.Addr())
+	if cfg.S3.Endpoint != "" {
+		o.S3Endpoint = cfg.S3Endpoint()
 	}
-	store, err := objstore.Open(ctx, storeOptions(cfg, st.s3Addr))
-	if err != nil {
-		return nil, err
+	return devstack.Start(ctx, o)
+}
+
+// joinStack adds the embedded object store to the process's lifecycle:
+// its listener failing stops the process. The embedded broker cannot
+// report a failure; both close after every other part has stopped.
+func joinStack(st *devstack.Stack, lc *lifecycle) {
+	if st.Server != nil {
+		lc.addBackground(st.Server.Failed(), nil)
 	}
-	st.store = store
-	ok = true
-	return st, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -88,7 +89,7 @@ func TestUp_StackWithSimulator(t *testing.T) {
 
 // upProcess is a `gridlake up --simulate` running in-process on free ports.
 type upProcess struct {
-	http, kafka, s3 string
+	http, kafka, s3, pg string
 	// token is the demo token the banner prints (empty with a users file).
 	token          string
 	stdout, stderr *syncBuffer
@@ -115,9 +116,16 @@ func (u *upProcess) stop() error {
 // flags, waits until it is up, and stops it when the test ends.
 func startUp(t *testing.T, extra ...string) *upProcess {
 	t.Helper()
+	return startUpListening(t, nil, extra...)
+}
+
+// startUpListening is startUp opening the HTTP and PostgreSQL listeners
+// with listen (nil: net.Listen).
+func startUpListening(t *testing.T, listen func(network, address string) (net.Listener, error), extra ...string) *upProcess {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &upProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
-	e := &env{stdout: u.stdout, stderr: u.stderr, getenv: func(string) string { return "" }}
+	e := &env{stdout: u.stdout, stderr: u.stderr, getenv: func(string) string { return "" }, listen: listen}
 	args := append([]string{"up", "--simulate", "--data-dir", t.TempDir(),
 		"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
 		"--simulate-batteries", "50", "--simulate-rooms", "5", "--simulate-rate", "10"}, extra...)
@@ -138,6 +146,9 @@ func startUp(t *testing.T, extra ...string) *upProcess {
 	u.http = regexp.MustCompile(`http\s+http://(\S+)`).FindStringSubmatch(out)[1]
 	u.kafka = regexp.MustCompile(`kafka\s+(\S+)`).FindStringSubmatch(out)[1]
 	u.s3 = regexp.MustCompile(`s3\s+http://(\S+)`).FindStringSubmatch(out)[1]
+	if m := regexp.MustCompile(`psql -h (\S+) -p (\d+)`).FindStringSubmatch(out); m != nil {
+		u.pg = net.JoinHostPort(m[1], m[2])
+	}
 	if m := regexp.MustCompile(`token\s+(gl_\S+)`).FindStringSubmatch(out); m != nil {
 		u.token = m[1]
 	}
@@ -156,5 +167,52 @@ func TestRun_UnknownCommandAndHelp(t *testing.T) {
 	err := run(context.Background(), e, []string{"simulate", "--simulate-rate", "-1"})
 	if err == nil || !strings.Contains(err.Error(), "simulate.rate") {
 		t.Fatalf("bad setting should be named: %v", err)
+	}
+}
+
+// TestUp_KilledListenerStopsTheProcess kills the HTTP or the PostgreSQL
+// listener under a running `gridlake up`: the process must end with that
+// listener's error and a non-zero exit, not stay up deaf on one port.
+func TestUp_KilledListenerStopsTheProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		addr func(*upProcess) string
+		want string
+	}{
+		{"http", func(u *upProcess) string { return u.http }, "HTTP"},
+		{"postgres", func(u *upProcess) string { return u.pg }, "PostgreSQL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			opened := map[string]net.Listener{}
+			listen := func(network, address string) (net.Listener, error) {
+				ln, err := net.Listen(network, address)
+				if err == nil {
+					mu.Lock()
+					opened[ln.Addr().String()] = ln
+					mu.Unlock()
+				}
+				return ln, err
+			}
+			u := startUpListening(t, listen)
+			addr := tc.addr(u)
+			mu.Lock()
+			ln := opened[addr]
+			mu.Unlock()
+			if ln == nil {
+				t.Fatalf("no listener on %q among %v", addr, opened)
+			}
+			ln.Close()
+			select {
+			case err := <-u.done:
+				u.once.Do(func() { u.err = err })
+				t.Logf("up ended with: %v", err)
+				if err == nil || exitCode(err) == 0 || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), addr) {
+					t.Fatalf("up ended with %v (exit %d), want a non-zero exit naming the %s listener on %s", err, exitCode(err), tc.want, addr)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("up still runs 30s after its %s listener on %s died\n%s", tc.want, addr, u.stderr.String())
+			}
+		})
 	}
 }

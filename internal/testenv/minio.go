@@ -1,9 +1,9 @@
 package testenv
 
 import (
-	"path/filepath"
 	"testing"
 
+	"github.com/gridlake/gridlake/internal/devstack"
 	"github.com/gridlake/gridlake/internal/minioproc"
 	"github.com/gridlake/gridlake/objstore"
 )
@@ -12,14 +12,10 @@ import (
 // process, for tests that pause, kill and restart it.
 func MinIOServer(t testing.TB) (*minioproc.Server, objstore.Options) {
 	t.Helper()
-	bin, err := minioproc.Binary()
+	srv, err := devstack.StartServer(devstack.ServerOptions{Kind: devstack.MinIO, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := minioproc.Start(bin, filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv, objstore.Options{Endpoint: srv.Endpoint, AccessKey: AccessKey, SecretKey: SecretKey, Bucket: "gridlake-test"}
+	t.Cleanup(srv.Close)
+	return srv.MinIO, srv.StoreOptions("gridlake-test")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gridlake/gridlake/internal/devstack"
 	"github.com/gridlake/gridlake/internal/freeport"
 	"github.com/gridlake/gridlake/internal/minioproc"
 	"github.com/gridlake/gridlake/kafkaio"
@@ -57,17 +58,14 @@ func Store(t testing.TB) *objstore.Store {
 // (partitions each) and returns its address.
 func Kafka(t testing.TB, partitions int) string {
 	t.Helper()
-	b, err := broker.Start(broker.Options{DefaultPartitions: partitions})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := devstack.StartBroker(ctx, broker.Options{DefaultPartitions: partitions},
+		kafkaio.TopicSpec{Partitions: partitions, Replication: 1, Retention: 7 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = kafkaio.EnsureTopics(ctx, []string{b.Addr()}, kafkaio.TopicSpec{Partitions: partitions, Replication: 1, Retention: 7 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return b.Addr()
 }
 

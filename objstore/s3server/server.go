@@ -52,6 +52,7 @@ type Server struct {
 	mu      sync.Mutex // serialises writes so conditional puts are atomic
 	srv     *http.Server
 	ln      net.Listener
+	failed  chan error
 	nextID  uint64
 	uploads map[string]*upload
 }
@@ -114,13 +115,19 @@ func (s *Server) Start(addr string) error {
 	lim := s.Limits.orDefaults()
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: lim.ReadHeaderTimeout, IdleTimeout: lim.IdleTimeout,
 		MaxHeaderBytes: lim.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.failed = make(chan error, 1)
 	go func() {
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("embedded S3 server stopped", "err", err)
+			s.failed <- fmt.Errorf("embedded S3 server on %s: %w", s.ln.Addr(), err)
 		}
 	}()
 	return nil
 }
+
+// Failed delivers the error that ended the server on its own (its
+// listener failed), so a process can stop with it; never after Close.
+func (s *Server) Failed() <-chan error { return s.failed }
 
 // Addr is the host:port the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -60,7 +60,7 @@ type Server struct {
 	TLS *tls.Config
 	// RequireTLS refuses sessions that did not upgrade to TLS (with TLS set).
 	RequireTLS bool
-	Log *slog.Logger
+	Log        *slog.Logger
 
 	MaxConns        int           // concurrent sessions; past it: FATAL 53300 (serve.pg_max_conns)
 	StartupTimeout  time.Duration // to finish startup and authentication (serve.pg_startup_timeout)

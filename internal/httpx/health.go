@@ -1,6 +1,4 @@
-// Package serving is gridlake's serving layer: the HTTP API, health and
-// readiness endpoints, and (as it grows) the exact batch+speed merge.
-package serving
+package httpx
 
 import (
 	"context"
@@ -48,7 +46,7 @@ func (h *Health) Add(name string, c Check) {
 // Register mounts /healthz and /readyz on mux.
 func (h *Health) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", h.ready)
 }
@@ -107,5 +105,5 @@ func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, status)
+	WriteJSON(w, code, status)
 }
