@@ -17,13 +17,14 @@ import (
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 )
 
 // CompactOptions configure compaction.
 type CompactOptions struct {
 	Brokers []string
-	Store   lake.Store
+	Store   objstore.Bucket
 	Limits  schemas.Limits
 	// SpeedGroup is the speed layer's consumer group, whose published
 	// generation boundaries the cut is aligned to.
