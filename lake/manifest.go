@@ -224,6 +224,10 @@ type Boundaries struct {
 	Updated   time.Time `json:"updated"`
 }
 
+// SpeedGroup is the speed layer's consumer group when none is configured:
+// the group whose published boundaries batch cuts fall on.
+const SpeedGroup = "gridlake-speed"
+
 // BoundariesKey is where the speed group publishes a partition's boundaries.
 func BoundariesKey(group, topic string, partition int) string {
 	return fmt.Sprintf("_speed/%s/%s/p%d.json", group, topic, partition)

@@ -56,7 +56,7 @@ func (o *Options) defaults() error {
 		return errors.New("speed: no Kafka brokers")
 	}
 	if o.Group == "" {
-		o.Group = "gridlake-speed"
+		o.Group = lake.SpeedGroup
 	}
 	if o.Location == nil {
 		o.Location = time.UTC
