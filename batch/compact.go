@@ -17,21 +17,23 @@ import (
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 )
 
 // CompactOptions configure compaction.
 type CompactOptions struct {
 	Brokers []string
-	Store   lake.Store
+	Store   objstore.Bucket
 	Limits  schemas.Limits
 	// SpeedGroup is the speed layer's consumer group, whose published
-	// generation boundaries the cut is aligned to.
+	// generation boundaries the cut is aligned to (default lake.SpeedGroup).
 	SpeedGroup string
 	// MaxRecords bounds the records taken per partition in one run (0: all
 	// up to the high watermark), so a long backlog compacts in steps.
 	MaxRecords int64
-	// Concurrency is how many partitions are read at once.
+	// Concurrency is how many partitions are read at once (default
+	// DefaultConcurrency).
 	Concurrency int
 	// MaxRecordsPerSecond caps the Kafka records read per second across
 	// all partitions (0: no cap), so a long backlog or a backfill cannot
@@ -56,6 +58,11 @@ type CompactOptions struct {
 	Now     func() time.Time
 }
 
+// DefaultConcurrency is how many partitions a compaction reads at once
+// unless told otherwise. config's batch.concurrency defaults to the same
+// value (config cannot import batch; a test holds the two together).
+const DefaultConcurrency = 2
+
 // Compactor moves Kafka records below a new cut into raw Parquet files and
 // commits them with a manifest.
 type Compactor struct{ o CompactOptions }
@@ -63,10 +70,10 @@ type Compactor struct{ o CompactOptions }
 // NewCompactor returns a compactor.
 func NewCompactor(o CompactOptions) *Compactor {
 	if o.SpeedGroup == "" {
-		o.SpeedGroup = "gridlake-speed"
+		o.SpeedGroup = lake.SpeedGroup
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 )
 
@@ -22,7 +22,7 @@ import (
 // second) straight to raw Parquet files in the lake, one file per partition,
 // as compaction would have, and returns the manifest files. Benchmarks of
 // the recompute use it to skip filling Kafka with 108M messages.
-func GenerateHour(ctx context.Context, store lake.Store, hour time.Time, batteries, partitions int, tmpDir string) ([]lake.File, error) {
+func GenerateHour(ctx context.Context, store objstore.Bucket, hour time.Time, batteries, partitions int, tmpDir string) ([]lake.File, error) {
 	hour = hour.UTC().Truncate(time.Hour)
 	var files []lake.File
 	for p := 0; p < partitions; p++ {
@@ -37,7 +37,7 @@ func GenerateHour(ctx context.Context, store lake.Store, hour time.Time, batteri
 		}
 		st, _ := f.Stat()
 		key := RawKey(schemas.TopicBattery, hour, p, 0, rows-1)
-		etag, err := putFile(ctx, store, key, f, st.Size())
+		etag, err := store.PutReader(ctx, key, f, st.Size()) // streamed, not read into memory
 		f.Close()
 		os.Remove(path)
 		if err != nil {
@@ -47,21 +47,6 @@ func GenerateHour(ctx context.Context, store lake.Store, hour time.Time, batteri
 			Hour: hour.Format("2006-01-02T15"), Rows: rows, Bytes: st.Size(), ETag: etag})
 	}
 	return files, nil
-}
-
-// putFile uploads a local file; stores that can stream take it without
-// reading it into memory.
-func putFile(ctx context.Context, store lake.Store, key string, r io.Reader, size int64) (string, error) {
-	if s, ok := store.(interface {
-		PutReader(context.Context, string, io.Reader, int64) (string, error)
-	}); ok {
-		return s.PutReader(ctx, key, r, size)
-	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return "", err
-	}
-	return store.Put(ctx, key, data)
 }
 
 func generatePartition(path string, hour time.Time, batteries, partitions, p int) (int64, error) {

@@ -14,18 +14,12 @@ import (
 	"github.com/gridlake/gridlake/views"
 )
 
-// Bucket is what housekeeping needs beyond the lake contract: it is the
-// only part of gridlake that lists and deletes.
-type Bucket interface {
-	lake.Store
-	List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error)
-	Delete(ctx context.Context, key string) error
-}
-
 // Housekeeper merges small files, applies retention and deletes replaced
 // objects after a grace period.
 type Housekeeper struct {
-	Store Bucket
+	// Store is the lake's bucket; housekeeping is the only part of
+	// gridlake that lists and deletes in it.
+	Store objstore.Bucket
 	Views *Recomputer
 	// MergeAfter: an hour's files are merged once the hour ended this long
 	// ago (it is then rarely written; a late event adds a file, merged on

@@ -136,7 +136,7 @@ func TestHousekeeping_MergeRetainCollect(t *testing.T) {
 }
 
 // unreachable is a lake whose every read fails, as during an outage.
-type unreachable struct{ Bucket }
+type unreachable struct{ objstore.Bucket }
 
 var errUnreachable = errors.New("object store unreachable")
 

@@ -17,13 +17,14 @@ import (
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/views"
 )
 
 // Recomputer computes the batch views from raw files with DuckDB.
 type Recomputer struct {
-	store  lake.Store
+	store  objstore.Bucket
 	cache  *views.Cache
 	db     *sql.DB
 	reader *views.Reader
@@ -52,7 +53,7 @@ func (r *Recomputer) SetSite(s Site) {
 }
 
 // NewRecomputer returns a recomputer; dir holds its cache and scratch files.
-func NewRecomputer(ctx context.Context, store lake.Store, dir string, log *slog.Logger) (*Recomputer, error) {
+func NewRecomputer(ctx context.Context, store objstore.Bucket, dir string, log *slog.Logger) (*Recomputer, error) {
 	cache, err := views.NewCache(filepath.Join(dir, "cache"), store)
 	if err != nil {
 		return nil, err

@@ -214,7 +214,7 @@ func Default() Config {
 		},
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			MaxWindows: 100_000, MaxDays: 366, MaxIDs: 1000, MaxPage: 10_000},
-		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2, Threads: 1, Nice: 10},
+		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2 /* batch.DefaultConcurrency */, Threads: 1, Nice: 10},
 		Jobs: Jobs{
 			Enabled:   true,
 			Compact:   Schedule{Every: 5 * time.Minute},

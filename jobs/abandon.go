@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,7 +48,7 @@ func (s *Scheduler) sweepAbandoned(ctx context.Context, job string, now time.Tim
 	floor := newest // every run at or below it has ended
 	for n := newest; n >= lo; n-- {
 		r, etag, err := s.readRun(ctx, job, n)
-		if errors.Is(err, objstore.ErrNotFound) {
+		if objstore.IsNotFound(err) {
 			floor = n - 1 // not recorded yet, or never: look again
 			continue
 		}
@@ -72,7 +71,7 @@ func (s *Scheduler) sweepAbandoned(ctx context.Context, job string, now time.Tim
 		if c.Token == r.Number && c.State == stateRunning {
 			c.State = stateAbandoned
 			if _, err := s.o.Store.PutIfMatch(ctx, slotKey(job, r.Slot), mustJSON(c), cetag); err != nil {
-				if errors.Is(err, objstore.ErrPrecondition) {
+				if objstore.IsConditionNotMet(err) {
 					floor = n - 1 // renewed or taken over meanwhile
 					continue
 				}
@@ -94,7 +93,7 @@ func (s *Scheduler) sweepAbandoned(ctx context.Context, job string, now time.Tim
 func (s *Scheduler) markAbandoned(ctx context.Context, r *Run, etag, why string, now time.Time) error {
 	r.Status, r.Error, r.Ended = StatusAbandoned, why, now
 	_, err := s.o.Store.PutIfMatch(ctx, runKey(r.Job, r.Number), mustJSON(r), etag)
-	if err != nil && !errors.Is(err, objstore.ErrPrecondition) {
+	if err != nil && !objstore.IsConditionNotMet(err) {
 		return fmt.Errorf("mark %s run %d abandoned: %w", r.Job, r.Number, err)
 	}
 	if err == nil {

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -98,7 +97,7 @@ func (s *Scheduler) History(ctx context.Context, job string, limit int) ([]Run, 
 	now := s.o.Now()
 	for n := newest; n > 0 && (limit <= 0 || len(runs) < limit); n-- {
 		r, _, err := s.readRun(ctx, job, n)
-		if errors.Is(err, objstore.ErrNotFound) {
+		if objstore.IsNotFound(err) {
 			continue // a holder that died before recording its run
 		}
 		if err != nil {

@@ -13,16 +13,6 @@ import (
 	"github.com/gridlake/gridlake/objstore"
 )
 
-// Store is what the scheduler needs of the object store: conditional puts
-// for claims and job numbers, plain ones for the run history. It never
-// lists: runs are found by their numbers.
-type Store interface {
-	Get(ctx context.Context, key string) ([]byte, objstore.ObjectInfo, error)
-	Put(ctx context.Context, key string, data []byte) (string, error)
-	PutIfAbsent(ctx context.Context, key string, data []byte) (string, error)
-	PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error)
-}
-
 // Why a slot could not be claimed.
 var (
 	ErrSlotDone = errors.New("slot already ran")
@@ -56,7 +46,7 @@ type claim struct {
 
 // locks claims slots in the object store for one holder (a replica).
 type locks struct {
-	store  Store
+	store  objstore.Bucket
 	holder string
 	ttl    time.Duration
 	now    func() time.Time
@@ -92,12 +82,12 @@ func (l *locks) claim(ctx context.Context, job, slot string, takeoverOnly bool) 
 			}
 			return l.lease(key, c, etag), nil
 		}
-		if !errors.Is(err, objstore.ErrPrecondition) {
+		if !objstore.IsConditionNotMet(err) {
 			return nil, fmt.Errorf("claim %s slot %s: %w", job, slot, err)
 		}
 	}
 	data, info, err := l.store.Get(ctx, key)
-	if errors.Is(err, objstore.ErrNotFound) && takeoverOnly {
+	if objstore.IsNotFound(err) && takeoverOnly {
 		return nil, ErrSlotDone // never claimed: not the sweeper's business
 	}
 	if err != nil {
@@ -120,7 +110,7 @@ func (l *locks) claim(ctx context.Context, job, slot string, takeoverOnly bool) 
 	}
 	c.Takeovers = old.Takeovers + 1
 	etag, err := l.store.PutIfMatch(ctx, key, mustJSON(c), info.ETag)
-	if errors.Is(err, objstore.ErrPrecondition) {
+	if objstore.IsConditionNotMet(err) {
 		return nil, fmt.Errorf("%w: another replica took it over first", ErrSlotHeld)
 	}
 	if err != nil {
@@ -160,7 +150,7 @@ func (l *locks) newestToken(ctx context.Context, job string) (int64, error) {
 // never ran).
 func (l *locks) readToken(ctx context.Context, job string) (int64, string, error) {
 	data, info, err := l.store.Get(ctx, jobPrefix(job)+"seq")
-	if errors.Is(err, objstore.ErrNotFound) {
+	if objstore.IsNotFound(err) {
 		return 0, "", nil
 	}
 	if err != nil {
@@ -191,7 +181,7 @@ func (l *locks) nextToken(ctx context.Context, job string) (int64, error) {
 		if err == nil {
 			return n + 1, nil
 		}
-		if !errors.Is(err, objstore.ErrPrecondition) {
+		if !objstore.IsConditionNotMet(err) {
 			return 0, fmt.Errorf("advance job number of %s: %w", job, err)
 		}
 	}
@@ -261,7 +251,7 @@ func (l *Lease) update(ctx context.Context, change func(*claim)) error {
 	c := l.claim
 	change(&c)
 	etag, err := l.locks.store.PutIfMatch(ctx, l.key, mustJSON(c), l.etag)
-	if errors.Is(err, objstore.ErrPrecondition) {
+	if objstore.IsConditionNotMet(err) {
 		return fmt.Errorf("%w: %s slot %s was taken over", ErrLeaseLost, l.Job(), l.Slot())
 	}
 	if err != nil {

@@ -43,7 +43,7 @@ type replicaEnv struct {
 // probeJobs are the test jobs: each run works a while, then commits a
 // lake manifest naming itself. Like a careless job, it ignores
 // cancellation, so only the fence can stop its late commit.
-func probeJobs(store lake.Store, work time.Duration, which string) []*Job {
+func probeJobs(store objstore.Bucket, work time.Duration, which string) []*Job {
 	probe := func(ctx context.Context, _ Input) (Output, error) {
 		time.Sleep(work)
 		ctx = context.WithoutCancel(ctx) // keeps the fence, drops the cancel

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
+	"github.com/gridlake/gridlake/objstore"
 
 	"github.com/gridlake/gridlake/internal/wait"
 )
@@ -52,7 +53,9 @@ type Output struct {
 
 // Options configure a scheduler replica.
 type Options struct {
-	Store Store
+	// Store holds claims, job numbers and the run history. The scheduler
+	// never lists: runs are found by their numbers.
+	Store objstore.Bucket
 	// Holder names this replica in claims and history (default host:pid).
 	Holder string
 	// Lease is how long a claim lives without renewal; a run renews it

@@ -16,13 +16,6 @@ import (
 	"github.com/gridlake/gridlake/objstore"
 )
 
-// Store is the part of the object store the lake contract needs.
-type Store interface {
-	Get(ctx context.Context, key string) ([]byte, objstore.ObjectInfo, error)
-	Put(ctx context.Context, key string, data []byte) (string, error)
-	PutIfAbsent(ctx context.Context, key string, data []byte) (string, error)
-}
-
 // Cut is one Kafka offset per partition per topic: the batch view covers
 // records below it, the speed layer those at or above it.
 type Cut map[string][]int64
@@ -162,7 +155,7 @@ var ErrConflict = errors.New("manifest version already committed")
 //
 // A context carrying a Fence (WithFence) also refuses a commit by a run
 // whose lease a newer run of the same job has taken.
-func Commit(ctx context.Context, s Store, m *Manifest) error {
+func Commit(ctx context.Context, s objstore.Bucket, m *Manifest) error {
 	if err := fence(ctx, m); err != nil {
 		return err
 	}
@@ -171,7 +164,7 @@ func Commit(ctx context.Context, s Store, m *Manifest) error {
 		return err
 	}
 	if _, err := s.PutIfAbsent(ctx, ManifestKey(m.Version), data); err != nil {
-		if errors.Is(err, objstore.ErrPrecondition) {
+		if objstore.IsConditionNotMet(err) {
 			return fmt.Errorf("commit manifest %d: %w", m.Version, ErrConflict)
 		}
 		return fmt.Errorf("commit manifest %d: %w", m.Version, err)
@@ -182,24 +175,24 @@ func Commit(ctx context.Context, s Store, m *Manifest) error {
 }
 
 // Latest returns the newest committed manifest, or nil when none exists.
-func Latest(ctx context.Context, s Store) (*Manifest, error) {
+func Latest(ctx context.Context, s objstore.Bucket) (*Manifest, error) {
 	v := int64(0)
 	if data, _, err := s.Get(ctx, latestHint); err == nil {
 		v, _ = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	} else if !errors.Is(err, objstore.ErrNotFound) {
+	} else if !objstore.IsNotFound(err) {
 		return nil, fmt.Errorf("read manifest hint: %w", err)
 	}
 	var newest *Manifest
 	if v > 0 {
 		m, err := Read(ctx, s, v)
-		if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		if err != nil && !objstore.IsNotFound(err) {
 			return nil, err
 		}
 		newest = m
 	}
 	for next := v + 1; ; next++ {
 		m, err := Read(ctx, s, next)
-		if errors.Is(err, objstore.ErrNotFound) {
+		if objstore.IsNotFound(err) {
 			return newest, nil
 		}
 		if err != nil {
@@ -210,7 +203,7 @@ func Latest(ctx context.Context, s Store) (*Manifest, error) {
 }
 
 // Read returns one manifest version.
-func Read(ctx context.Context, s Store, version int64) (*Manifest, error) {
+func Read(ctx context.Context, s objstore.Bucket, version int64) (*Manifest, error) {
 	data, _, err := s.Get(ctx, ManifestKey(version))
 	if err != nil {
 		return nil, err
@@ -231,13 +224,17 @@ type Boundaries struct {
 	Updated   time.Time `json:"updated"`
 }
 
+// SpeedGroup is the speed layer's consumer group when none is configured:
+// the group whose published boundaries batch cuts fall on.
+const SpeedGroup = "gridlake-speed"
+
 // BoundariesKey is where the speed group publishes a partition's boundaries.
 func BoundariesKey(group, topic string, partition int) string {
 	return fmt.Sprintf("_speed/%s/%s/p%d.json", group, topic, partition)
 }
 
 // PublishBoundaries writes a partition's boundaries.
-func PublishBoundaries(ctx context.Context, s Store, group string, b Boundaries) error {
+func PublishBoundaries(ctx context.Context, s objstore.Bucket, group string, b Boundaries) error {
 	data, err := json.Marshal(b)
 	if err != nil {
 		return err
@@ -250,9 +247,9 @@ func PublishBoundaries(ctx context.Context, s Store, group string, b Boundaries)
 
 // ReadBoundaries reads a partition's published boundaries; none is not an
 // error (the speed layer may not run).
-func ReadBoundaries(ctx context.Context, s Store, group, topic string, partition int) (Boundaries, error) {
+func ReadBoundaries(ctx context.Context, s objstore.Bucket, group, topic string, partition int) (Boundaries, error) {
 	data, _, err := s.Get(ctx, BoundariesKey(group, topic, partition))
-	if errors.Is(err, objstore.ErrNotFound) {
+	if objstore.IsNotFound(err) {
 		return Boundaries{Topic: topic, Partition: partition}, nil
 	}
 	if err != nil {

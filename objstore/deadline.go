@@ -12,11 +12,6 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// ErrUnavailable means the store did not answer: refused, reset, timed out
-// or failing with a server error. Callers that can go on without the store
-// (the serving layer, on the last loaded batch version) test for it.
-var ErrUnavailable = errors.New("object store unreachable")
-
 // DefaultTimeout bounds a store call when Options.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
 

@@ -30,38 +30,3 @@ func (e *Event) Identity() Identity {
 	}
 	return Identity{}
 }
-
-// Hash returns a 64-bit FNV-1a hash of the identity, for compact
-// de-duplication sets and partition-independent sharding.
-func (id Identity) Hash() uint64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	h = (h ^ uint64(id.Kind)) * prime
-	for i := 0; i < len(id.ID); i++ {
-		h = (h ^ uint64(id.ID[i])) * prime
-	}
-	ts := uint64(id.TS)
-	for i := 0; i < 8; i++ {
-		h = (h ^ (ts & 0xff)) * prime
-		ts >>= 8
-	}
-	if id.Flag {
-		h = (h ^ 1) * prime
-	}
-	return h
-}
-
-// Origin is where a message sat in Kafka. Among copies of one identity the
-// lowest Origin wins.
-type Origin struct {
-	Partition int32
-	Offset    int64
-}
-
-// Before reports whether o sorts before p in (partition, offset) order.
-func (o Origin) Before(p Origin) bool {
-	if o.Partition != p.Partition {
-		return o.Partition < p.Partition
-	}
-	return o.Offset < p.Offset
-}

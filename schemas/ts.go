@@ -1,7 +1,5 @@
 package schemas
 
-import "time"
-
 // Event times are carried as Unix milliseconds: the identity of a reading is
 // its timestamp to the millisecond (DESIGN §3), so finer digits are dropped
 // (floored) at decode time and every layer sees the same value.
@@ -116,10 +114,4 @@ func daysFromCivil(y, m, d int) int64 {
 	doy := (153*mp+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return int64(era)*146097 + int64(doe) - 719468
-}
-
-// FormatMS renders Unix milliseconds as RFC 3339 UTC with milliseconds, the
-// form gridlake itself writes.
-func FormatMS(ms int64) string {
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }

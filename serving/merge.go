@@ -42,7 +42,7 @@ type Speed interface {
 // newest version already loaded, as long as the speed layer still splits
 // there (see pick), and says so in the freshness.
 type Merger struct {
-	store lake.Store
+	store objstore.Bucket
 	views *views.Reader
 	speed Speed
 	loc   *time.Location
@@ -57,7 +57,7 @@ type Merger struct {
 }
 
 // NewMerger returns a merger. loc is the site's time zone (room days).
-func NewMerger(store lake.Store, rd *views.Reader, sp Speed, loc *time.Location, now func() time.Time) *Merger {
+func NewMerger(store objstore.Bucket, rd *views.Reader, sp Speed, loc *time.Location, now func() time.Time) *Merger {
 	if loc == nil {
 		loc = time.UTC
 	}

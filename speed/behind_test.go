@@ -15,13 +15,14 @@ import (
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/speed"
 )
 
 // commitEnds commits a manifest whose cut is the current end of every
 // partition, as a batch run that took everything would.
-func commitEnds(t *testing.T, addr string, store lake.Store) lake.Cut {
+func commitEnds(t *testing.T, addr string, store objstore.Bucket) lake.Cut {
 	t.Helper()
 	cut := lake.Cut{}
 	for _, m := range testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom) {
@@ -60,7 +61,7 @@ func recreateTopics(t *testing.T, addr string, partitions int) {
 }
 
 // runBehind starts a layer and returns the error its Run ends with.
-func runBehind(t *testing.T, ctx context.Context, addr string, store lake.Store, reg *metrics.Registry) (*speed.Layer, <-chan error) {
+func runBehind(t *testing.T, ctx context.Context, addr string, store objstore.Bucket, reg *metrics.Registry) (*speed.Layer, <-chan error) {
 	t.Helper()
 	l, err := speed.New(speed.Options{Brokers: []string{addr}, Limits: schemas.DefaultLimits(), Location: seoul, Store: store,
 		GenEvery: 50 * time.Millisecond, CutPoll: 100 * time.Millisecond, Metrics: reg, Log: slog.New(slog.DiscardHandler)})

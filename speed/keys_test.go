@@ -8,7 +8,7 @@ import (
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/kafkaio"
-	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/speed"
 )
 
@@ -28,7 +28,7 @@ func TestSpeed_KeyMismatchAndBadIDsGoToTheDLQ(t *testing.T) {
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	var nilStore lake.Store
+	var nilStore objstore.Bucket
 	l := startLayer(t, ctx, addr, nilStore, w)
 	waitCaughtUp(t, addr, partitions, l)
 

@@ -24,6 +24,7 @@ import (
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 )
 
@@ -42,7 +43,7 @@ type Options struct {
 	CutPoll time.Duration
 	// Store holds manifests and receives generation boundaries; nil runs
 	// without a batch layer (everything is speed).
-	Store lake.Store
+	Store objstore.Bucket
 	// DeadLetters receives rejected messages; nil only counts them.
 	DeadLetters *kafkaio.DeadLetters
 	Metrics     *metrics.Registry
@@ -55,7 +56,7 @@ func (o *Options) defaults() error {
 		return errors.New("speed: no Kafka brokers")
 	}
 	if o.Group == "" {
-		o.Group = "gridlake-speed"
+		o.Group = lake.SpeedGroup
 	}
 	if o.Location == nil {
 		o.Location = time.UTC

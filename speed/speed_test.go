@@ -15,6 +15,7 @@ import (
 	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/simulate"
 	"github.com/gridlake/gridlake/speed"
@@ -39,7 +40,7 @@ func produce(t *testing.T, w *kafka.Writer, sim *simulate.Sim, d time.Duration) 
 	}
 }
 
-func startLayer(t *testing.T, ctx context.Context, addr string, store lake.Store, w *kafka.Writer) *speed.Layer {
+func startLayer(t *testing.T, ctx context.Context, addr string, store objstore.Bucket, w *kafka.Writer) *speed.Layer {
 	t.Helper()
 	l, err := speed.New(speed.Options{
 		Brokers: []string{addr}, Limits: schemas.DefaultLimits(), Location: seoul, Store: store,
@@ -283,7 +284,7 @@ func TestSpeed_TwoProcessesSplitTheGroup(t *testing.T) {
 	defer w.Close()
 	produce(t, w, faultySim(12), 20*time.Minute)
 
-	var nilStore lake.Store
+	var nilStore objstore.Bucket
 	a := startLayer(t, ctx, addr, nilStore, w)
 	b := startLayer(t, ctx, addr, nilStore, w)
 	// The group settles over a few rebalances; wait until it has split the

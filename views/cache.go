@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 )
 
 // Cache keeps local copies of lake objects for DuckDB, which cannot read
@@ -16,11 +17,11 @@ import (
 // fetched again and an unchanged one never is.
 type Cache struct {
 	dir   string
-	store lake.Store
+	store objstore.Bucket
 }
 
 // NewCache returns a cache in dir.
-func NewCache(dir string, store lake.Store) (*Cache, error) {
+func NewCache(dir string, store objstore.Bucket) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}

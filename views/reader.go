@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 )
 
 // Reader reads the view partitions a manifest names: through DuckDB for
@@ -29,7 +30,7 @@ func NewReader(cache *Cache, db *sql.DB) *Reader {
 
 // OpenReader returns a reader with its own DuckDB and a cache in
 // dir/cache; Close releases them.
-func OpenReader(ctx context.Context, store lake.Store, dir string) (*Reader, error) {
+func OpenReader(ctx context.Context, store objstore.Bucket, dir string) (*Reader, error) {
 	cache, err := NewCache(filepath.Join(dir, "cache"), store)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,3 @@
-// Package objstore is gridlake's object-store client: a thin layer over
-// minio-go with the operations the lake needs, conditional puts among them.
-// Every layer, the tests and the embedded server go through this one code
-// path, so what works against the embedded server works against MinIO.
 package objstore
 
 import (
@@ -17,13 +13,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// ErrNotFound means the object does not exist.
-var ErrNotFound = errors.New("object not found")
-
-// ErrPrecondition means a conditional put lost: the object already existed
-// (PutIfAbsent) or changed since it was read (PutIfMatch).
-var ErrPrecondition = errors.New("precondition failed")
-
 // Options says where the store is.
 type Options struct {
 	Endpoint  string // host:port
@@ -37,20 +26,15 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Store is a bucket on an S3-compatible server.
+// Store is the minio-go provider of Bucket: a bucket on an S3-compatible
+// server.
 type Store struct {
 	client  *minio.Client
 	bucket  string
 	timeout time.Duration
 }
 
-// ObjectInfo describes one stored object.
-type ObjectInfo struct {
-	Key          string
-	Size         int64
-	ETag         string
-	LastModified time.Time
-}
+var _ Bucket = (*Store)(nil)
 
 // Open connects to the server and makes sure the bucket exists.
 func Open(ctx context.Context, o Options) (*Store, error) {
@@ -120,7 +104,7 @@ func (s *Store) PutIfMatch(ctx context.Context, key string, data []byte, etag st
 	var o minio.PutObjectOptions
 	o.SetMatchETag(etag)
 	tag, err := s.put(ctx, key, data, o)
-	if errors.Is(err, ErrNotFound) { // S3 answers 404 when the object is gone
+	if IsNotFound(err) { // S3 answers 404 when the object is gone
 		err = fmt.Errorf("%w: %w", ErrPrecondition, err)
 	}
 	return tag, err
@@ -153,7 +137,7 @@ func (s *Store) putReader(ctx context.Context, key string, r io.Reader, size int
 func (s *Store) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
 	for attempt := 0; ; attempt++ {
 		data, info, err := s.get(ctx, key)
-		if !errors.Is(err, ErrPrecondition) || attempt == 4 {
+		if !IsConditionNotMet(err) || attempt == 4 {
 			return data, info, err
 		}
 	}
@@ -238,7 +222,7 @@ func contentType(key string) string {
 // translate maps S3 error codes onto the package's sentinel errors, keeping
 // the original error in the chain.
 func translate(err error) error {
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if IsUnavailable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err // an outage already named, or the caller's own cancellation
 	}
 	resp := minio.ToErrorResponse(err)
