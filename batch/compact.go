@@ -46,7 +46,7 @@ type CompactOptions struct {
 	// commit, so every manifest's views match its files exactly.
 	Views *Recomputer
 	// Progress, when set, receives the records read so far and the total.
-	Progress func(done, total int64)
+	Progress Progress
 	// DeadLetters, when set, receives the rejected records (nil: they are
 	// only counted). The speed layer forwards the same records; letters
 	// are keyed by their source, so the copies are recognisable.
@@ -401,7 +401,7 @@ func setCut(c lake.Cut, topic string, p int, off int64) {
 }
 
 // WithProgress returns a compactor like c that reports progress to p.
-func (c *Compactor) WithProgress(p func(done, total int64)) *Compactor {
+func (c *Compactor) WithProgress(p Progress) *Compactor {
 	cp := *c
 	cp.o.Progress = p
 	return &cp

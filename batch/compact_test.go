@@ -292,7 +292,7 @@ func lakeTest(t *testing.T, partitions int) (string, *objstore.Store, *kafka.Wri
 	store := testenv.Store(t)
 	w := kafkaio.NewWriter([]string{addr})
 	t.Cleanup(func() { w.Close() })
-	rc, err := NewRecomputer(context.Background(), store, t.TempDir(), nil)
+	rc, err := OpenRecomputer(context.Background(), RecomputeOptions{Store: store, Dir: t.TempDir(), Site: Site{CloseGrace: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

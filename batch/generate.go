@@ -18,12 +18,23 @@ import (
 	"github.com/gridlake/gridlake/schemas"
 )
 
+// GenerateOptions say what GenerateHour writes.
+type GenerateOptions struct {
+	Store      objstore.Bucket
+	Hour       time.Time // the UTC hour of the readings
+	Batteries  int
+	Partitions int
+	// Dir holds each partition's file until it is uploaded.
+	Dir string
+}
+
 // GenerateHour writes one UTC hour of fleet readings (batteries × one per
 // second) straight to raw Parquet files in the lake, one file per partition,
 // as compaction would have, and returns the manifest files. Benchmarks of
 // the recompute use it to skip filling Kafka with 108M messages.
-func GenerateHour(ctx context.Context, store objstore.Bucket, hour time.Time, batteries, partitions int, tmpDir string) ([]lake.File, error) {
-	hour = hour.UTC().Truncate(time.Hour)
+func GenerateHour(ctx context.Context, o GenerateOptions) ([]lake.File, error) {
+	store, batteries, partitions, tmpDir := o.Store, o.Batteries, o.Partitions, o.Dir
+	hour := o.Hour.UTC().Truncate(time.Hour)
 	var files []lake.File
 	for p := 0; p < partitions; p++ {
 		path := fmt.Sprintf("%s/gen-p%d.parquet", tmpDir, p)

@@ -14,12 +14,12 @@ import (
 	"github.com/gridlake/gridlake/views"
 )
 
-// Housekeeper merges small files, applies retention and deletes replaced
-// objects after a grace period.
-type Housekeeper struct {
+// HousekeepOptions configure housekeeping.
+type HousekeepOptions struct {
 	// Store is the lake's bucket; housekeeping is the only part of
 	// gridlake that lists and deletes in it.
 	Store objstore.Bucket
+	// Views recomputes the views of merged hours and reads the raw files.
 	Views *Recomputer
 	// MergeAfter: an hour's files are merged once the hour ended this long
 	// ago (it is then rarely written; a late event adds a file, merged on
@@ -33,11 +33,19 @@ type Housekeeper struct {
 	Log   *slog.Logger
 }
 
-func (h *Housekeeper) log() *slog.Logger {
-	if h.Log == nil {
-		return slog.New(slog.DiscardHandler)
+// Housekeeper merges small files, applies retention and deletes replaced
+// objects after a grace period.
+type Housekeeper struct{ o HousekeepOptions }
+
+// NewHousekeeper returns a housekeeper (default: the wall clock, no log).
+func NewHousekeeper(o HousekeepOptions) *Housekeeper {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	return h.Log
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Housekeeper{o: o}
 }
 
 // Merge rewrites, for every topic, hour and partition with several raw
@@ -45,18 +53,18 @@ func (h *Housekeeper) log() *slog.Logger {
 // duplicate marks recomputed across them, and commits it with the views of
 // those hours. It returns ErrNothingToDo when nothing needed merging.
 func (h *Housekeeper) Merge(ctx context.Context) (*lake.Manifest, error) {
-	prev, err := lake.Latest(ctx, h.Store)
+	prev, err := lake.Latest(ctx, h.o.Store)
 	if err != nil {
 		return nil, fmt.Errorf("merge: read newest manifest: %w", err) // an outage is not "nothing to do"
 	}
 	if prev == nil {
 		return nil, ErrNothingToDo
 	}
-	now := h.Now()
+	now := h.o.Now()
 	groups := map[string][]lake.File{}
 	for _, f := range prev.Files {
 		hour, err := time.Parse("2006-01-02T15", f.Hour)
-		if err != nil || hour.Add(time.Hour+h.MergeAfter).After(now) {
+		if err != nil || hour.Add(time.Hour+h.o.MergeAfter).After(now) {
 			continue
 		}
 		k := fmt.Sprintf("%s|%s|%d", f.Topic, f.Hour, f.Partition)
@@ -95,20 +103,20 @@ func (h *Housekeeper) Merge(ctx context.Context) (*lake.Manifest, error) {
 		files = append(files, f)
 	}
 	next.Files = append(files, added...)
-	if _, err := h.Views.Update(ctx, next, false, nil); err != nil {
+	if _, err := h.o.Views.Update(ctx, next, false, nil); err != nil {
 		return nil, err
 	}
-	next.CommittedAt = h.Now()
-	if err := lake.Commit(ctx, h.Store, next); err != nil {
+	next.CommittedAt = h.o.Now()
+	if err := lake.Commit(ctx, h.o.Store, next); err != nil {
 		return nil, err
 	}
-	h.log().Info("small files merged", "groups", len(keys), "version", next.Version)
+	h.o.Log.Info("small files merged", "groups", len(keys), "version", next.Version)
 	return next, nil
 }
 
 // mergeGroup merges the raw files of one topic, hour and partition.
 func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.File, error) {
-	paths, err := h.Views.cache.Files(ctx, files)
+	paths, err := h.o.Views.cache.Files(ctx, files)
 	if err != nil {
 		return lake.File{}, err
 	}
@@ -127,12 +135,12 @@ func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.F
 	}
 	q := fmt.Sprintf(`SELECT * REPLACE (row_number() OVER (PARTITION BY %s ORDER BY kafka_partition, kafka_offset) > 1 AS duplicate)
 		FROM read_parquet(%s) ORDER BY %s`, identity, views.ParquetList(paths), sortBy)
-	conn, err := h.Views.db.Conn(ctx)
+	conn, err := h.o.Views.db.Conn(ctx)
 	if err != nil {
 		return lake.File{}, err
 	}
 	defer conn.Close()
-	vf, err := h.Views.writeQuery(ctx, conn, key, q)
+	vf, err := h.o.Views.writeQuery(ctx, conn, key, q)
 	if err != nil {
 		return lake.File{}, fmt.Errorf("merge into %s: %w", key, err)
 	}
@@ -143,15 +151,15 @@ func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.F
 // Retain drops raw files and views of hours older than the retention
 // horizon from the manifest; they become garbage.
 func (h *Housekeeper) Retain(ctx context.Context) (*lake.Manifest, error) {
-	prev, err := lake.Latest(ctx, h.Store)
+	prev, err := lake.Latest(ctx, h.o.Store)
 	if err != nil {
 		return nil, fmt.Errorf("retain: read newest manifest: %w", err)
 	}
 	if prev == nil {
 		return nil, ErrNothingToDo
 	}
-	now := h.Now()
-	horizon := now.Add(-h.Retention).UTC().Format("2006-01-02T15")
+	now := h.o.Now()
+	horizon := now.Add(-h.o.Retention).UTC().Format("2006-01-02T15")
 	next := prev.Next("retention", now)
 	dropped := 0
 	files := next.Files[:0]
@@ -178,10 +186,10 @@ func (h *Housekeeper) Retain(ctx context.Context) (*lake.Manifest, error) {
 		return prev, ErrNothingToDo
 	}
 	next.CommittedAt = now
-	if err := lake.Commit(ctx, h.Store, next); err != nil {
+	if err := lake.Commit(ctx, h.o.Store, next); err != nil {
 		return nil, err
 	}
-	h.log().Info("retention applied", "dropped", dropped, "horizon", horizon, "version", next.Version)
+	h.o.Log.Info("retention applied", "dropped", dropped, "horizon", horizon, "version", next.Version)
 	return next, nil
 }
 
@@ -190,11 +198,11 @@ func (h *Housekeeper) Retain(ctx context.Context) (*lake.Manifest, error) {
 // before committing) once they are older than the grace period. The
 // deleted garbage leaves the manifest in a new version.
 func (h *Housekeeper) Collect(ctx context.Context) (int, error) {
-	m, err := lake.Latest(ctx, h.Store)
+	m, err := lake.Latest(ctx, h.o.Store)
 	if err != nil || m == nil {
 		return 0, err
 	}
-	now := h.Now()
+	now := h.o.Now()
 	live := map[string]bool{}
 	for _, f := range m.Files {
 		live[f.Key] = true
@@ -206,26 +214,26 @@ func (h *Housekeeper) Collect(ctx context.Context) (int, error) {
 	var keep []lake.Garbage
 	deleted := 0
 	for _, g := range m.Garbage {
-		if now.Sub(g.Since) < h.Grace || live[g.Key] {
+		if now.Sub(g.Since) < h.o.Grace || live[g.Key] {
 			keep = append(keep, g)
 			pending[g.Key] = true
 			continue
 		}
-		if err := h.Store.Delete(ctx, g.Key); err != nil {
+		if err := h.o.Store.Delete(ctx, g.Key); err != nil {
 			return deleted, err
 		}
 		deleted++
 	}
 	for _, prefix := range []string{"raw/", "views/"} {
-		objs, err := h.Store.List(ctx, prefix)
+		objs, err := h.o.Store.List(ctx, prefix)
 		if err != nil {
 			return deleted, err
 		}
 		for _, o := range objs {
-			if live[o.Key] || pending[o.Key] || now.Sub(o.LastModified) < h.Grace || !strings.HasSuffix(o.Key, ".parquet") {
+			if live[o.Key] || pending[o.Key] || now.Sub(o.LastModified) < h.o.Grace || !strings.HasSuffix(o.Key, ".parquet") {
 				continue
 			}
-			if err := h.Store.Delete(ctx, o.Key); err != nil {
+			if err := h.o.Store.Delete(ctx, o.Key); err != nil {
 				return deleted, err
 			}
 			deleted++
@@ -235,10 +243,10 @@ func (h *Housekeeper) Collect(ctx context.Context) (int, error) {
 		next := m.Next("collect", now)
 		next.Garbage = keep
 		next.CommittedAt = now
-		if err := lake.Commit(ctx, h.Store, next); err != nil {
+		if err := lake.Commit(ctx, h.o.Store, next); err != nil {
 			return deleted, err
 		}
 	}
-	h.log().Info("garbage collected", "deleted", deleted)
+	h.o.Log.Info("garbage collected", "deleted", deleted)
 	return deleted, nil
 }

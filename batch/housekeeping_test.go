@@ -45,7 +45,8 @@ func TestHousekeeping_MergeRetainCollect(t *testing.T) {
 	before := lakeRecords(t, ctx, store, m)
 
 	now = start.Add(6 * time.Hour)
-	hk := &Housekeeper{Store: store, Views: rc, MergeAfter: time.Hour, Retention: 30 * 24 * time.Hour, Grace: time.Hour, Now: func() time.Time { return now }}
+	ho := HousekeepOptions{Store: store, Views: rc, MergeAfter: time.Hour, Retention: 30 * 24 * time.Hour, Grace: time.Hour, Now: func() time.Time { return now }}
+	hk := NewHousekeeper(ho)
 	merged, err := hk.Merge(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +115,8 @@ func TestHousekeeping_MergeRetainCollect(t *testing.T) {
 	checkViews(t, ctx, rc, latest, ref)
 
 	// Retention: everything is older than an hour now.
-	hk.Retention = time.Hour
+	ho.Retention = time.Hour
+	hk = NewHousekeeper(ho)
 	retained, err := hk.Retain(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +150,7 @@ func (unreachable) Get(context.Context, string) ([]byte, objstore.ObjectInfo, er
 // a store that cannot be read as the failure it is, so the job fails and is
 // retried, instead of "nothing to do".
 func TestHousekeeping_OutageIsAnErrorNotNothingToDo(t *testing.T) {
-	hk := &Housekeeper{Store: unreachable{}, MergeAfter: time.Hour, Retention: time.Hour, Now: time.Now}
+	hk := NewHousekeeper(HousekeepOptions{Store: unreachable{}, MergeAfter: time.Hour, Retention: time.Hour, Now: time.Now})
 	for name, step := range map[string]func(context.Context) (*lake.Manifest, error){"merge": hk.Merge, "retain": hk.Retain} {
 		m, err := step(context.Background())
 		if !errors.Is(err, errUnreachable) || errors.Is(err, ErrNothingToDo) || m != nil {

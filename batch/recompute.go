@@ -34,36 +34,66 @@ type Recomputer struct {
 }
 
 // Site is what the room reports depend on: the local days of the site and
-// when a day is closed.
+// when a day is closed, and the recomputer's clock.
 type Site struct {
-	Location   *time.Location
-	CloseGrace time.Duration // a day closes this long after it ends
+	Location   *time.Location // default UTC
+	CloseGrace time.Duration  // a day closes this long after it ends
 	Now        func() time.Time
 }
 
-// SetSite configures the room reports (default: UTC, 1 hour, wall clock).
-func (r *Recomputer) SetSite(s Site) {
+// withDefaults fills in the zero settings: UTC and the wall clock.
+func (s Site) withDefaults() Site {
 	if s.Location == nil {
 		s.Location = time.UTC
 	}
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	r.site = s
+	return s
 }
 
-// NewRecomputer returns a recomputer; dir holds its cache and scratch files.
+// RecomputeOptions configure a recomputer.
+type RecomputeOptions struct {
+	Store objstore.Bucket
+	// Dir holds the recomputer's cache and scratch files.
+	Dir string
+	// Site is the time zone, close grace and clock of the room reports
+	// (zero grace: a day closes as it ends; config states the default).
+	Site
+	// Threads bounds the CPU DuckDB uses, so batch work leaves cores to the
+	// speed layer (0: DuckDB's default, every core).
+	Threads int
+	Log     *slog.Logger
+}
+
+// SetSite changes the site settings of the recomputations that follow
+// (zero Location: UTC; nil Now: the wall clock).
+func (r *Recomputer) SetSite(s Site) { r.site = s.withDefaults() }
+
+// NewRecomputer returns a recomputer on store with a one-hour close grace;
+// dir holds its cache and scratch files.
+//
+// Deprecated: use OpenRecomputer; this remains for serving's tests until the
+// merge work there lands.
 func NewRecomputer(ctx context.Context, store objstore.Bucket, dir string, log *slog.Logger) (*Recomputer, error) {
-	cache, err := views.NewCache(filepath.Join(dir, "cache"), store)
+	return OpenRecomputer(ctx, RecomputeOptions{Store: store, Dir: dir, Site: Site{CloseGrace: time.Hour}, Log: log})
+}
+
+// OpenRecomputer returns a recomputer with its own DuckDB; Close releases it.
+func OpenRecomputer(ctx context.Context, o RecomputeOptions) (*Recomputer, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	cache, err := views.NewCache(filepath.Join(o.Dir, "cache"), o.Store)
 	if err != nil {
 		return nil, err
 	}
 	// Scratch files are per recomputer: processes sharing a data dir (gridlake
 	// up and a gridlake jobs run beside it) must not write each other's.
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(o.Dir, "tmp"), 0o755); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(dir, "tmp"), "run-")
+	tmp, err := os.MkdirTemp(filepath.Join(o.Dir, "tmp"), "run-")
 	if err != nil {
 		return nil, err
 	}
@@ -72,11 +102,13 @@ func NewRecomputer(ctx context.Context, store objstore.Bucket, dir string, log *
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	rc := &Recomputer{store: o.Store, cache: cache, db: db, reader: views.NewReader(cache, db), tmp: tmp, log: o.Log, site: o.Site.withDefaults()}
+	if o.Threads > 0 {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", o.Threads)); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("limit DuckDB to %d threads: %w", o.Threads, err)
+		}
 	}
-	rc := &Recomputer{store: store, cache: cache, db: db, reader: views.NewReader(cache, db), tmp: tmp, log: log}
-	rc.SetSite(Site{CloseGrace: time.Hour})
 	return rc, nil
 }
 
@@ -91,7 +123,7 @@ func (r *Recomputer) Close() error {
 // every day with a new hour view a new day view. New view files carry the
 // manifest version in their names, so views of committed versions are never
 // overwritten. It returns how many view partitions it wrote.
-func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, progress func(done, total int)) (int, error) {
+func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, progress Progress) (int, error) {
 	return r.update(ctx, m, func(string, string) bool { return full }, progress)
 }
 
@@ -99,7 +131,7 @@ func (r *Recomputer) Update(ctx context.Context, m *lake.Manifest, full bool, pr
 // fingerprints: all of them for a rebuild, a range of days for a backfill.
 type Scope func(view, part string) bool
 
-func (r *Recomputer) update(ctx context.Context, m *lake.Manifest, force Scope, progress func(done, total int)) (int, error) {
+func (r *Recomputer) update(ctx context.Context, m *lake.Manifest, force Scope, progress Progress) (int, error) {
 	byHour := map[string][]lake.File{}
 	for _, f := range m.Files {
 		if f.Topic == schemas.TopicBattery {
@@ -129,7 +161,7 @@ func (r *Recomputer) update(ctx context.Context, m *lake.Manifest, force Scope, 
 		}
 		written += len(views)
 		if progress != nil {
-			progress(i+1, len(hours))
+			progress(int64(i+1), int64(len(hours)))
 		}
 	}
 	// Days whose hour views changed.
@@ -358,12 +390,12 @@ func (r *Recomputer) latestView(ctx context.Context, version int64, have map[str
 // full, for a rebuild after a logic change) and commits the result as a new
 // version with the same cut and files. A concurrent commit makes it start
 // over on the newer manifest.
-func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Time, progress func(done, total int)) (*lake.Manifest, error) {
+func (r *Recomputer) Refresh(ctx context.Context, full bool, progress Progress) (*lake.Manifest, error) {
 	kind := "recompute"
 	if full {
 		kind = "rebuild"
 	}
-	return r.commitViews(ctx, kind, func(string, string) bool { return full }, full, now, progress, nil)
+	return r.commitViews(ctx, kind, func(string, string) bool { return full }, full, progress, nil)
 }
 
 // Backfill recomputes, with the current settings and whatever their
@@ -373,7 +405,7 @@ func (r *Recomputer) Refresh(ctx context.Context, full bool, now func() time.Tim
 // and the settings; each rewritten partition carries the settings too.
 // Data engineers run it after changing a recompute setting (the site time
 // zone, the close grace) or fixing a computation.
-func (r *Recomputer) Backfill(ctx context.Context, from, to agg.Day, now func() time.Time, progress func(done, total int)) (*lake.Manifest, error) {
+func (r *Recomputer) Backfill(ctx context.Context, from, to agg.Day, progress Progress) (*lake.Manifest, error) {
 	if after(from, to) {
 		return nil, fmt.Errorf("backfill: from %s is after to %s", from, to)
 	}
@@ -396,7 +428,7 @@ func (r *Recomputer) Backfill(ctx context.Context, from, to agg.Day, now func() 
 		h, err := time.Parse("2006-01-02T15", part)
 		return err == nil && overlaps(h, time.Hour)
 	}
-	return r.commitViews(ctx, "backfill", force, false, now, progress, func(run *lake.RunInfo) {
+	return r.commitViews(ctx, "backfill", force, false, progress, func(run *lake.RunInfo) {
 		run.From, run.To = from.String(), to.String()
 	})
 }
@@ -409,7 +441,7 @@ func (r *Recomputer) Settings() string {
 
 // commitViews recomputes the views of the newest manifest (those force
 // names whatever their fingerprints) and commits them as a new version.
-func (r *Recomputer) commitViews(ctx context.Context, kind string, force Scope, always bool, now func() time.Time, progress func(done, total int), describe func(*lake.RunInfo)) (*lake.Manifest, error) {
+func (r *Recomputer) commitViews(ctx context.Context, kind string, force Scope, always bool, progress Progress, describe func(*lake.RunInfo)) (*lake.Manifest, error) {
 	for attempt := 0; ; attempt++ {
 		prev, err := lake.Latest(ctx, r.store)
 		if err != nil {
@@ -418,7 +450,7 @@ func (r *Recomputer) commitViews(ctx context.Context, kind string, force Scope, 
 		if prev == nil {
 			return nil, ErrNothingToDo
 		}
-		next := prev.Next(kind, now())
+		next := prev.Next(kind, r.site.Now())
 		next.Run.Settings = r.Settings()
 		if describe != nil {
 			describe(&next.Run)
@@ -430,25 +462,13 @@ func (r *Recomputer) commitViews(ctx context.Context, kind string, force Scope, 
 		if n == 0 && !always {
 			return prev, ErrNothingToDo
 		}
-		next.CommittedAt = now()
+		next.CommittedAt = r.site.Now()
 		err = lake.Commit(ctx, r.store, next)
 		if errors.Is(err, lake.ErrConflict) && attempt < 3 {
 			continue
 		}
 		return next, err
 	}
-}
-
-// SetThreads bounds the CPU DuckDB uses, so batch work leaves cores to the
-// speed layer (0: DuckDB's default, every core).
-func (r *Recomputer) SetThreads(ctx context.Context, n int) error {
-	if n <= 0 {
-		return nil
-	}
-	if _, err := r.db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", n)); err != nil {
-		return fmt.Errorf("limit DuckDB to %d threads: %w", n, err)
-	}
-	return nil
 }
 
 // Reader reads the views the recomputer writes, with its cache and DuckDB.

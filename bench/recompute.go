@@ -49,7 +49,8 @@ func Recompute(ctx context.Context, o RecomputeOptions) (RecomputeResult, error)
 	defer stop()
 	say("generating one hour of %d batteries (%d readings) as raw Parquet in MinIO", o.Batteries, o.Batteries*3600)
 	t0 := time.Now()
-	files, err := batch.GenerateHour(ctx, store, time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), o.Batteries, o.Partitions, dir)
+	files, err := batch.GenerateHour(ctx, batch.GenerateOptions{Store: store, Hour: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC),
+		Batteries: o.Batteries, Partitions: o.Partitions, Dir: dir})
 	if err != nil {
 		return res, err
 	}
@@ -59,7 +60,8 @@ func Recompute(ctx context.Context, o RecomputeOptions) (RecomputeResult, error)
 		res.RawMB += float64(f.Bytes) / (1 << 20)
 	}
 	log := slog.New(slog.NewTextHandler(o.Progress, nil))
-	rc, err := batch.NewRecomputer(ctx, store, filepath.Join(dir, "work"), log)
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work"),
+		Site: batch.Site{CloseGrace: time.Hour}, Log: log})
 	if err != nil {
 		return res, err
 	}

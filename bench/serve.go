@@ -87,14 +87,14 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	// recomputed and committed.
 	hour := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	say("generating %s of %d batteries as raw Parquet in MinIO and recomputing its views", hour.Format("2006-01-02T15"), o.Batteries)
-	files, err := batch.GenerateHour(ctx, store, hour, o.Batteries, o.Partitions, dir)
+	files, err := batch.GenerateHour(ctx, batch.GenerateOptions{Store: store, Hour: hour, Batteries: o.Batteries, Partitions: o.Partitions, Dir: dir})
 	if err != nil {
 		return res, err
 	}
 	for _, f := range files {
 		res.BatchReadings += f.Rows
 	}
-	rc, err := batch.NewRecomputer(ctx, store, filepath.Join(dir, "work"), slog.New(slog.DiscardHandler))
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work"), Site: batch.Site{CloseGrace: time.Hour}})
 	if err != nil {
 		return res, err
 	}

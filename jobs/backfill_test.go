@@ -38,14 +38,14 @@ func TestBackfill_NewSettingsAndLineage(t *testing.T) {
 	}
 	seoul, _ := time.LoadLocation("Asia/Seoul")
 	now := func() time.Time { return time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC) }
-	rc, err := batch.NewRecomputer(ctx, store, t.TempDir(), nil)
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(),
+		Site: batch.Site{Location: seoul, CloseGrace: time.Hour, Now: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	rc.SetSite(batch.Site{Location: seoul, CloseGrace: time.Hour, Now: now})
 	b := Batch{Compactor: batch.NewCompactor(batch.CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc}),
-		Recomputer: rc, Housekeeper: &batch.Housekeeper{Store: store, Views: rc, Now: now}, Now: now}
+		Recomputer: rc, Housekeeper: batch.NewHousekeeper(batch.HousekeepOptions{Store: store, Views: rc, Now: now})}
 	s, err := New(Options{Store: store, Holder: "test"}, BatchJobs(b, nil)...)
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ type Batch struct {
 	Compactor   *batch.Compactor
 	Recomputer  *batch.Recomputer
 	Housekeeper *batch.Housekeeper
-	Now         func() time.Time
 }
 
 // Schedules are the standard jobs' schedules, by job name.
@@ -37,9 +36,6 @@ const (
 // close, small-file merge, retention, deletion of replaced files, and the
 // manual backfill.
 func BatchJobs(b Batch, sched Schedules) []*Job {
-	if b.Now == nil {
-		b.Now = time.Now
-	}
 	return []*Job{
 		{Name: JobCompact, Schedule: sched[JobCompact], Run: b.compact,
 			Help: "move Kafka records below a new cut into raw Parquet and recompute the views they touch, until caught up"},
@@ -78,15 +74,8 @@ func (b Batch) compact(ctx context.Context, in Input) (Output, error) {
 	}
 }
 
-func progressInts(p func(done, total int64)) func(done, total int) {
-	if p == nil {
-		return nil
-	}
-	return func(done, total int) { p(int64(done), int64(total)) }
-}
-
 func (b Batch) recompute(ctx context.Context, in Input) (Output, error) {
-	m, err := b.Recomputer.Refresh(ctx, false, b.Now, progressInts(in.Progress))
+	m, err := b.Recomputer.Refresh(ctx, false, in.Progress)
 	return manifestOutput(m, err, "views are up to date")
 }
 
@@ -109,7 +98,7 @@ func (b Batch) backfill(ctx context.Context, in Input) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	m, err := b.Recomputer.Backfill(ctx, from, to, b.Now, progressInts(in.Progress))
+	m, err := b.Recomputer.Backfill(ctx, from, to, in.Progress)
 	return manifestOutput(m, err, "no views in the range")
 }
 

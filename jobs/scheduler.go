@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 
+	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
@@ -39,7 +40,7 @@ type Input struct {
 	From, To string
 	// By is who asked for a manual run (Run.By).
 	By       string
-	Progress func(done, total int64)
+	Progress batch.Progress
 }
 
 // Output is what a run did; Manifest is the newest version it committed

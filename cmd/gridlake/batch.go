@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
@@ -51,7 +50,7 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeBatch()
-	progress := func(what string) func(done, total int64) { return progressBar(e.stderr, what) }
+	progress := func(what string) batch.Progress { return progressBar(e.stderr, what) }
 	report := func(m *lake.Manifest) {
 		fmt.Fprintf(e.stdout, "\ncommitted version %d (%s): %d rows, %d invalid, %d files, %d view partitions\n",
 			m.Version, m.Run.Kind, m.Run.Rows, m.Run.Invalid, len(m.Files), len(m.Views))
@@ -78,10 +77,7 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	case "recompute", "rebuild":
-		show := progress(action)
-		m, err := b.Recomputer.Refresh(ctx, action == "rebuild", time.Now, func(done, total int) {
-			show(int64(done), int64(total))
-		})
+		m, err := b.Recomputer.Refresh(ctx, action == "rebuild", progress(action))
 		if errors.Is(err, batch.ErrNothingToDo) {
 			fmt.Fprintln(e.stdout, "views are up to date")
 			return nil

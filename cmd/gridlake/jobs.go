@@ -282,13 +282,9 @@ func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *
 		return jobs.Batch{}, nil, err
 	}
 	log = log.With("layer", "batch")
-	rc, err := batch.NewRecomputer(ctx, store, work, log)
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: work,
+		Site: batch.Site{Location: loc, CloseGrace: cfg.Events.CloseGrace}, Threads: cfg.Batch.Threads, Log: log})
 	if err != nil {
-		return jobs.Batch{}, nil, err
-	}
-	rc.SetSite(batch.Site{Location: loc, CloseGrace: cfg.Events.CloseGrace})
-	if err := rc.SetThreads(ctx, cfg.Batch.Threads); err != nil {
-		rc.Close()
 		return jobs.Batch{}, nil, err
 	}
 	dlq := kafkaio.NewWriter(brokers) // rejects go to the dead-letter topic, as from the speed layer
@@ -297,8 +293,8 @@ func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *
 			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec,
 			DeadLetters: kafkaio.NewDeadLetters(dlq), Metrics: reg, Log: log}),
 		Recomputer: rc,
-		Housekeeper: &batch.Housekeeper{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter, Retention: cfg.Events.Retention,
-			Grace: cfg.Batch.Grace, Now: time.Now, Log: log},
+		Housekeeper: batch.NewHousekeeper(batch.HousekeepOptions{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter,
+			Retention: cfg.Events.Retention, Grace: cfg.Batch.Grace, Log: log}),
 	}, func() { dlq.Close(); rc.Close() }, nil
 }
 
@@ -324,7 +320,7 @@ func printJSON(w io.Writer, v any) error {
 
 // progressBar draws a one-line progress bar on w, at most a few times a
 // second.
-func progressBar(w io.Writer, what string) func(done, total int64) {
+func progressBar(w io.Writer, what string) batch.Progress {
 	var last time.Time
 	return func(done, total int64) {
 		if time.Since(last) < 200*time.Millisecond && done < total {
