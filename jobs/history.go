@@ -23,13 +23,24 @@ const (
 	StatusAbandoned = "abandoned"
 )
 
+// Trigger is what started a run; it is stored in the history as is.
+type Trigger string
+
+// The triggers of a run.
+const (
+	TriggerSchedule Trigger = "schedule" // its schedule's slot came due
+	TriggerTakeover Trigger = "takeover" // a replica finished a slot whose holder died or stalled
+	TriggerManual   Trigger = "manual"   // asked for over HTTP or the command line
+	TriggerBackfill Trigger = "backfill" // a backfill of a range of days
+)
+
 // Run is one run of a job, as kept in the history: _jobs/<job>/runs/.
 type Run struct {
-	Job     string `json:"job"`
-	Number  int64  `json:"number"` // the job number, also its fencing token
-	Slot    string `json:"slot"`
-	Trigger string `json:"trigger"` // schedule, takeover, manual, backfill
-	Holder  string `json:"holder"`
+	Job     string  `json:"job"`
+	Number  int64   `json:"number"` // the job number, also its fencing token
+	Slot    string  `json:"slot"`
+	Trigger Trigger `json:"trigger"`
+	Holder  string  `json:"holder"`
 	// By is who asked for the run: "scheduler" for its schedule, else the
 	// principal of the trigger ("token:ci", "user:alice", "cli:bob").
 	By       string    `json:"by,omitempty"`

@@ -59,7 +59,7 @@ func (s *Scheduler) Register(mux *http.ServeMux) {
 		if p, ok := auth.FromContext(r.Context()); ok {
 			by = p.String()
 		}
-		n, err := s.TriggerAsync(r.Context(), name, "manual", Input{From: in.From, To: in.To, By: by})
+		n, err := s.TriggerAsync(r.Context(), name, TriggerManual, Input{From: in.From, To: in.To, By: by})
 		if err != nil {
 			code := s.status(name)
 			if IsInputError(err) {

@@ -229,9 +229,9 @@ func (s *Scheduler) scheduled(ctx context.Context, name string) {
 	if lease == nil {
 		return
 	}
-	trigger := "schedule"
+	trigger := TriggerSchedule
 	if lease.Takeover {
-		trigger = "takeover"
+		trigger = TriggerTakeover
 	}
 	s.execute(ctx, s.byName[name], lease, trigger, Input{By: BySchedule})
 }
@@ -271,13 +271,13 @@ func (s *Scheduler) takeOver(ctx context.Context, j *Job, slot string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.execute(ctx, j, lease, "takeover", Input{By: BySchedule})
+		s.execute(ctx, j, lease, TriggerTakeover, Input{By: BySchedule})
 	}()
 }
 
 // Trigger runs a job now, outside its schedule, in its own slot, and
 // returns the finished run. The run is fenced like a scheduled one.
-func (s *Scheduler) Trigger(ctx context.Context, name, trigger string, in Input) (*Run, error) {
+func (s *Scheduler) Trigger(ctx context.Context, name string, trigger Trigger, in Input) (*Run, error) {
 	lease, err := s.claimManual(ctx, name, in)
 	if err != nil {
 		return nil, err
@@ -287,7 +287,7 @@ func (s *Scheduler) Trigger(ctx context.Context, name, trigger string, in Input)
 
 // TriggerAsync starts a job now and returns its job number at once; the
 // run goes on in the background (its record says how it went).
-func (s *Scheduler) TriggerAsync(ctx context.Context, name, trigger string, in Input) (int64, error) {
+func (s *Scheduler) TriggerAsync(ctx context.Context, name string, trigger Trigger, in Input) (int64, error) {
 	lease, err := s.claimManual(ctx, name, in)
 	if err != nil {
 		return 0, err
@@ -314,7 +314,7 @@ func (s *Scheduler) claimManual(ctx context.Context, name string, in Input) (*Le
 
 // execute runs a claimed slot: it records the run, keeps the lease alive,
 // retries failures with backoff, and records and marks how it ended.
-func (s *Scheduler) execute(ctx context.Context, j *Job, lease *Lease, trigger string, in Input) *Run {
+func (s *Scheduler) execute(ctx context.Context, j *Job, lease *Lease, trigger Trigger, in Input) *Run {
 	log := s.o.Log.With("job", j.Name, "run", lease.Token(), "slot", lease.Slot())
 	s.abandonPrevious(ctx, lease)
 	run := &Run{Job: j.Name, Number: lease.Token(), Slot: lease.Slot(), Trigger: trigger, Holder: s.o.Holder,

@@ -174,9 +174,9 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 		return tw.Flush()
 	case "run", "backfill":
 		in := jobs.Input{Progress: progressBar(e.stderr, name), By: cliUser()}
-		trigger := "manual"
+		trigger := jobs.TriggerManual
 		if action == "backfill" {
-			name, trigger, in.From, in.To = jobs.JobBackfill, "backfill", *from, *to
+			name, trigger, in.From, in.To = jobs.JobBackfill, jobs.TriggerBackfill, *from, *to
 			in.Progress = progressBar(e.stderr, "backfill")
 		}
 		r, err := sch.Trigger(ctx, name, trigger, in)
