@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/internal/wait"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
@@ -123,7 +124,7 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	defer cancel()
 	go sp.Run(sctx)
 	say("waiting for the speed layer to apply %d events and manifest 1", sent)
-	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Minute); ; {
 		if time.Now().After(deadline) {
 			return res, errors.New("the speed layer did not catch up in 5 minutes")
 		}
@@ -134,6 +135,9 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 		}
 		if caught {
 			break
+		}
+		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return res, err
 		}
 	}
 
@@ -193,7 +197,10 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	total := o.Rate * o.Seconds
 	for i := 0; i < total; i++ {
 		at := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
+		if err := wait.Sleep(ctx, time.Until(at)); err != nil {
+			wg.Wait()
+			return res, err
+		}
 		x, ep := r.Float64(), endpoints[len(endpoints)-1]
 		for _, e := range endpoints {
 			if x < e.share {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/gridlake/gridlake/internal/freeport"
+	"github.com/gridlake/gridlake/internal/wait"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -149,10 +150,9 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 				break
 			}
 		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
+		if err := wait.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return res, err
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 
 	// Latency: the fleet at its real rate, sampled readings polled until
@@ -195,10 +195,9 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 			// rotated a generation, so cuts fall on published boundaries (a
 			// cut before that makes the speed layer rebuild, see README).
 			for bctx.Err() == nil && !rotated(cl, addr) {
-				time.Sleep(200 * time.Millisecond)
+				wait.Sleep(bctx, 200*time.Millisecond)
 			}
-			time.Sleep(3 * time.Second) // a publish interval
-			if bctx.Err() != nil {
+			if wait.Sleep(bctx, 3*time.Second) != nil { // a publish interval
 				return
 			}
 			batchStart.Store(time.Now().UnixNano())
@@ -332,7 +331,7 @@ func waitVisible(ctx context.Context, cl *http.Client, addr string, s sample) (f
 				return float64(time.Since(s.sent).Microseconds()) / 1000, true
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		wait.Sleep(ctx, 5*time.Millisecond)
 	}
 	return 0, false
 }
