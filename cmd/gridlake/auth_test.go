@@ -23,6 +23,7 @@ import (
 
 	"github.com/gridlake/gridlake/auth"
 	"github.com/gridlake/gridlake/config"
+	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/jobs"
 )
 
@@ -85,7 +86,7 @@ func TestAuth_EachRoleAgainstEachRouteClassOnUp(t *testing.T) {
 		t.Errorf("/healthz without a token: %d, want 200", code)
 	}
 	// Who asked is in the run history.
-	waitUntil(t, 60*time.Second, "the engineer's compact run in the history", func() bool {
+	testenv.WaitUntil(t, 60*time.Second, "the engineer's compact run in the history", func() bool {
 		var h struct{ Runs []jobs.Run }
 		_, body, _ := do(tokens[auth.Viewer], "GET", "/v1/jobs/compact/runs", "")
 		if json.Unmarshal([]byte(body), &h) != nil {

@@ -142,7 +142,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 		t.Logf("%6.1fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
 	// Ingest and the first batch commits before the first fault.
-	waitUntil(t, 90*time.Second, "a first batch commit, two simulated segments and the polled battery and room", func() bool {
+	testenv.WaitUntil(t, 90*time.Second, "a first batch commit, two simulated segments and the polled battery and room", func() bool {
 		var st struct{ Freshness serving.Freshness }
 		var raw json.RawMessage
 		return ing.completed() >= 2 && getOK(token, serveAddr, "/v1/status", &st) && st.Freshness.BatchVersion > 0 &&
@@ -286,7 +286,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 		t.Fatalf("latest manifest: %v", err)
 	}
 	var fr serving.Freshness
-	waitUntil(t, 90*time.Second, fmt.Sprintf("serve to load version %d with no speed lag", man.Version), func() bool {
+	testenv.WaitUntil(t, 90*time.Second, fmt.Sprintf("serve to load version %d with no speed lag", man.Version), func() bool {
 		var st struct{ Freshness serving.Freshness }
 		if !getOK(token, serveAddr, "/v1/status", &st) {
 			return false

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridlake/gridlake/auth"
 	"github.com/gridlake/gridlake/internal/headless"
+	"github.com/gridlake/gridlake/internal/testenv"
 )
 
 // browser is one headless Chromium tab (make deps installs Chromium),
@@ -140,10 +141,10 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	}
 	// Let the simulator finish and the speed layer catch up, so the page
 	// and the API see the same data.
-	waitUntil(t, 60*time.Second, "the simulator to finish", func() bool {
+	testenv.WaitUntil(t, 60*time.Second, "the simulator to finish", func() bool {
 		return strings.Contains(u.stderr.String(), "simulate: done")
 	}, u.stderr)
-	waitUntil(t, 30*time.Second, "the speed layer to catch up", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "the speed layer to catch up", func() bool {
 		var st struct {
 			Freshness struct {
 				SpeedLag int64 `json:"speed_lag_records"`

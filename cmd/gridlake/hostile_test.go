@@ -112,7 +112,7 @@ func startHostileUp(t *testing.T) *hostileUp {
 	}
 	h.client, h.patient = tokenClient(m[1], 10*time.Second), tokenClient(m[1], 60*time.Second)
 	// Wait for a first batch commit, so the lake tables exist.
-	waitUntil(t, 60*time.Second, "a first batch commit", func() bool {
+	testenv.WaitUntil(t, 60*time.Second, "a first batch commit", func() bool {
 		var st struct {
 			Freshness struct {
 				BatchVersion int64 `json:"batch_version"`
@@ -279,7 +279,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 			Value: []byte(`{"type":"occupancy","room_id":"R-0101","occupied":true,"ts":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `}`)}); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 20*time.Second, "room R-0101 in the API", func() bool {
+		testenv.WaitUntil(t, 20*time.Second, "room R-0101 in the API", func() bool {
 			code, _ := h.get("/v1/rooms/R-0101/days?from=today&to=today")
 			return code == http.StatusOK
 		}, h.log)
@@ -441,7 +441,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 		for _, c := range conns {
 			c.Close()
 		}
-		waitUntil(t, 30*time.Second, "/readyz to answer 200 again", func() bool {
+		testenv.WaitUntil(t, 30*time.Second, "/readyz to answer 200 again", func() bool {
 			code, _ := h.get("/readyz")
 			return code == http.StatusOK
 		}, h.log)
@@ -459,7 +459,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 		if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("B-99999"), Value: []byte(`{"battery_id":"B-99999","ts":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"voltage_v":50,"current_a":1,"temperature_c":20,"soc_pct":50}`)}); err != nil {
 			t.Fatalf("produce after descriptor exhaustion: %v", err)
 		}
-		waitUntil(t, 20*time.Second, "the new battery in the API", func() bool {
+		testenv.WaitUntil(t, 20*time.Second, "the new battery in the API", func() bool {
 			code, _ := h.get("/v1/batteries/B-99999")
 			return code == http.StatusOK
 		}, h.log)
@@ -501,7 +501,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 				return st.Freshness.BatchVersion
 			}
 			v0 := version()
-			waitUntil(t, 30*time.Second, "a fresh batch commit", func() bool { return version() > v0 }, h.log)
+			testenv.WaitUntil(t, 30*time.Second, "a fresh batch commit", func() bool { return version() > v0 }, h.log)
 			// SQL reads the newest version's files now, so it has them
 			// when the store goes away (it fetches them lazily).
 			if code, body := h.postSQL(`SELECT count(*) FROM battery_raw`); code != http.StatusOK {
@@ -550,7 +550,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitUntil(t, 30*time.Second, "/readyz after MinIO is back", func() bool {
+			testenv.WaitUntil(t, 30*time.Second, "/readyz after MinIO is back", func() bool {
 				code, _ := h.get("/readyz")
 				return code == http.StatusOK
 			}, h.log)
@@ -598,7 +598,7 @@ func TestHostile_ClientsCannotTakeGridlakeDown(t *testing.T) {
 			}
 		}
 		var n int64
-		waitUntil(t, 60*time.Second, "B-77777 compacted into the lake", func() bool {
+		testenv.WaitUntil(t, 60*time.Second, "B-77777 compacted into the lake", func() bool {
 			code, raw := h.postSQL(`SELECT count(*) AS n FROM battery_raw WHERE battery_id = 'B-77777'`)
 			var res struct{ Rows [][]int64 }
 			if code != http.StatusOK || json.Unmarshal([]byte(raw), &res) != nil || len(res.Rows) != 1 {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/jobs"
 )
 
@@ -25,7 +25,7 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	var list struct {
 		Jobs []jobs.Status `json:"jobs"`
 	}
-	waitUntil(t, 60*time.Second, "a scheduled compaction to commit", func() bool {
+	testenv.WaitUntil(t, 60*time.Second, "a scheduled compaction to commit", func() bool {
 		getJSON(t, u.token, base+"/v1/jobs", &list)
 		for _, s := range list.Jobs {
 			if s.Name == jobs.JobCompact && s.LastOK != nil && s.LastOK.Version > 0 && s.LastOK.Rows > 0 {
@@ -49,7 +49,7 @@ func TestJobs_UpSchedulesAndCLI(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || accepted.Number < 1 {
 		t.Fatalf("trigger: %d %+v", resp.StatusCode, accepted)
 	}
-	waitUntil(t, 30*time.Second, "the triggered recompute to finish", func() bool {
+	testenv.WaitUntil(t, 30*time.Second, "the triggered recompute to finish", func() bool {
 		var h struct{ Runs []jobs.Run }
 		getJSON(t, u.token, base+"/v1/jobs/recompute/runs", &h)
 		for _, r := range h.Runs {
@@ -154,17 +154,6 @@ func getJSON(t *testing.T, token, url string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
-	}
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool, logs fmt.Stringer) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s\n%s", what, logs.String())
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -241,7 +241,7 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	base := "http://" + serveAddr
 	logs := logFiles(dir)
 	var compacted *jobs.Run
-	waitUntil(t, 3*time.Minute, "a scheduled compaction with battery rows, visible through serve", func() bool {
+	testenv.WaitUntil(t, 3*time.Minute, "a scheduled compaction with battery rows, visible through serve", func() bool {
 		var list struct{ Jobs []jobs.Status }
 		if getOK(analyst, serveAddr, "/v1/jobs", &list) {
 			for _, s := range list.Jobs {
