@@ -1,6 +1,6 @@
 // Package testenv starts the real components integration tests talk to: a
 // MinIO server process and the embedded Kafka-protocol broker, each on a
-// free loopback port, stopped when the test ends.
+// free loopback port, stopped when the test ends; and the waits tests share.
 package testenv
 
 import (
