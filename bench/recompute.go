@@ -60,8 +60,7 @@ func Recompute(ctx context.Context, o RecomputeOptions) (RecomputeResult, error)
 		res.RawMB += float64(f.Bytes) / (1 << 20)
 	}
 	log := slog.New(slog.NewTextHandler(o.Progress, nil))
-	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work"),
-		Site: batch.Site{CloseGrace: time.Hour}, Log: log})
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work"), Log: log})
 	if err != nil {
 		return res, err
 	}

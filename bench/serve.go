@@ -95,7 +95,7 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	for _, f := range files {
 		res.BatchReadings += f.Rows
 	}
-	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work"), Site: batch.Site{CloseGrace: time.Hour}})
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work")})
 	if err != nil {
 		return res, err
 	}
