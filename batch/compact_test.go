@@ -284,15 +284,22 @@ func TestCompact_DuckDBReadsTypesAndHiveLayout(t *testing.T) {
 }
 
 // lakeTest starts what a batch test runs against: the embedded broker with
-// the gridlake topics, a real MinIO server, a producer and a recomputer,
-// all closed when the test ends.
+// the gridlake topics, a real MinIO server, a producer and a recomputer
+// (UTC, a one-hour close grace, the wall clock), all closed when the test
+// ends.
 func lakeTest(t *testing.T, partitions int) (string, *objstore.Store, *kafka.Writer, *Recomputer) {
+	t.Helper()
+	return lakeTestAt(t, partitions, Site{CloseGrace: time.Hour})
+}
+
+// lakeTestAt is lakeTest with the recomputer on site.
+func lakeTestAt(t *testing.T, partitions int, site Site) (string, *objstore.Store, *kafka.Writer, *Recomputer) {
 	t.Helper()
 	addr := testenv.Kafka(t, partitions)
 	store := testenv.Store(t)
 	w := kafkaio.NewWriter([]string{addr})
 	t.Cleanup(func() { w.Close() })
-	rc, err := OpenRecomputer(context.Background(), RecomputeOptions{Store: store, Dir: t.TempDir(), Site: Site{CloseGrace: time.Hour}})
+	rc, err := OpenRecomputer(context.Background(), RecomputeOptions{Store: store, Dir: t.TempDir(), Site: site})
 	if err != nil {
 		t.Fatal(err)
 	}

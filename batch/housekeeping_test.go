@@ -21,10 +21,9 @@ import (
 // retention empties the lake of expired hours.
 func TestHousekeeping_MergeRetainCollect(t *testing.T) {
 	ctx := context.Background()
-	addr, store, w, rc := lakeTest(t, 2)
 	start := time.Date(2026, 11, 21, 1, 30, 0, 0, time.UTC)
 	now := start.Add(2 * time.Hour)
-	rc.SetSite(Site{CloseGrace: time.Hour, Now: func() time.Time { return now }})
+	addr, store, w, rc := lakeTestAt(t, 2, Site{CloseGrace: time.Hour, Now: func() time.Time { return now }})
 	sim := simulate.New(simulate.Options{Batteries: 12, Rooms: 3, Rate: 1, Seed: 6, Start: start,
 		Faults: simulate.Faults{Duplicate: 0.05, Reorder: 10 * time.Second}})
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 2 * time.Hour, Fast: true}); err != nil {

@@ -23,17 +23,16 @@ import (
 // revision and the corrected numbers.
 func TestRoomDays_CloseAndReclose(t *testing.T) {
 	ctx := context.Background()
-	addr, store, w, rc := lakeTest(t, 2)
 	seoul, _ := time.LoadLocation("Asia/Seoul")
 	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	end := start.Add(30 * time.Hour) // 2026-11-21T16:00Z: 11-21 in Seoul ended an hour ago
+	now := end
+	addr, store, w, rc := lakeTestAt(t, 2, Site{Location: seoul, CloseGrace: time.Hour, Now: func() time.Time { return now }})
 	sim := simulate.New(simulate.Options{Batteries: 1, Rooms: 10, Rate: 0.05, Seed: 3, Start: start,
 		Faults: simulate.Faults{Duplicate: 0.05, Reorder: time.Minute}})
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 30 * time.Hour, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
-	now := end
-	rc.SetSite(Site{Location: seoul, CloseGrace: time.Hour, Now: func() time.Time { return now }})
 	c := NewCompactor(CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})
 
 	check := func(m *lake.Manifest, wantRevision map[string]int64) {
