@@ -68,7 +68,7 @@ func (b *batchSource) Batteries(ctx context.Context, res agg.Res, starts []int64
 	for _, s := range starts {
 		lo, hi = min(lo, s), max(hi, s)
 	}
-	return b.views.BatteriesIn(ctx, b.s.viewFiles(views.BatteryView(res), lo, hi+1), starts, fn)
+	return b.views.BatteriesIn(ctx, b.s.viewFiles(views.BatteryView(res), lo, hi+res.Millis()), starts, fn)
 }
 
 func (b *batchSource) Latest(_ context.Context, id string, fn func(string, agg.Reading)) (bool, error) {

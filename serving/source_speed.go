@@ -42,13 +42,15 @@ func (p speedSource) Batteries(ctx context.Context, res agg.Res, starts []int64,
 	if len(starts) == 0 {
 		return nil
 	}
+	// The layer bounds the minutes it reads by [from, to): to must lie
+	// past the last window's end, not at its start.
 	want := make(map[int64]bool, len(starts))
 	lo, hi := starts[0], starts[0]
 	for _, s := range starts {
 		want[s] = true
 		lo, hi = min(lo, s), max(hi, s)
 	}
-	return p.sp.BatteryWindowsAll(ctx, res, lo, hi+1, p.version, func(id string, start int64, _ *agg.BatteryStats) {
+	return p.sp.BatteryWindowsAll(ctx, res, lo, hi+res.Millis(), p.version, func(id string, start int64, _ *agg.BatteryStats) {
 		if want[start] {
 			fn(start, id)
 		}
