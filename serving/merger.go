@@ -42,6 +42,9 @@ type Speed interface {
 // is unreachable and that version cannot be loaded, it answers from the
 // newest version already loaded, as long as the speed layer still splits
 // there (see pick), and says so in the freshness.
+//
+// Each query asks the sides as Sources (source.go) and folds their answers
+// once per aggregate: merge_battery.go, merge_fleet.go, merge_rooms.go.
 type Merger struct {
 	store lake.Store
 	views *views.Reader
