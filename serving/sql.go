@@ -427,7 +427,7 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		}
 	}
 	defer dropTemp(conn)
-	rows, err := q.execAt(ctx, conn, refs, v, text, args)
+	rows, err := q.execAt(ctx, conn, refs, q.m.sources(s, v), v, text, args)
 	if err != nil {
 		if s.speedVersion != 0 && isCutUnavailable(err) {
 			return false, queryErr("unavailable", "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
@@ -520,13 +520,13 @@ func (q *SQL) fallback(ctx context.Context, v int64, err error) (*snapshot, int6
 // slowly holds its engine thread, never the views, and cannot stall a
 // swap to a newer manifest (which would queue every later query behind
 // it).
-func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, v int64, text string, args []any) (*sql.Rows, error) {
+func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source, v int64, text string, args []any) (*sql.Rows, error) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.version != v {
 		return nil, queryErr("unavailable", "views moved to a newer manifest")
 	}
-	if err := q.mergedViews(ctx, conn, refs, v); err != nil {
+	if err := q.mergedViews(ctx, conn, refs, srcs); err != nil {
 		return nil, err
 	}
 	rows, err := conn.QueryContext(ctx, q.bounded(text), args...)
@@ -692,9 +692,13 @@ func (q *SQL) lakeFiles(ctx context.Context, s *snapshot) (map[string][]string, 
 }
 
 // mergedViews creates, in this connection only, the merged views the query
-// reads: a temporary table of the speed side above v's cut, unioned with
-// the batch view and merged per window.
-func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]bool, v int64) error {
+// reads from the sides of the merge: the batch side is the lake tables of
+// its version, read in place; the other sides' rows go into a temporary
+// table. The union is merged per window by the statement batch rolls
+// minutes into hours with (views.MergeSelect), the SQL form of
+// agg.BatteryStats.Merge, so that no window of the whole lake has to pass
+// through Go.
+func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source) error {
 	need := map[agg.Res]bool{}
 	now := false
 	for name := range refs {
@@ -708,38 +712,45 @@ func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]b
 		}
 	}
 	for res := range need {
-		if err := q.statsView(ctx, conn, res, v); err != nil {
+		if err := q.statsView(ctx, conn, res, srcs); err != nil {
 			return err
 		}
 	}
 	if now {
-		return q.nowView(ctx, conn, v)
+		return q.nowView(ctx, conn, srcs)
 	}
 	return nil
 }
 
-func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int64) error {
+func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, srcs []Source) error {
 	cols := views.BatteryColumns()
 	speedTable := "speed_windows_" + res.String()
 	if _, err := conn.ExecContext(ctx, views.TempTableDDL(speedTable, views.BatterySchema())); err != nil {
 		return err
 	}
 	row := make([]driver.Value, len(cols))
-	err := appendRows(conn, speedTable, func(add func(...driver.Value)) error {
-		return q.m.speed.BatteryWindowsAll(ctx, res, math.MinInt64/2, math.MaxInt64/2, v, func(id string, start int64, s *agg.BatteryStats) {
-			row = append(row[:0], id, time.UnixMilli(start).UTC(), start, s.N)
-			for _, m := range []agg.Moments{s.Voltage, s.Current, s.Temperature, s.SOC} {
-				row = append(row, m.Min, m.Max, m.Mean, m.M2)
-			}
-			add(append(row, s.Last.TS, s.Last.VoltageV, s.Last.CurrentA, s.Last.TemperatureC, s.Last.SOCPct)...)
-		})
-	})
-	if err != nil {
-		return speedErr(err)
-	}
 	src := "SELECT " + strings.Join(cols, ", ") + " FROM " + speedTable
-	if view := views.BatteryView(res); q.tables[view] {
-		src += " UNION ALL SELECT " + strings.Join(cols, ", ") + " FROM main." + view
+	for _, side := range srcs {
+		if _, ok := side.(*batchSource); ok {
+			if view := views.BatteryView(res); q.tables[view] {
+				src += " UNION ALL SELECT " + strings.Join(cols, ", ") + " FROM main." + view
+			}
+			continue
+		}
+		err := appendRows(conn, speedTable, func(add func(...driver.Value)) error {
+			_, err := side.Windows(ctx, "", res, math.MinInt64/2, math.MaxInt64/2, func(id string, w agg.Window) {
+				s := &w.Stats
+				row = append(row[:0], id, time.UnixMilli(w.Start).UTC(), w.Start, s.N)
+				for _, m := range []agg.Moments{s.Voltage, s.Current, s.Temperature, s.SOC} {
+					row = append(row, m.Min, m.Max, m.Mean, m.M2)
+				}
+				add(append(row, s.Last.TS, s.Last.VoltageV, s.Last.CurrentA, s.Last.TemperatureC, s.Last.SOCPct)...)
+			})
+			return err
+		})
+		if err != nil {
+			return speedErr(err)
+		}
 	}
 	var std strings.Builder
 	for _, m := range views.Metrics {
@@ -750,28 +761,34 @@ func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int6
 		" FROM ("+views.MergeSelect("("+src+")", res.Millis())+")"); err != nil {
 		return err
 	}
-	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS "+views.FleetSelect(stats))
+	_, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS "+views.FleetSelect(stats))
 	return err
 }
 
-func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, v int64) error {
+func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, srcs []Source) error {
 	if _, err := conn.ExecContext(ctx, views.TempTableDDL("speed_latest", views.LatestSchema())); err != nil {
 		return err
 	}
-	err := appendRows(conn, "speed_latest", func(add func(...driver.Value)) error {
-		return q.m.speed.BatteryLatestAll(ctx, v, func(id string, r agg.Reading) {
-			add(id, r.TS, time.UnixMilli(r.TS).UTC(), r.VoltageV, r.CurrentA, r.TemperatureC, r.SOCPct)
-		})
-	})
-	if err != nil {
-		return speedErr(err)
-	}
 	cols := strings.Join(views.Columns(views.LatestSchema()), ", ")
 	src := "SELECT " + cols + " FROM speed_latest"
-	if q.tables[views.Latest] {
-		src += " UNION ALL SELECT " + cols + " FROM main." + views.Latest
+	for _, side := range srcs {
+		if _, ok := side.(*batchSource); ok {
+			if q.tables[views.Latest] {
+				src += " UNION ALL SELECT " + cols + " FROM main." + views.Latest
+			}
+			continue
+		}
+		err := appendRows(conn, "speed_latest", func(add func(...driver.Value)) error {
+			_, err := side.Latest(ctx, "", func(id string, r agg.Reading) {
+				add(id, r.TS, time.UnixMilli(r.TS).UTC(), r.VoltageV, r.CurrentA, r.TemperatureC, r.SOCPct)
+			})
+			return err
+		})
+		if err != nil {
+			return speedErr(err)
+		}
 	}
-	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW battery_now AS "+views.MergeLatestSelect("("+src+")"))
+	_, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW battery_now AS "+views.MergeLatestSelect("("+src+")"))
 	return err
 }
 
