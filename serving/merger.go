@@ -133,7 +133,9 @@ func (m *Merger) at(ctx context.Context, fn func(s *snapshot, v int64) error) er
 				ErrUnavailable, s.speedVersion, m.storeError(), v)
 		}
 		if errors.Is(err, speed.ErrCutUnavailable) && attempt < 5 {
-			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+			if err := sleepCtx(ctx, time.Duration(attempt)*10*time.Millisecond); err != nil {
+				return err
+			}
 			continue
 		}
 		return err
@@ -230,7 +232,7 @@ func (m *Merger) loadInto(ctx context.Context, s *snapshot, v int64) {
 		}
 		h := &m.health
 		h.failedV, h.failedAt, h.failedErr = v, m.clock(), err
-		if errors.Is(err, objstore.ErrUnavailable) {
+		if objstore.IsUnavailable(err) {
 			m.storeFailed(err)
 		}
 	} else {
@@ -303,21 +305,20 @@ func (m *Merger) storeError() string {
 // the store answers, so freshness tells of an outage even while no new
 // batch version has to be loaded. Called with m.mu held.
 func (m *Merger) probe() {
-	p, ok := m.store.(interface{ Ping(context.Context) error })
-	if !ok || m.health.probing || m.clock().Sub(m.health.probedAt) < storeRetry {
+	if m.health.probing || m.clock().Sub(m.health.probedAt) < storeRetry {
 		return
 	}
 	m.health.probing, m.health.probedAt = true, m.clock()
 	go func() {
 		// The store bounds each call with its own timeout (s3.timeout).
-		err := p.Ping(context.Background())
+		err := m.store.Ping(context.Background())
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.health.probing = false
 		switch {
 		case err == nil:
 			m.storeAnswered()
-		case errors.Is(err, objstore.ErrUnavailable):
+		case objstore.IsUnavailable(err):
 			m.storeFailed(err)
 		}
 	}()
@@ -384,7 +385,7 @@ func (m *Merger) freshness(s *snapshot) Freshness {
 	}
 	if err != nil {
 		f.Store, f.StoreError = "error", err.Error()
-		if errors.Is(err, objstore.ErrUnavailable) {
+		if objstore.IsUnavailable(err) {
 			f.Store = "unreachable"
 		}
 		if h.err != nil {
@@ -405,3 +406,15 @@ func (m *Merger) Freshness(ctx context.Context) (Freshness, error) {
 
 // viewFiles are the manifest's partitions of view that can hold windows
 // starting in [from, to).
+
+// sleepCtx waits d, or less when ctx ends first (its error then).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -120,13 +120,26 @@ type Result struct {
 // QueryError is an error the user can act on, with a kind that decides the
 // HTTP status and the PostgreSQL SQLSTATE.
 type QueryError struct {
-	Kind string // rejected, invalid, timeout, too_large, unavailable, busy
+	Kind ErrorKind
 	Msg  string
 }
 
+// ErrorKind names what went wrong with a query; its text is part of the
+// HTTP answer ("kind").
+type ErrorKind string
+
+const (
+	KindRejected    ErrorKind = "rejected"    // the sandbox refused it: 403, SQLSTATE 42501
+	KindInvalid     ErrorKind = "invalid"     // it does not parse or bind: 400, 42601
+	KindTimeout     ErrorKind = "timeout"     // serve.sql_timeout: 408, 57014
+	KindTooLarge    ErrorKind = "too_large"   // a result or memory bound: 413, 54000
+	KindUnavailable ErrorKind = "unavailable" // not exact now (object store): 503, 40001
+	KindBusy        ErrorKind = "busy"        // serve.sql_max_concurrent: 429, 53300
+)
+
 func (e *QueryError) Error() string { return e.Msg }
 
-func queryErr(kind, format string, args ...any) error {
+func queryErr(kind ErrorKind, format string, args ...any) error {
 	return &QueryError{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -310,11 +323,11 @@ func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink)
 	case ts.err != nil:
 		return ts.err // the sink's own error, as it gave it (a client gone, a columns-only run)
 	case errors.Is(err, errBusy):
-		return queryErr("busy", "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
+		return queryErr(KindBusy, "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
 	case ctx.Err() == context.DeadlineExceeded:
-		return queryErr("timeout", "the query ran longer than %s (serve.sql_timeout) and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
-	case errors.Is(err, ErrUnavailable) || errors.Is(err, objstore.ErrUnavailable):
-		return queryErr("unavailable", "%s: retry in a moment", q.hide(err.Error()))
+		return queryErr(KindTimeout, "the query ran longer than %s (serve.sql_timeout) and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
+	case errors.Is(err, ErrUnavailable) || objstore.IsUnavailable(err):
+		return queryErr(KindUnavailable, "%s: retry in a moment", q.hide(err.Error()))
 	}
 	return q.scrub(err)
 }
@@ -377,7 +390,7 @@ func (q *SQL) stream(ctx context.Context, text string, args []any, sink RowSink)
 
 func isCutUnavailable(err error) bool {
 	var qe *QueryError
-	return errors.As(err, &qe) && qe.Kind == "unavailable"
+	return errors.As(err, &qe) && qe.Kind == KindUnavailable
 }
 
 // Markers of the errors bounded() raises inside DuckDB.
@@ -430,7 +443,7 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 	rows, err := q.execAt(ctx, conn, refs, q.m.sources(s, v), v, text, args)
 	if err != nil {
 		if s.speedVersion != 0 && isCutUnavailable(err) {
-			return false, queryErr("unavailable", "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
+			return false, queryErr(KindUnavailable, "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
 				q.hide(q.m.storeError()), v)
 		}
 		return false, err
@@ -496,7 +509,7 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 // otherwise the merged tables' speed side answers ErrCutUnavailable and
 // the query is refused as unavailable, never answered wrong.
 func (q *SQL) fallback(ctx context.Context, v int64, err error) (*snapshot, int64, error) {
-	if !errors.Is(err, objstore.ErrUnavailable) {
+	if !objstore.IsUnavailable(err) {
 		return nil, 0, err
 	}
 	q.mu.RLock()
@@ -524,7 +537,7 @@ func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, 
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.version != v {
-		return nil, queryErr("unavailable", "views moved to a newer manifest")
+		return nil, queryErr(KindUnavailable, "views moved to a newer manifest")
 	}
 	if err := q.mergedViews(ctx, conn, refs, srcs); err != nil {
 		return nil, err
@@ -583,11 +596,11 @@ func originalNames(ctx context.Context, conn *sql.Conn, text string, args []any,
 }
 
 func (q *SQL) tooManyRows() error {
-	return queryErr("too_large", "the query returns more than %d rows (serve.sql_max_rows): aggregate, filter or add LIMIT", q.o.MaxRows)
+	return queryErr(KindTooLarge, "the query returns more than %d rows (serve.sql_max_rows): aggregate, filter or add LIMIT", q.o.MaxRows)
 }
 
 func (q *SQL) tooManyBytes() error {
-	return queryErr("too_large", "the query returns more than %d bytes (serve.sql_max_result_bytes): select fewer or shorter columns, aggregate, filter or add LIMIT", q.o.MaxResultBytes)
+	return queryErr(KindTooLarge, "the query returns more than %d bytes (serve.sql_max_result_bytes): select fewer or shorter columns, aggregate, filter or add LIMIT", q.o.MaxResultBytes)
 }
 
 // duckErr turns a DuckDB error into one the user can act on.
@@ -599,13 +612,13 @@ func (q *SQL) duckErr(err error) error {
 	case strings.Contains(msg, bytesMarker):
 		return q.tooManyBytes()
 	case strings.Contains(msg, "Out of Memory Error") && strings.Contains(msg, "max_temp_directory_size"):
-		return queryErr("too_large", "the query needs more than the SQL engine's %d bytes of memory (serve.sql_memory_limit) and %d bytes of spill disk (serve.sql_max_spill_bytes): aggregate, filter or add LIMIT", q.o.MemoryLimit, q.o.MaxSpillBytes)
+		return queryErr(KindTooLarge, "the query needs more than the SQL engine's %d bytes of memory (serve.sql_memory_limit) and %d bytes of spill disk (serve.sql_max_spill_bytes): aggregate, filter or add LIMIT", q.o.MemoryLimit, q.o.MaxSpillBytes)
 	case strings.Contains(msg, "Out of Memory Error"):
-		return queryErr("too_large", "the query needs more memory than the SQL engine's %d bytes (serve.sql_memory_limit): aggregate, filter or add LIMIT", q.o.MemoryLimit)
+		return queryErr(KindTooLarge, "the query needs more memory than the SQL engine's %d bytes (serve.sql_memory_limit): aggregate, filter or add LIMIT", q.o.MemoryLimit)
 	case strings.Contains(msg, "Permission denied"):
-		return queryErr("rejected", "the SQL engine reads only the lake's tables: %s", msg)
+		return queryErr(KindRejected, "the SQL engine reads only the lake's tables: %s", msg)
 	}
-	return queryErr("invalid", "%s", explain(err, q.tables))
+	return queryErr(KindInvalid, "%s", explain(err, q.tables))
 }
 
 // explain adds what to do to DuckDB's message when a table is missing.
@@ -818,7 +831,7 @@ func appendRows(conn *sql.Conn, table string, fill func(add func(...driver.Value
 
 func speedErr(err error) error {
 	if errors.Is(err, speed.ErrCutUnavailable) {
-		return queryErr("unavailable", "%s", err)
+		return queryErr(KindUnavailable, "%s", err)
 	}
 	return err
 }

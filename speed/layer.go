@@ -198,7 +198,11 @@ func (l *Layer) Run(ctx context.Context) error {
 				return l.failed()
 			}
 			l.opts.Log.Warn("consumer group generation", "err", err)
-			time.Sleep(time.Second)
+			select {
+			case <-ctx.Done():
+				return l.failed()
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		l.assign(gen)
