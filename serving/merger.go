@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/internal/wait"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/speed"
@@ -133,7 +134,7 @@ func (m *Merger) at(ctx context.Context, fn func(s *snapshot, v int64) error) er
 				ErrUnavailable, s.speedVersion, m.storeError(), v)
 		}
 		if errors.Is(err, speed.ErrCutUnavailable) && attempt < 5 {
-			if err := sleepCtx(ctx, time.Duration(attempt)*10*time.Millisecond); err != nil {
+			if err := wait.Sleep(ctx, time.Duration(attempt)*10*time.Millisecond); err != nil {
 				return err
 			}
 			continue
@@ -407,14 +408,3 @@ func (m *Merger) Freshness(ctx context.Context) (Freshness, error) {
 // viewFiles are the manifest's partitions of view that can hold windows
 // starting in [from, to).
 
-// sleepCtx waits d, or less when ctx ends first (its error then).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
