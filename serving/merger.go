@@ -407,4 +407,3 @@ func (m *Merger) Freshness(ctx context.Context) (Freshness, error) {
 
 // viewFiles are the manifest's partitions of view that can hold windows
 // starting in [from, to).
-
