@@ -404,6 +404,3 @@ func (m *Merger) Freshness(ctx context.Context) (Freshness, error) {
 	err := m.at(ctx, func(s *snapshot, _ int64) error { f = m.freshness(s); return nil })
 	return f, err
 }
-
-// viewFiles are the manifest's partitions of view that can hold windows
-// starting in [from, to).
