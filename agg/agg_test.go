@@ -71,6 +71,40 @@ func TestBatteryStats_MergeEqualsDirect(t *testing.T) {
 	}
 }
 
+// Folding batteries into fleet windows on two sides and merging the sides
+// gives the fleet window of all the batteries folded on one side.
+func TestFleetStats_MergeEqualsOneSide(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for trial := 0; trial < 200; trial++ {
+		batts := make([]BatteryStats, 1+r.IntN(40))
+		for i := range batts {
+			for k := r.IntN(30); k >= 0; k-- {
+				batts[i].Add(Reading{TS: int64(r.IntN(1e6)), Metrics: Metrics{
+					VoltageV: 1000 + r.NormFloat64(), CurrentA: r.NormFloat64() * 50, TemperatureC: 20 + r.Float64()*5, SOCPct: r.Float64() * 100}})
+			}
+		}
+		var whole, a, b FleetStats
+		cut := r.IntN(len(batts) + 1)
+		for i := range batts {
+			whole.AddBattery(&batts[i])
+			if i < cut {
+				a.AddBattery(&batts[i])
+			} else {
+				b.AddBattery(&batts[i])
+			}
+		}
+		a.Merge(&b)
+		if a.Readings != whole.Readings || a.Batteries != whole.Batteries {
+			t.Fatalf("trial %d: %d readings of %d batteries, want %d of %d", trial, a.Readings, a.Batteries, whole.Readings, whole.Batteries)
+		}
+		for i, m := range [][2]Moments{{a.Voltage, whole.Voltage}, {a.Current, whole.Current}, {a.Temperature, whole.Temperature}, {a.SOC, whole.SOC}} {
+			if m[0].Min != m[1].Min || m[0].Max != m[1].Max || !close(m[0].Mean, m[1].Mean) {
+				t.Fatalf("trial %d metric %d: got %+v, want %+v", trial, i, m[0], m[1])
+			}
+		}
+	}
+}
+
 // refState is the state semantics of DESIGN §4 written as directly as
 // possible: the state at t is that of the latest event with ts <= t, and
 // at equal ts off / unoccupied / check_out win.

@@ -229,3 +229,30 @@ func (f *FleetStats) AddBattery(s *BatteryStats) {
 	f.Readings += s.N
 	f.Batteries++
 }
+
+// Merge folds in another side's aggregate of the same window (the speed
+// side's, or another speed process's). Batteries both sides hold are
+// counted by each: the caller subtracts them (see the serving merge),
+// since a window's aggregate no longer knows its batteries.
+func (f *FleetStats) Merge(o *FleetStats) {
+	if o.Readings == 0 {
+		return
+	}
+	if f.Readings == 0 {
+		*f = *o
+		return
+	}
+	nb := float64(o.Readings)
+	n := float64(f.Readings) + nb
+	merge := func(a *Moments, b Moments) {
+		a.Mean += (b.Mean - a.Mean) * nb / n
+		a.Min = math.Min(a.Min, b.Min)
+		a.Max = math.Max(a.Max, b.Max)
+	}
+	merge(&f.Voltage, o.Voltage)
+	merge(&f.Current, o.Current)
+	merge(&f.Temperature, o.Temperature)
+	merge(&f.SOC, o.SOC)
+	f.Readings += o.Readings
+	f.Batteries += o.Batteries
+}

@@ -78,12 +78,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Bucket returns the bucket name.
-func (s *Store) Bucket() string { return s.bucket }
-
-// Timeout is how long a call may go without progress.
-func (s *Store) Timeout() time.Duration { return s.timeout }
-
 // Put writes an object unconditionally and returns its ETag.
 func (s *Store) Put(ctx context.Context, key string, data []byte) (string, error) {
 	return s.put(ctx, key, data, minio.PutObjectOptions{})

@@ -286,13 +286,6 @@ func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TypeTotal is the hotel's use of one device type over a day.
-type TypeTotal struct {
-	DeviceType string `json:"device_type"`
-	Rooms      int    `json:"rooms"`
-	agg.TypeUsage
-}
-
 func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
 	today := a.today()
 	day, err := parseDay(r.PathValue("day"), today, today)
@@ -306,42 +299,20 @@ func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by, limit, offset := p.by, p.limit, p.offset
-	rooms, fr, err := a.m.Hotel(r.Context(), day)
+	h, fr, err := a.m.Hotel(r.Context(), day)
 	if err != nil {
 		internal(w, err)
 		return
 	}
-	var total agg.TypeUsage
-	for _, rd := range rooms {
-		for _, u := range rd.ByType {
-			total.Add(*u)
-		}
-	}
-	body := map[string]any{"day": day.String(), "by": by, "rooms_reporting": len(rooms), "total": total, "freshness": fr}
+	rooms := h.Rooms
+	body := map[string]any{"day": day.String(), "by": by, "rooms_reporting": len(rooms), "total": h.Total, "freshness": fr}
 	if by == "room" {
 		// The rooms that waste most first.
 		sort.SliceStable(rooms, func(i, j int) bool { return rooms[i].WasteWh > rooms[j].WasteWh })
 		page := rooms[min(offset, len(rooms)):min(offset+limit, len(rooms))]
 		body["rooms"] = page
 	} else {
-		byType := map[string]*TypeTotal{}
-		for _, rd := range rooms {
-			for t, u := range rd.ByType {
-				tt := byType[t]
-				if tt == nil {
-					tt = &TypeTotal{DeviceType: t}
-					byType[t] = tt
-				}
-				tt.Rooms++
-				tt.Add(*u)
-			}
-		}
-		list := make([]*TypeTotal, 0, len(byType))
-		for _, tt := range byType {
-			list = append(list, tt)
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].WasteWh > list[j].WasteWh })
-		body["device_types"] = list
+		body["device_types"] = h.ByType
 	}
 	httpx.WriteJSON(w, http.StatusOK, body)
 }

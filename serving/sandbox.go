@@ -78,11 +78,11 @@ func readsCatalog(ctx context.Context, conn *sql.Conn) (map[string]bool, error) 
 // the lake and merged tables the query reads.
 func checkQuery(ctx context.Context, conn *sql.Conn, text string, deniedMacros map[string]bool) (map[string]bool, error) {
 	if strings.TrimSpace(text) == "" {
-		return nil, queryErr("invalid", "empty query: send one SELECT statement")
+		return nil, queryErr(KindInvalid, "empty query: send one SELECT statement")
 	}
 	var out string
 	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql($1::VARCHAR)", text).Scan(&out); err != nil {
-		return nil, queryErr("invalid", "parse: %s", err)
+		return nil, queryErr(KindInvalid, "parse: %s", err)
 	}
 	var tree struct {
 		Error      bool              `json:"error"`
@@ -95,12 +95,12 @@ func checkQuery(ctx context.Context, conn *sql.Conn, text string, deniedMacros m
 	}
 	if tree.Error {
 		if tree.ErrorType == "not implemented" {
-			return nil, queryErr("rejected", "only read-only SELECT queries are allowed (no COPY, ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE or writes)")
+			return nil, queryErr(KindRejected, "only read-only SELECT queries are allowed (no COPY, ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE or writes)")
 		}
-		return nil, queryErr("invalid", "%s", tree.Message)
+		return nil, queryErr(KindInvalid, "%s", tree.Message)
 	}
 	if len(tree.Statements) != 1 {
-		return nil, queryErr("rejected", "send exactly one SELECT statement (got %d)", len(tree.Statements))
+		return nil, queryErr(KindRejected, "send exactly one SELECT statement (got %d)", len(tree.Statements))
 	}
 	var node any
 	if err := json.Unmarshal(tree.Statements[0], &node); err != nil {
@@ -195,24 +195,24 @@ func (c *checker) node(v map[string]any, sc scope) error {
 		if f, ok := v["function"].(map[string]any); ok {
 			name, _ := f["function_name"].(string)
 			if !allowedTableFunctions[strings.ToLower(name)] {
-				return queryErr("rejected", "table function %s is not allowed: read the lake through its tables (SELECT table_name FROM information_schema.tables)", name)
+				return queryErr(KindRejected, "table function %s is not allowed: read the lake through its tables (SELECT table_name FROM information_schema.tables)", name)
 			}
 		} else {
-			return queryErr("rejected", "this table function is not allowed")
+			return queryErr(KindRejected, "this table function is not allowed")
 		}
 	case "CTE", "COLUMN_DATA", "DELIM_GET", "INVALID":
-		return queryErr("rejected", "%s is not allowed in the sandbox", typ)
+		return queryErr(KindRejected, "%s is not allowed in the sandbox", typ)
 	}
 	if _, ok := v["table_name"]; ok && typ != "BASE_TABLE" && typ != "SHOW_REF" {
-		return queryErr("rejected", "%s names a table the sandbox cannot check", typ)
+		return queryErr(KindRejected, "%s names a table the sandbox cannot check", typ)
 	}
 	for _, k := range pathKeys {
 		if _, ok := v[k]; ok {
-			return queryErr("rejected", "%s names a file: only the lake's tables can be read", typ)
+			return queryErr(KindRejected, "%s names a file: only the lake's tables can be read", typ)
 		}
 	}
 	if name, ok := v["function_name"].(string); ok && c.deniedFunction(name) {
-		return queryErr("rejected", "function %s is not allowed in the sandbox", name)
+		return queryErr(KindRejected, "function %s is not allowed in the sandbox", name)
 	}
 	for k, x := range v {
 		if done[k] {
@@ -248,11 +248,11 @@ func (c *checker) table(v map[string]any, sc scope) error {
 		c.refs[name] = true
 	case schema == "information_schema" && catalog == "" && catalogViews[name]:
 	case schema == "information_schema":
-		return queryErr("rejected", "information_schema.%s is not available: read information_schema.tables, .columns or .schemata", raw)
+		return queryErr(KindRejected, "information_schema.%s is not available: read information_schema.tables, .columns or .schemata", raw)
 	case !plainName(raw):
-		return queryErr("rejected", "%q is not a table name: only the lake's tables can be read, not files", raw)
+		return queryErr(KindRejected, "%q is not a table name: only the lake's tables can be read, not files", raw)
 	default:
-		return queryErr("rejected", "table %s is not available: read the lake's tables (SELECT table_name FROM information_schema.tables)", qualified(catalog, schema, raw))
+		return queryErr(KindRejected, "table %s is not available: read the lake's tables (SELECT table_name FROM information_schema.tables)", qualified(catalog, schema, raw))
 	}
 	return nil
 }
@@ -263,7 +263,7 @@ func (c *checker) show(v map[string]any) error {
 	raw, _ := v["table_name"].(string)
 	if raw == "" {
 		if v["query"] == nil {
-			return queryErr("rejected", "this SHOW is not allowed: read information_schema.tables")
+			return queryErr(KindRejected, "this SHOW is not allowed: read information_schema.tables")
 		}
 		return nil
 	}
@@ -273,7 +273,7 @@ func (c *checker) show(v map[string]any) error {
 	}
 	name = strings.ToLower(name)
 	if !isServedTable(name) {
-		return queryErr("rejected", "DESCRIBE, SUMMARIZE and SHOW work on the lake's tables and on queries only, not on %s (list tables with SELECT table_name FROM information_schema.tables)", raw)
+		return queryErr(KindRejected, "DESCRIBE, SUMMARIZE and SHOW work on the lake's tables and on queries only, not on %s (list tables with SELECT table_name FROM information_schema.tables)", raw)
 	}
 	c.refs[name] = true
 	return nil

@@ -120,13 +120,26 @@ type Result struct {
 // QueryError is an error the user can act on, with a kind that decides the
 // HTTP status and the PostgreSQL SQLSTATE.
 type QueryError struct {
-	Kind string // rejected, invalid, timeout, too_large, unavailable, busy
+	Kind ErrorKind
 	Msg  string
 }
 
+// ErrorKind names what went wrong with a query; its text is part of the
+// HTTP answer ("kind").
+type ErrorKind string
+
+const (
+	KindRejected    ErrorKind = "rejected"    // the sandbox refused it: 403, SQLSTATE 42501
+	KindInvalid     ErrorKind = "invalid"     // it does not parse or bind: 400, 42601
+	KindTimeout     ErrorKind = "timeout"     // serve.sql_timeout: 408, 57014
+	KindTooLarge    ErrorKind = "too_large"   // a result or memory bound: 413, 54000
+	KindUnavailable ErrorKind = "unavailable" // not exact now (object store): 503, 40001
+	KindBusy        ErrorKind = "busy"        // serve.sql_max_concurrent: 429, 53300
+)
+
 func (e *QueryError) Error() string { return e.Msg }
 
-func queryErr(kind, format string, args ...any) error {
+func queryErr(kind ErrorKind, format string, args ...any) error {
 	return &QueryError{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -310,11 +323,11 @@ func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink)
 	case ts.err != nil:
 		return ts.err // the sink's own error, as it gave it (a client gone, a columns-only run)
 	case errors.Is(err, errBusy):
-		return queryErr("busy", "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
+		return queryErr(KindBusy, "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
 	case ctx.Err() == context.DeadlineExceeded:
-		return queryErr("timeout", "the query ran longer than %s (serve.sql_timeout) and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
-	case errors.Is(err, ErrUnavailable) || errors.Is(err, objstore.ErrUnavailable):
-		return queryErr("unavailable", "%s: retry in a moment", q.hide(err.Error()))
+		return queryErr(KindTimeout, "the query ran longer than %s (serve.sql_timeout) and was cancelled: add filters (window_ms, battery_id) or LIMIT", q.o.Timeout)
+	case errors.Is(err, ErrUnavailable) || objstore.IsUnavailable(err):
+		return queryErr(KindUnavailable, "%s: retry in a moment", q.hide(err.Error()))
 	}
 	return q.scrub(err)
 }
@@ -377,7 +390,7 @@ func (q *SQL) stream(ctx context.Context, text string, args []any, sink RowSink)
 
 func isCutUnavailable(err error) bool {
 	var qe *QueryError
-	return errors.As(err, &qe) && qe.Kind == "unavailable"
+	return errors.As(err, &qe) && qe.Kind == KindUnavailable
 }
 
 // Markers of the errors bounded() raises inside DuckDB.
@@ -427,10 +440,10 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		}
 	}
 	defer dropTemp(conn)
-	rows, err := q.execAt(ctx, conn, refs, v, text, args)
+	rows, err := q.execAt(ctx, conn, refs, q.m.sources(s, v), v, text, args)
 	if err != nil {
 		if s.speedVersion != 0 && isCutUnavailable(err) {
-			return false, queryErr("unavailable", "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
+			return false, queryErr(KindUnavailable, "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
 				q.hide(q.m.storeError()), v)
 		}
 		return false, err
@@ -496,7 +509,7 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 // otherwise the merged tables' speed side answers ErrCutUnavailable and
 // the query is refused as unavailable, never answered wrong.
 func (q *SQL) fallback(ctx context.Context, v int64, err error) (*snapshot, int64, error) {
-	if !errors.Is(err, objstore.ErrUnavailable) {
+	if !objstore.IsUnavailable(err) {
 		return nil, 0, err
 	}
 	q.mu.RLock()
@@ -520,13 +533,13 @@ func (q *SQL) fallback(ctx context.Context, v int64, err error) (*snapshot, int6
 // slowly holds its engine thread, never the views, and cannot stall a
 // swap to a newer manifest (which would queue every later query behind
 // it).
-func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, v int64, text string, args []any) (*sql.Rows, error) {
+func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source, v int64, text string, args []any) (*sql.Rows, error) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.version != v {
-		return nil, queryErr("unavailable", "views moved to a newer manifest")
+		return nil, queryErr(KindUnavailable, "views moved to a newer manifest")
 	}
-	if err := q.mergedViews(ctx, conn, refs, v); err != nil {
+	if err := q.mergedViews(ctx, conn, refs, srcs); err != nil {
 		return nil, err
 	}
 	rows, err := conn.QueryContext(ctx, q.bounded(text), args...)
@@ -583,11 +596,11 @@ func originalNames(ctx context.Context, conn *sql.Conn, text string, args []any,
 }
 
 func (q *SQL) tooManyRows() error {
-	return queryErr("too_large", "the query returns more than %d rows (serve.sql_max_rows): aggregate, filter or add LIMIT", q.o.MaxRows)
+	return queryErr(KindTooLarge, "the query returns more than %d rows (serve.sql_max_rows): aggregate, filter or add LIMIT", q.o.MaxRows)
 }
 
 func (q *SQL) tooManyBytes() error {
-	return queryErr("too_large", "the query returns more than %d bytes (serve.sql_max_result_bytes): select fewer or shorter columns, aggregate, filter or add LIMIT", q.o.MaxResultBytes)
+	return queryErr(KindTooLarge, "the query returns more than %d bytes (serve.sql_max_result_bytes): select fewer or shorter columns, aggregate, filter or add LIMIT", q.o.MaxResultBytes)
 }
 
 // duckErr turns a DuckDB error into one the user can act on.
@@ -599,13 +612,13 @@ func (q *SQL) duckErr(err error) error {
 	case strings.Contains(msg, bytesMarker):
 		return q.tooManyBytes()
 	case strings.Contains(msg, "Out of Memory Error") && strings.Contains(msg, "max_temp_directory_size"):
-		return queryErr("too_large", "the query needs more than the SQL engine's %d bytes of memory (serve.sql_memory_limit) and %d bytes of spill disk (serve.sql_max_spill_bytes): aggregate, filter or add LIMIT", q.o.MemoryLimit, q.o.MaxSpillBytes)
+		return queryErr(KindTooLarge, "the query needs more than the SQL engine's %d bytes of memory (serve.sql_memory_limit) and %d bytes of spill disk (serve.sql_max_spill_bytes): aggregate, filter or add LIMIT", q.o.MemoryLimit, q.o.MaxSpillBytes)
 	case strings.Contains(msg, "Out of Memory Error"):
-		return queryErr("too_large", "the query needs more memory than the SQL engine's %d bytes (serve.sql_memory_limit): aggregate, filter or add LIMIT", q.o.MemoryLimit)
+		return queryErr(KindTooLarge, "the query needs more memory than the SQL engine's %d bytes (serve.sql_memory_limit): aggregate, filter or add LIMIT", q.o.MemoryLimit)
 	case strings.Contains(msg, "Permission denied"):
-		return queryErr("rejected", "the SQL engine reads only the lake's tables: %s", msg)
+		return queryErr(KindRejected, "the SQL engine reads only the lake's tables: %s", msg)
 	}
-	return queryErr("invalid", "%s", explain(err, q.tables))
+	return queryErr(KindInvalid, "%s", explain(err, q.tables))
 }
 
 // explain adds what to do to DuckDB's message when a table is missing.
@@ -692,9 +705,13 @@ func (q *SQL) lakeFiles(ctx context.Context, s *snapshot) (map[string][]string, 
 }
 
 // mergedViews creates, in this connection only, the merged views the query
-// reads: a temporary table of the speed side above v's cut, unioned with
-// the batch view and merged per window.
-func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]bool, v int64) error {
+// reads from the sides of the merge: the batch side is the lake tables of
+// its version, read in place; the other sides' rows go into a temporary
+// table. The union is merged per window by the statement batch rolls
+// minutes into hours with (views.MergeSelect), the SQL form of
+// agg.BatteryStats.Merge, so that no window of the whole lake has to pass
+// through Go.
+func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source) error {
 	need := map[agg.Res]bool{}
 	now := false
 	for name := range refs {
@@ -708,38 +725,45 @@ func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]b
 		}
 	}
 	for res := range need {
-		if err := q.statsView(ctx, conn, res, v); err != nil {
+		if err := q.statsView(ctx, conn, res, srcs); err != nil {
 			return err
 		}
 	}
 	if now {
-		return q.nowView(ctx, conn, v)
+		return q.nowView(ctx, conn, srcs)
 	}
 	return nil
 }
 
-func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int64) error {
+func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, srcs []Source) error {
 	cols := views.BatteryColumns()
 	speedTable := "speed_windows_" + res.String()
 	if _, err := conn.ExecContext(ctx, views.TempTableDDL(speedTable, views.BatterySchema())); err != nil {
 		return err
 	}
 	row := make([]driver.Value, len(cols))
-	err := appendRows(conn, speedTable, func(add func(...driver.Value)) error {
-		return q.m.speed.BatteryWindowsAll(ctx, res, math.MinInt64/2, math.MaxInt64/2, v, func(id string, start int64, s *agg.BatteryStats) {
-			row = append(row[:0], id, time.UnixMilli(start).UTC(), start, s.N)
-			for _, m := range []agg.Moments{s.Voltage, s.Current, s.Temperature, s.SOC} {
-				row = append(row, m.Min, m.Max, m.Mean, m.M2)
-			}
-			add(append(row, s.Last.TS, s.Last.VoltageV, s.Last.CurrentA, s.Last.TemperatureC, s.Last.SOCPct)...)
-		})
-	})
-	if err != nil {
-		return speedErr(err)
-	}
 	src := "SELECT " + strings.Join(cols, ", ") + " FROM " + speedTable
-	if view := views.BatteryView(res); q.tables[view] {
-		src += " UNION ALL SELECT " + strings.Join(cols, ", ") + " FROM main." + view
+	for _, side := range srcs {
+		if _, ok := side.(*batchSource); ok {
+			if view := views.BatteryView(res); q.tables[view] {
+				src += " UNION ALL SELECT " + strings.Join(cols, ", ") + " FROM main." + view
+			}
+			continue
+		}
+		err := appendRows(conn, speedTable, func(add func(...driver.Value)) error {
+			_, err := side.Windows(ctx, "", res, math.MinInt64/2, math.MaxInt64/2, func(id string, w agg.Window) {
+				s := &w.Stats
+				row = append(row[:0], id, time.UnixMilli(w.Start).UTC(), w.Start, s.N)
+				for _, m := range []agg.Moments{s.Voltage, s.Current, s.Temperature, s.SOC} {
+					row = append(row, m.Min, m.Max, m.Mean, m.M2)
+				}
+				add(append(row, s.Last.TS, s.Last.VoltageV, s.Last.CurrentA, s.Last.TemperatureC, s.Last.SOCPct)...)
+			})
+			return err
+		})
+		if err != nil {
+			return speedErr(err)
+		}
 	}
 	var std strings.Builder
 	for _, m := range views.Metrics {
@@ -750,28 +774,34 @@ func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, v int6
 		" FROM ("+views.MergeSelect("("+src+")", res.Millis())+")"); err != nil {
 		return err
 	}
-	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS "+views.FleetSelect(stats))
+	_, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS "+views.FleetSelect(stats))
 	return err
 }
 
-func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, v int64) error {
+func (q *SQL) nowView(ctx context.Context, conn *sql.Conn, srcs []Source) error {
 	if _, err := conn.ExecContext(ctx, views.TempTableDDL("speed_latest", views.LatestSchema())); err != nil {
 		return err
 	}
-	err := appendRows(conn, "speed_latest", func(add func(...driver.Value)) error {
-		return q.m.speed.BatteryLatestAll(ctx, v, func(id string, r agg.Reading) {
-			add(id, r.TS, time.UnixMilli(r.TS).UTC(), r.VoltageV, r.CurrentA, r.TemperatureC, r.SOCPct)
-		})
-	})
-	if err != nil {
-		return speedErr(err)
-	}
 	cols := strings.Join(views.Columns(views.LatestSchema()), ", ")
 	src := "SELECT " + cols + " FROM speed_latest"
-	if q.tables[views.Latest] {
-		src += " UNION ALL SELECT " + cols + " FROM main." + views.Latest
+	for _, side := range srcs {
+		if _, ok := side.(*batchSource); ok {
+			if q.tables[views.Latest] {
+				src += " UNION ALL SELECT " + cols + " FROM main." + views.Latest
+			}
+			continue
+		}
+		err := appendRows(conn, "speed_latest", func(add func(...driver.Value)) error {
+			_, err := side.Latest(ctx, "", func(id string, r agg.Reading) {
+				add(id, r.TS, time.UnixMilli(r.TS).UTC(), r.VoltageV, r.CurrentA, r.TemperatureC, r.SOCPct)
+			})
+			return err
+		})
+		if err != nil {
+			return speedErr(err)
+		}
 	}
-	_, err = conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW battery_now AS "+views.MergeLatestSelect("("+src+")"))
+	_, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW battery_now AS "+views.MergeLatestSelect("("+src+")"))
 	return err
 }
 
@@ -801,7 +831,7 @@ func appendRows(conn *sql.Conn, table string, fill func(add func(...driver.Value
 
 func speedErr(err error) error {
 	if errors.Is(err, speed.ErrCutUnavailable) {
-		return queryErr("unavailable", "%s", err)
+		return queryErr(KindUnavailable, "%s", err)
 	}
 	return err
 }

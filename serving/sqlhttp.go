@@ -92,10 +92,10 @@ func (q *SQL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var qe *QueryError
 		code := http.StatusInternalServerError
 		if errors.As(err, &qe) {
-			code = map[string]int{"rejected": http.StatusForbidden, "invalid": http.StatusBadRequest,
-				"timeout": http.StatusRequestTimeout, "too_large": http.StatusRequestEntityTooLarge,
-				"unavailable": http.StatusServiceUnavailable, "busy": http.StatusTooManyRequests}[qe.Kind]
-			if qe.Kind == "busy" {
+			code = map[ErrorKind]int{KindRejected: http.StatusForbidden, KindInvalid: http.StatusBadRequest,
+				KindTimeout: http.StatusRequestTimeout, KindTooLarge: http.StatusRequestEntityTooLarge,
+				KindUnavailable: http.StatusServiceUnavailable, KindBusy: http.StatusTooManyRequests}[qe.Kind]
+			if qe.Kind == KindBusy {
 				w.Header().Set("Retry-After", "1")
 			}
 		}

@@ -131,7 +131,7 @@ func answer(res *Result, err error) string {
 func kindOf(err error) string {
 	var qe *QueryError
 	if errors.As(err, &qe) {
-		return qe.Kind
+		return string(qe.Kind)
 	}
 	return ""
 }

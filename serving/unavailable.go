@@ -16,7 +16,7 @@ var ErrUnavailable = errors.New("no exact answer now")
 // when the store is unreachable or no exact answer can be given for now,
 // else 500.
 func errStatus(w http.ResponseWriter, err error) int {
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, objstore.ErrUnavailable) {
+	if errors.Is(err, ErrUnavailable) || objstore.IsUnavailable(err) {
 		w.Header().Set("Retry-After", "1")
 		return http.StatusServiceUnavailable
 	}

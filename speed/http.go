@@ -125,7 +125,7 @@ func respond(w http.ResponseWriter, body any, found bool, err error) {
 	switch {
 	case errors.Is(err, ErrCutUnavailable):
 		httpx.Error(w, http.StatusConflict, err.Error())
-	case errors.Is(err, objstore.ErrNotFound):
+	case objstore.IsNotFound(err):
 		// Only the manifest of the version asked for is read from the store.
 		httpx.Error(w, http.StatusNotFound, fmt.Sprintf("no batch manifest has that version (%s); send the version of GET /speed/v1/status, or 0", err))
 	case err != nil:

@@ -21,6 +21,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/internal/wait"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/metrics"
@@ -198,7 +199,9 @@ func (l *Layer) Run(ctx context.Context) error {
 				return l.failed()
 			}
 			l.opts.Log.Warn("consumer group generation", "err", err)
-			time.Sleep(time.Second)
+			if wait.Sleep(ctx, time.Second) != nil {
+				return l.failed()
+			}
 			continue
 		}
 		l.assign(gen)

@@ -17,18 +17,6 @@ import (
 // manifest version.
 var ErrCutUnavailable = errors.New("speed state does not hold that cut; retry with the newest manifest")
 
-// Window is one window's aggregate.
-type Window struct {
-	Start int64            `json:"start_ms"`
-	Stats agg.BatteryStats `json:"stats"`
-}
-
-// FleetWindow is one window of the fleet.
-type FleetWindow struct {
-	Start int64          `json:"start_ms"`
-	Stats agg.FleetStats `json:"stats"`
-}
-
 // cut resolves a manifest version. Version 0 asks for everything the speed
 // state holds, which is exact only while no batch has committed.
 func (l *Layer) cut(ctx context.Context, version int64) (lake.Cut, error) {
@@ -89,7 +77,7 @@ func (l *Layer) batteryParts(ctx context.Context, version int64, fn func(p *batt
 // BatteryWindows returns the speed side of one battery's windows of res that
 // overlap [from, to), above the cut of manifest version, oldest first.
 // found is false when no owned partition has the battery.
-func (l *Layer) BatteryWindows(ctx context.Context, id string, res agg.Res, from, to, version int64) (wins []Window, found bool, err error) {
+func (l *Layer) BatteryWindows(ctx context.Context, id string, res agg.Res, from, to, version int64) (wins []agg.Window, found bool, err error) {
 	err = l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
 		bt := p.batts[id]
 		if bt == nil {
@@ -97,7 +85,7 @@ func (l *Layer) BatteryWindows(ctx context.Context, id string, res agg.Res, from
 		}
 		found = true
 		bt.windows(res, from, to, gen, func(start int64, s *agg.BatteryStats) {
-			wins = append(wins, Window{Start: start, Stats: *s})
+			wins = append(wins, agg.Window{Start: start, Stats: *s})
 		})
 		return false
 	})
@@ -130,7 +118,7 @@ func (l *Layer) BatteryWindowsAll(ctx context.Context, res agg.Res, from, to, ve
 }
 
 // Fleet aggregates the owned batteries per window of res in [from, to).
-func (l *Layer) Fleet(ctx context.Context, res agg.Res, from, to, version int64) ([]FleetWindow, error) {
+func (l *Layer) Fleet(ctx context.Context, res agg.Res, from, to, version int64) ([]agg.FleetWindow, error) {
 	acc := map[int64]*agg.FleetStats{}
 	err := l.BatteryWindowsAll(ctx, res, from, to, version, func(_ string, start int64, s *agg.BatteryStats) {
 		f := acc[start]
@@ -140,9 +128,9 @@ func (l *Layer) Fleet(ctx context.Context, res agg.Res, from, to, version int64)
 		}
 		f.AddBattery(s)
 	})
-	out := make([]FleetWindow, 0, len(acc))
+	out := make([]agg.FleetWindow, 0, len(acc))
 	for w, f := range acc {
-		out = append(out, FleetWindow{Start: w, Stats: *f})
+		out = append(out, agg.FleetWindow{Start: w, Stats: *f})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out, err

@@ -94,8 +94,8 @@ type answers struct {
 	layers []*speed.Layer
 }
 
-func (a answers) windows(id string, res agg.Res, version int64) []speed.Window {
-	var out []speed.Window
+func (a answers) windows(id string, res agg.Res, version int64) []agg.Window {
+	var out []agg.Window
 	owners := 0
 	for _, l := range a.layers {
 		wins, found, err := l.BatteryWindows(context.Background(), id, res, math.MinInt64/2, math.MaxInt64/2, version)

@@ -65,22 +65,20 @@ func MergeSelect(src string, width int64) string {
 // LatestSelect computes battery_latest rows from the last readings of the
 // battery view rows in src.
 func LatestSelect(src string) string {
-	var b strings.Builder
-	b.WriteString("SELECT battery_id, max(last_ts_ms) AS ts_ms, to_timestamp(max(last_ts_ms) / 1000) AS ts")
-	for _, m := range Metrics {
-		fmt.Fprintf(&b, ", arg_max(last_%[1]s, last_ts_ms) AS %[1]s", m)
-	}
-	fmt.Fprintf(&b, " FROM %s GROUP BY battery_id ORDER BY battery_id", src)
-	return b.String()
+	return latestOf(src, "last_ts_ms", "last_") + " ORDER BY battery_id"
 }
 
 // MergeLatestSelect keeps, of the battery_latest rows in src (several
 // per battery), each battery's reading with the greatest ts.
-func MergeLatestSelect(src string) string {
+func MergeLatestSelect(src string) string { return latestOf(src, "ts_ms", "") }
+
+// latestOf picks each battery's values (columns prefix+metric) at its
+// greatest ts (column ts) in src.
+func latestOf(src, ts, prefix string) string {
 	var b strings.Builder
-	b.WriteString("SELECT battery_id, max(ts_ms) AS ts_ms, to_timestamp(max(ts_ms) / 1000) AS ts")
+	fmt.Fprintf(&b, "SELECT battery_id, max(%[1]s) AS ts_ms, to_timestamp(max(%[1]s) / 1000) AS ts", ts)
 	for _, m := range Metrics {
-		fmt.Fprintf(&b, ", arg_max(%[1]s, ts_ms) AS %[1]s", m)
+		fmt.Fprintf(&b, ", arg_max(%[1]s%[2]s, %[3]s) AS %[2]s", prefix, m, ts)
 	}
 	fmt.Fprintf(&b, " FROM %s GROUP BY battery_id", src)
 	return b.String()

@@ -37,6 +37,9 @@ func listenHTTP(e *env, h config.HTTP, mux http.Handler, acc *access, log *slog.
 		}
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
+	if tlsConf == nil && !auth.IsLoopback(h.Addr) {
+		log.Warn("HTTP listens beyond loopback without TLS: tokens, passwords and session cookies cross the network readable; set http.tls_cert_file and http.tls_key_file, or put a TLS proxy in front", "addr", h.Addr)
+	}
 	raw, err := e.listenTCP(h.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (in use? pick another with --http-addr): %w", h.Addr, err)

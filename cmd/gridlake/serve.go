@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/gridlake/gridlake/auth"
 	"github.com/gridlake/gridlake/config"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/serving"
@@ -109,6 +110,9 @@ func startServing(ctx context.Context, e *env, cfg *config.Config, store *objsto
 		if err != nil {
 			sv.close()
 			return nil, fmt.Errorf("listen for PostgreSQL clients on %s (in use? pick another with --serve-pg-addr, or empty to disable): %w", cfg.Serve.PGAddr, err)
+		}
+		if pgTLS == nil && !auth.IsLoopback(cfg.Serve.PGAddr) {
+			log.Warn("PostgreSQL listens beyond loopback without TLS: queries and answers cross the network readable (SCRAM keeps passwords safe); set serve.pg_tls_cert_file and serve.pg_tls_key_file", "addr", cfg.Serve.PGAddr)
 		}
 		sv.pgAddr = ln.Addr().String()
 		sv.closer = append(sv.closer, func() { ln.Close() }) // when the process stops before it serves

@@ -144,7 +144,7 @@ func TestSpeed_SIGKILLAndRestartConverges(t *testing.T) {
 	all := testenv.ReadAll(t, broker, schemas.TopicBattery, schemas.TopicRoom)
 	ref := reference.Build(schemas.DefaultLimits(), all)
 	for id := range ref.Readings {
-		var got struct{ Windows []speed.Window }
+		var got struct{ Windows []agg.Window }
 		if code := p.get(t, "/speed/v1/batteries/"+id+"/windows?res=1m&from=0&to=9999999999999", &got); code != http.StatusOK {
 			t.Fatalf("battery %s: HTTP %d", id, code)
 		}

@@ -58,15 +58,15 @@ func sqlState(err error) string {
 	var qe *serving.QueryError
 	if errors.As(err, &qe) {
 		switch qe.Kind {
-		case "rejected":
+		case serving.KindRejected:
 			return "42501" // insufficient_privilege
-		case "timeout":
+		case serving.KindTimeout:
 			return codeCanceled
-		case "too_large":
+		case serving.KindTooLarge:
 			return codeLimit
-		case "busy":
+		case serving.KindBusy:
 			return codeTooMany
-		case "unavailable":
+		case serving.KindUnavailable:
 			return "40001"
 		}
 		return codeSyntax // syntax_error or other user error

@@ -1,0 +1,49 @@
+package serving
+
+import (
+	"context"
+
+	"github.com/gridlake/gridlake/agg"
+)
+
+// Source is one side of the merge at one manifest version: the batch views
+// of that version (batchSource), or the speed state above its cut
+// (speedSource). The merge is written once over a list of sources, batch
+// first (merge_battery.go, merge_fleet.go, merge_rooms.go), as Prometheus
+// merges its queriers; a new side (another speed process, one reached over
+// HTTP) is a new Source, not a new copy of the merge.
+//
+// The sides hold disjoint records: batch the records below the cut, each
+// speed process those at or above it of the partitions it owns. Every
+// callback runs before its method returns, in no particular order.
+type Source interface {
+	// Windows calls fn with battery id's windows of res starting in
+	// [from, to), or every battery's when id is "". found says whether
+	// the side knows the battery.
+	Windows(ctx context.Context, id string, res agg.Res, from, to int64, fn func(id string, w agg.Window)) (found bool, err error)
+	// FleetWindows calls fn with the side's fleet windows of res starting
+	// in [from, to): its batteries folded per window.
+	FleetWindows(ctx context.Context, res agg.Res, from, to int64, fn func(agg.FleetWindow)) error
+	// Batteries calls fn with every battery that has a window of res
+	// starting at one of starts, so the fleet merge counts a battery both
+	// sides hold once.
+	Batteries(ctx context.Context, res agg.Res, starts []int64, fn func(start int64, id string)) error
+	// Latest calls fn with battery id's reading with the greatest ts, or
+	// every battery's when id is "". found says whether the side has one.
+	Latest(ctx context.Context, id string, fn func(id string, r agg.Reading)) (found bool, err error)
+
+	// Closed reports whether the side closed local day: its reports of
+	// the day are final (the speed side closes no day).
+	Closed(day agg.Day) bool
+	// ClosedDay calls fn with the report of room (every room when room
+	// is "") for a day the side closed.
+	ClosedDay(ctx context.Context, room string, day agg.Day, fn func(RoomDay)) error
+	// Rooms lists the rooms the side holds state of for the open days.
+	Rooms(ctx context.Context) ([]string, error)
+	// RoomEvents returns the events of room the side holds that bear on
+	// day: for a closed day the batch side's events of the day after its
+	// state at the end of the day before, for an open day the batch
+	// side's state at the last close or the speed side's events. found
+	// says whether the side knows the room.
+	RoomEvents(ctx context.Context, room string, day agg.Day) (evs []agg.RoomEvent, found bool, err error)
+}
