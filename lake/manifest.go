@@ -121,7 +121,7 @@ type File struct {
 
 // RunInfo is the lineage of a manifest version.
 type RunInfo struct {
-	Kind     string    `json:"kind"` // compact, recompute, rebuild, merge, retention
+	Kind     string    `json:"kind"` // compact, recompute, rebuild, backfill, merge, retention, collect
 	Started  time.Time `json:"started"`
 	Rows     int64     `json:"rows"`
 	Invalid  int64     `json:"invalid"`
