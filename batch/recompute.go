@@ -70,15 +70,6 @@ type RecomputeOptions struct {
 // (zero Location: UTC; nil Now: the wall clock).
 func (r *Recomputer) SetSite(s Site) { r.site = s.withDefaults() }
 
-// NewRecomputer returns a recomputer on store with a one-hour close grace;
-// dir holds its cache and scratch files.
-//
-// Deprecated: use OpenRecomputer; this remains for serving's tests until the
-// merge work there lands.
-func NewRecomputer(ctx context.Context, store objstore.Bucket, dir string, log *slog.Logger) (*Recomputer, error) {
-	return OpenRecomputer(ctx, RecomputeOptions{Store: store, Dir: dir, Site: Site{CloseGrace: time.Hour}, Log: log})
-}
-
 // OpenRecomputer returns a recomputer with its own DuckDB; Close releases it.
 func OpenRecomputer(ctx context.Context, o RecomputeOptions) (*Recomputer, error) {
 	if o.Log == nil {

@@ -56,12 +56,11 @@ func TestAPI_ExactWhileBatchCommits(t *testing.T) {
 	}
 	sp, stopSpeed, speedDone := startSpeed()
 	defer func() { stopSpeed() }()
-	rc, err := batch.NewRecomputer(ctx, store, t.TempDir(), nil)
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{Location: seoul, CloseGrace: 10 * time.Minute, Now: sim.Now}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	rc.SetSite(batch.Site{Location: seoul, CloseGrace: 10 * time.Minute, Now: sim.Now})
 	c := batch.NewCompactor(batch.CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})
 	serve := func(sp *speed.Layer) *httptest.Server {
 		mux := http.NewServeMux()
@@ -221,26 +220,11 @@ func sameWindow(g WindowOut, w reference.Stats) bool {
 // waitSpeed waits until the speed layer has applied every record.
 func waitSpeed(t testing.TB, sp *speed.Layer, addr string, partitions int) {
 	t.Helper()
-	ends := map[string]int64{}
-	for _, m := range testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom) {
-		k := fmt.Sprintf("%s/%d", m.Topic, m.Partition)
-		ends[k] = max(ends[k], m.Offset+1)
-	}
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		held := map[string]int64{}
+	testenv.WaitCaughtUp(t, addr, partitions, func() []testenv.Position {
+		var at []testenv.Position
 		for _, p := range sp.Status().Partitions {
-			held[fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p.Next
+			at = append(at, testenv.Position{Topic: p.Topic, Partition: p.Partition, Next: p.Next})
 		}
-		done := len(held) == 2*partitions
-		for k, end := range ends {
-			done = done && held[k] >= end
-		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("speed layer did not catch up")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return at
+	})
 }

@@ -194,7 +194,7 @@ func TestAPI_ExactThroughObjectStoreOutage(t *testing.T) {
 	speedDone := make(chan error, 1)
 	go func() { speedDone <- sp.Run(ctx) }()
 	defer func() { cancel(); <-speedDone }()
-	rc, err := batch.NewRecomputer(ctx, store, t.TempDir(), nil)
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{CloseGrace: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

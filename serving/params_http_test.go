@@ -48,12 +48,11 @@ func paramEnv(t testing.TB) http.Handler {
 	go func() { done <- sp.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitSpeed(t, sp, addr, partitions)
-	rc, err := batch.NewRecomputer(ctx, store, t.TempDir(), nil)
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{Location: seoul, CloseGrace: 10 * time.Minute, Now: sim.Now}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
-	rc.SetSite(batch.Site{Location: seoul, CloseGrace: 10 * time.Minute, Now: sim.Now})
 	m, err := batch.NewCompactor(batch.CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc}).Run(ctx)
 	if err != nil && !errors.Is(err, batch.ErrNothingToDo) {
 		t.Fatal(err)

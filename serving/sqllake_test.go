@@ -49,7 +49,7 @@ func newSQLLake(t testing.TB) *sqlLake {
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 10 * time.Minute, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := batch.NewRecomputer(ctx, store, t.TempDir(), nil)
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{CloseGrace: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package speed_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"testing"
@@ -58,33 +57,15 @@ func startLayer(t *testing.T, ctx context.Context, addr string, store objstore.B
 // both topics at its end.
 func waitCaughtUp(t *testing.T, addr string, partitions int, layers ...*speed.Layer) {
 	t.Helper()
-	ends := map[string]int64{}
-	for _, m := range testenv.ReadAll(t, addr, schemas.TopicBattery, schemas.TopicRoom) {
-		k := fmt.Sprintf("%s/%d", m.Topic, m.Partition)
-		ends[k] = max(ends[k], m.Offset+1)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		held := map[string]int64{}
+	testenv.WaitCaughtUp(t, addr, partitions, func() []testenv.Position {
+		var at []testenv.Position
 		for _, l := range layers {
 			for _, p := range l.Status().Partitions {
-				held[fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p.Next
+				at = append(at, testenv.Position{Topic: p.Topic, Partition: p.Partition, Next: p.Next})
 			}
 		}
-		done := len(held) == 2*partitions
-		for k, end := range ends {
-			if held[k] < end {
-				done = false
-			}
-		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("speed layers did not catch up: hold %v, ends %v", held, ends)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return at
+	})
 }
 
 // answers is what a set of speed processes says, merged: each battery and
