@@ -154,8 +154,8 @@ func TestFold_SeveralSidesEqualOne(t *testing.T) {
 				}
 			}
 		}
-		want, _ := foldLatest(ctx, []Source{all}, "")
-		got, _ := foldLatest(ctx, srcs, "")
+		want, _ := foldLatest(ctx, []Source{all}, "", 0)
+		got, _ := foldLatest(ctx, srcs, "", 0)
 		if len(got) != len(want) {
 			t.Fatalf("trial %d: latest of %d batteries, want %d", trial, len(got), len(want))
 		}
