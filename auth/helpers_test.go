@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"os"
 	"testing"
 )
 
@@ -15,3 +16,5 @@ func mustB64(t *testing.T, s string) []byte {
 }
 
 func b64std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func writeRaw(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
