@@ -51,7 +51,7 @@ bench-layers: build deps ## the end-to-end benchmarks, one JSON line each (sever
 
 FUZZTIME ?= 60s
 
-fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, PostgreSQL messages, /v1 parameters, the SQL sandbox, S3 signatures, auth headers and cookies, S3 signatures
+fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, PostgreSQL messages, /v1 parameters, the SQL sandbox, S3 signatures, auth headers and cookies
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -parallel 1 ./schemas
 	$(GO) test -run '^$$' -fuzz '^FuzzPGMessages$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving/pgwire
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPParams$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving
