@@ -113,8 +113,10 @@ func (b *batchSource) Rooms(context.Context) ([]string, error) {
 }
 
 // RoomEvents: for an open day, the room's state at the end of the last
-// closed day; for a closed day, the lake's raw events of the day after
-// the state batch closed the day before with.
+// closed day, stamped there (not at the start of the day asked) so the
+// speed side's events of the open days in between walk it forward; for a
+// closed day, the lake's raw events of the day after the state batch
+// closed the day before with.
 func (b *batchSource) RoomEvents(ctx context.Context, room string, day agg.Day) ([]agg.RoomEvent, bool, error) {
 	from, to := day.Bounds(b.loc)
 	if !b.s.closed(day) {
@@ -122,7 +124,12 @@ func (b *batchSource) RoomEvents(ctx context.Context, room string, day agg.Day) 
 		if !ok {
 			return nil, false, nil
 		}
-		return stateEvents(st, from-1), true, nil
+		last, err := agg.ParseDay(b.s.man.ClosedThrough)
+		if err != nil {
+			return nil, false, fmt.Errorf("room %s: last closed day %q: %w", room, b.s.man.ClosedThrough, err)
+		}
+		_, end := last.Bounds(b.loc)
+		return stateEvents(st, end-1), true, nil
 	}
 	var start *agg.RoomState
 	prev := time.UnixMilli(from - 1).In(b.loc).Format("2006-01-02")

@@ -88,6 +88,10 @@ func (r *Reader) RoomDayReports(ctx context.Context, files []lake.ViewFile) (map
 // RoomEvents loads every room event of raw room files, de-duplicated by
 // identity (the lowest partition and offset wins), grouped by room.
 func (r *Reader) RoomEvents(ctx context.Context, files []lake.File) (map[string][]agg.RoomEvent, error) {
+	if len(files) == 0 {
+		// A quiet day has no raw files: no events (read_parquet([]) is a binder error).
+		return map[string][]agg.RoomEvent{}, nil
+	}
 	paths, err := r.cache.Files(ctx, files)
 	if err != nil {
 		return nil, err
