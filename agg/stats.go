@@ -205,29 +205,15 @@ type FleetStats struct {
 	SOC         Moments `json:"soc_pct"`
 }
 
-// AddBattery folds one battery's window into the fleet window.
+// AddBattery folds one battery's window into the fleet window: a side of
+// one battery, merged as any other side is.
 func (f *FleetStats) AddBattery(s *BatteryStats) {
 	if s.N == 0 {
 		return
 	}
-	nb := float64(s.N)
-	na := float64(f.Readings)
-	n := na + nb
-	merge := func(a *Moments, b Moments) {
-		if f.Readings == 0 {
-			*a = Moments{Min: b.Min, Max: b.Max, Mean: b.Mean}
-			return
-		}
-		a.Mean += (b.Mean - a.Mean) * nb / n
-		a.Min = math.Min(a.Min, b.Min)
-		a.Max = math.Max(a.Max, b.Max)
-	}
-	merge(&f.Voltage, s.Voltage)
-	merge(&f.Current, s.Current)
-	merge(&f.Temperature, s.Temperature)
-	merge(&f.SOC, s.SOC)
-	f.Readings += s.N
-	f.Batteries++
+	one := func(m Moments) Moments { return Moments{Min: m.Min, Max: m.Max, Mean: m.Mean} }
+	f.Merge(&FleetStats{Readings: s.N, Batteries: 1,
+		Voltage: one(s.Voltage), Current: one(s.Current), Temperature: one(s.Temperature), SOC: one(s.SOC)})
 }
 
 // Merge folds in another side's aggregate of the same window (the speed
