@@ -89,11 +89,14 @@ func (s memSource) Latest(_ context.Context, id string, fn func(string, agg.Read
 	return found, nil
 }
 
-func (memSource) Closed(agg.Day) bool                                             { return false }
+func (memSource) ClosedThrough() (agg.Day, bool)                                  { return agg.Day{}, false }
 func (memSource) ClosedDay(context.Context, string, agg.Day, func(RoomDay)) error { return nil }
 func (memSource) Rooms(context.Context) ([]string, error)                         { return nil, nil }
-func (memSource) RoomEvents(context.Context, string, agg.Day) ([]agg.RoomEvent, bool, error) {
-	return nil, false, nil
+func (memSource) RoomStart(context.Context, string, agg.Day, func(string, agg.RoomState)) error {
+	return nil
+}
+func (memSource) RoomEvents(context.Context, string, int64, int64, func(string, []agg.RoomEvent, int64)) error {
+	return nil
 }
 
 // The folds over several sides (batch and two speed processes, as Step 13

@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/gridlake/gridlake/agg"
@@ -56,59 +57,189 @@ func stateEvents(st agg.RoomState, ts int64) []agg.RoomEvent {
 	return out
 }
 
-// closers are the sources that closed day: a closed day's answers come
-// from them alone.
-func closers(srcs []Source, day agg.Day) []Source {
-	var out []Source
+// closedThrough is the last local day any side closed.
+func closedThrough(srcs []Source) (last agg.Day, ok bool) {
 	for _, src := range srcs {
-		if src.Closed(day) {
-			out = append(out, src)
+		if d, closed := src.ClosedThrough(); closed && (!ok || d.Compare(last) > 0) {
+			last, ok = d, true
 		}
 	}
+	return last, ok
+}
+
+// dayReplay is what answers one local day for some rooms: the reports the
+// closing side holds that nothing untaken changes, and for every other
+// room the events to replay over [from, to).
+type dayReplay struct {
+	day      agg.Day
+	closed   bool // the day is closed: reports are final, to is its end
+	from, to int64
+	reports  map[string]RoomDay         // closed reports that stand
+	events   map[string][]agg.RoomEvent // rooms to replay, de-duplicated
+}
+
+// report is room's report of the day, and whether the room is known.
+func (r *dayReplay) report(room string) (RoomDay, bool) {
+	if evs, ok := r.events[room]; ok {
+		rep, _ := agg.Replay(evs, r.from, r.to)
+		d := RoomDay{RoomID: room, Day: r.day.String(), Closed: r.closed, RoomDay: rep}
+		if c, ok := r.reports[room]; ok {
+			d.Revision = c.Revision // a late event: the numbers change before the revision does
+		}
+		d.total()
+		return d, true
+	}
+	d, ok := r.reports[room]
+	return d, ok
+}
+
+// rooms lists the rooms the replay knows, sorted.
+func (r *dayReplay) rooms() []string {
+	out := make([]string, 0, len(r.reports)+len(r.events))
+	for id := range r.reports {
+		out = append(out, id)
+	}
+	for id := range r.events {
+		if _, ok := r.reports[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
-// roomEvents gathers the events of room that bear on day from srcs. The
-// later sides' events come first: the sort by time is stable, and ties
-// with the state carried from the last close keep the order the merge
-// has always replayed them in.
-func roomEvents(ctx context.Context, srcs []Source, room string, day agg.Day) ([]agg.RoomEvent, bool, error) {
-	var evs []agg.RoomEvent
-	found := false
-	for i := len(srcs) - 1; i >= 0; i-- {
-		e, ok, err := srcs[i].RoomEvents(ctx, room, day)
-		if err != nil {
-			return nil, false, err
-		}
-		evs, found = append(evs, e...), found || ok
+// replayDay gathers what answers local day for room (every room when room
+// is ""). A closed day's report stands as batch closed it unless a side
+// holds an event of the room that batch has not taken in (a late event)
+// at or before the day; then, as for an open day, the room is replayed
+// from the state batch closed the day before the earliest such event
+// with, over the lake's raw events and the speed layer's since (the same
+// records batch will close the days with, so the numbers do not change
+// when it does). With spans, rooms whose report stands are replayed too:
+// timelines and hourly figures need their events, not their totals.
+func (m *Merger) replayDay(ctx context.Context, srcs []Source, room string, day agg.Day, spans bool) (*dayReplay, error) {
+	r := &dayReplay{day: day, reports: map[string]RoomDay{}, events: map[string][]agg.RoomEvent{}}
+	r.from, r.to = day.Bounds(m.loc)
+	last, anyClosed := closedThrough(srcs)
+	r.closed = anyClosed && day.Compare(last) <= 0
+	if !r.closed {
+		r.to = max(min(r.to, m.now().UnixMilli()), r.from)
 	}
-	return evs, found, nil
-}
-
-// foldRoomDay is one room's report for one local day: a closed day's
-// report as its closer holds it; an open day replayed from every side's
-// events up to now.
-func (m *Merger) foldRoomDay(ctx context.Context, srcs []Source, room string, day agg.Day) (RoomDay, bool, error) {
-	if cl := closers(srcs, day); len(cl) > 0 {
-		var out RoomDay
-		found := false
-		for _, src := range cl {
-			if err := src.ClosedDay(ctx, room, day, func(d RoomDay) { out, found = d, true }); err != nil {
-				return RoomDay{}, false, err
+	// The earliest untaken event of each room decides where its replay
+	// starts: an empty span asks for no events, only that.
+	untaken := map[string]int64{}
+	for _, src := range srcs {
+		err := src.RoomEvents(ctx, room, r.from, r.from, func(id string, _ []agg.RoomEvent, u int64) {
+			if old, ok := untaken[id]; !ok || u < old {
+				untaken[id] = u
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	// start is the day each replayed room starts from.
+	start := map[string]agg.Day{}
+	if r.closed {
+		for _, src := range srcs {
+			if err := src.ClosedDay(ctx, room, day, func(d RoomDay) { r.reports[d.RoomID] = d }); err != nil {
+				return nil, err
 			}
 		}
-		return out, found, nil
+		for id, u := range untaken {
+			if u < r.to {
+				start[id] = agg.DayOf(u, m.loc)
+			}
+		}
+		if spans {
+			for id := range r.reports {
+				if _, ok := start[id]; !ok {
+					start[id] = day
+				}
+			}
+		}
+	} else {
+		ids, err := rooms(ctx, srcs)
+		if err != nil {
+			return nil, err
+		}
+		if room != "" {
+			known := ids[room]
+			ids = map[string]bool{}
+			if known {
+				ids[room] = true
+			}
+		}
+		for id := range ids {
+			s := last.Next()
+			if !anyClosed {
+				s = agg.Day{} // nothing closed: every event is the speed side's
+			} else if u, ok := untaken[id]; ok && u < r.to && agg.DayOf(u, m.loc).Compare(s) < 0 {
+				s = agg.DayOf(u, m.loc)
+			}
+			start[id] = s
+		}
 	}
-	evs, found, err := roomEvents(ctx, srcs, room, day)
-	if err != nil || !found {
-		return RoomDay{}, false, err
+	// One read of each side per start day.
+	groups := map[agg.Day][]string{}
+	for id, s := range start {
+		groups[s] = append(groups[s], id)
 	}
-	from, to := day.Bounds(m.loc)
-	to = max(min(to, m.now().UnixMilli()), from)
-	rep, _ := agg.Replay(evs, from, to)
-	d := RoomDay{RoomID: room, Day: day.String(), RoomDay: rep}
-	d.total()
-	return d, true, nil
+	for s, ids := range groups {
+		if err := m.replayFrom(ctx, srcs, room, s, ids, r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// replayFrom fills r.events for rooms ids, replayed from the start of
+// local day s (the zero day: from the first event): the state batch closed
+// the day before s with, then every side's events since, the lake's first
+// so a duplicate keeps its first record.
+func (m *Merger) replayFrom(ctx context.Context, srcs []Source, room string, s agg.Day, ids []string, r *dayReplay) error {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+		r.events[id] = nil
+	}
+	from := int64(math.MinInt64)
+	if s != (agg.Day{}) {
+		from, _ = s.Bounds(m.loc)
+		for _, src := range srcs {
+			err := src.RoomStart(ctx, room, s, func(id string, st agg.RoomState) {
+				if want[id] {
+					r.events[id] = append(r.events[id], stateEvents(st, from-1)...)
+				}
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	seen := map[string]map[schemas.Identity]bool{}
+	for _, src := range srcs {
+		err := src.RoomEvents(ctx, room, from, r.to, func(id string, evs []agg.RoomEvent, _ int64) {
+			if !want[id] {
+				return
+			}
+			ids := seen[id]
+			if ids == nil {
+				ids = map[schemas.Identity]bool{}
+				seen[id] = ids
+			}
+			for _, e := range evs {
+				if k := e.Identity(id); !ids[k] {
+					ids[k] = true
+					r.events[id] = append(r.events[id], e)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rooms are the rooms any side holds open-day state of.
@@ -156,11 +287,11 @@ func (m *Merger) RoomDays(ctx context.Context, room string, from, to agg.Day) (o
 		found = held[room]
 		// Compare as dates: "10000-01-01" sorts before "9999-12-31".
 		for d := from; d.Compare(to) <= 0; d = d.Next() {
-			rd, ok, err := m.foldRoomDay(ctx, srcs, room, d)
+			r, err := m.replayDay(ctx, srcs, room, d, false)
 			if err != nil {
 				return err
 			}
-			if ok {
+			if rd, ok := r.report(room); ok {
 				out = append(out, rd)
 				found = true
 			}
@@ -192,35 +323,28 @@ func (m *Merger) Hotel(ctx context.Context, day agg.Day) (h HotelDay, fr Freshne
 		if err := m.roomsExact(s); err != nil {
 			return err
 		}
-		h.Rooms = []RoomDay{}
 		fr = m.freshness(s)
-		srcs := m.sources(s, v)
-		if cl := closers(srcs, day); len(cl) > 0 {
-			for _, src := range cl {
-				if err := src.ClosedDay(ctx, "", day, func(d RoomDay) { h.Rooms = append(h.Rooms, d) }); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		held, err := rooms(ctx, srcs)
-		if err != nil {
-			return err
-		}
-		for r := range held {
-			rd, ok, err := m.foldRoomDay(ctx, srcs, r, day)
-			if err != nil {
-				return err
-			}
-			if ok {
-				h.Rooms = append(h.Rooms, rd)
-			}
-		}
-		return nil
+		rooms, err := m.hotelAt(ctx, m.sources(s, v), day)
+		h.Rooms = rooms
+		return err
 	})
 	sort.Slice(h.Rooms, func(i, j int) bool { return h.Rooms[i].RoomID < h.Rooms[j].RoomID })
 	h.Total, h.ByType = hotelTotals(h.Rooms)
 	return h, fr, err
+}
+
+// hotelAt is every room's report of local day from srcs, by room id.
+func (m *Merger) hotelAt(ctx context.Context, srcs []Source, day agg.Day) ([]RoomDay, error) {
+	r, err := m.replayDay(ctx, srcs, "", day, false)
+	if err != nil {
+		return nil, err
+	}
+	out := []RoomDay{}
+	for _, id := range r.rooms() {
+		d, _ := r.report(id)
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // hotelTotals sums the rooms' use in total and per device type.
@@ -258,18 +382,12 @@ func (m *Merger) RoomTimeline(ctx context.Context, room string, day agg.Day) (tl
 			return err
 		}
 		fr = m.freshness(s)
-		from, to := day.Bounds(m.loc)
-		srcs := m.sources(s, v)
-		if cl := closers(srcs, day); len(cl) > 0 {
-			srcs = cl
-		} else {
-			to = max(min(to, m.now().UnixMilli()), from)
-		}
-		evs, ok, err := roomEvents(ctx, srcs, room, day)
+		r, err := m.replayDay(ctx, m.sources(s, v), room, day, true)
 		if err != nil {
 			return err
 		}
-		tl, found = agg.RoomTimeline(evs, from, to), ok
+		evs, ok := r.events[room]
+		tl, found = agg.RoomTimeline(evs, r.from, r.to), ok
 		return nil
 	})
 	return tl, fr, found, err

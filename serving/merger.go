@@ -31,7 +31,7 @@ type Speed interface {
 	BatteryWindowsAll(ctx context.Context, res agg.Res, from, to, version int64, fn func(id string, start int64, s *agg.BatteryStats)) error
 	BatteryLatest(ctx context.Context, id string, version int64) (agg.Reading, bool, error)
 	BatteryLatestAll(ctx context.Context, version int64, fn func(id string, r agg.Reading)) error
-	RoomEvents(roomID string) ([]agg.RoomEvent, bool)
+	RoomEvents(ctx context.Context, room string, version int64, from, to int64, fn func(room string, evs []agg.RoomEvent, untaken int64)) error
 	Rooms() []string
 }
 

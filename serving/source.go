@@ -32,18 +32,25 @@ type Source interface {
 	// every battery's when id is "". found says whether the side has one.
 	Latest(ctx context.Context, id string, fn func(id string, r agg.Reading)) (found bool, err error)
 
-	// Closed reports whether the side closed local day: its reports of
-	// the day are final (the speed side closes no day).
-	Closed(day agg.Day) bool
+	// ClosedThrough is the last local day the side closed: its reports of
+	// that day and every day before it are final, but for late events
+	// (RoomEvents' untaken). ok is false when it closed none; the speed
+	// side closes no day.
+	ClosedThrough() (last agg.Day, ok bool)
 	// ClosedDay calls fn with the report of room (every room when room
-	// is "") for a day the side closed.
+	// is "") for a day the side closed, as it closed it.
 	ClosedDay(ctx context.Context, room string, day agg.Day, fn func(RoomDay)) error
-	// Rooms lists the rooms the side holds state of for the open days.
+	// Rooms lists the rooms the side holds state or events of.
 	Rooms(ctx context.Context) ([]string, error)
-	// RoomEvents returns the events of room the side holds that bear on
-	// day: for a closed day the batch side's events of the day after its
-	// state at the end of the day before, for an open day the batch
-	// side's state at the last close or the speed side's events. found
-	// says whether the side knows the room.
-	RoomEvents(ctx context.Context, room string, day agg.Day) (evs []agg.RoomEvent, found bool, err error)
+	// RoomStart calls fn with the state of room (every room when room is
+	// "") at the start of local day, as the side closed the day before it.
+	RoomStart(ctx context.Context, room string, day agg.Day, fn func(room string, st agg.RoomState)) error
+	// RoomEvents calls fn with the de-duplicated events of room (every
+	// room when room is "") the side holds with ts in [from, to), and with
+	// untaken: the earliest ts among the room's events that no closed day
+	// has taken in (math.MaxInt64 when none). The batch side holds the
+	// lake's raw events of the days it closed and took all of them in; the
+	// speed side holds every event of the open days, and the late ones
+	// for closed days until batch closes those days again.
+	RoomEvents(ctx context.Context, room string, from, to int64, fn func(room string, evs []agg.RoomEvent, untaken int64)) error
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
@@ -85,7 +86,13 @@ func (b *batchSource) Latest(_ context.Context, id string, fn func(string, agg.R
 	return len(b.s.latest) > 0, nil
 }
 
-func (b *batchSource) Closed(day agg.Day) bool { return b.s.closed(day) }
+func (b *batchSource) ClosedThrough() (agg.Day, bool) {
+	if b.s.man == nil || b.s.man.ClosedThrough == "" {
+		return agg.Day{}, false
+	}
+	d, err := agg.ParseDay(b.s.man.ClosedThrough)
+	return d, err == nil
+}
 
 func (b *batchSource) ClosedDay(_ context.Context, room string, day agg.Day, fn func(RoomDay)) error {
 	if !b.s.closed(day) {
@@ -112,33 +119,48 @@ func (b *batchSource) Rooms(context.Context) ([]string, error) {
 	return out, nil
 }
 
-// RoomEvents: for an open day, the room's state at the end of the last
-// closed day, stamped there (not at the start of the day asked) so the
-// speed side's events of the open days in between walk it forward; for a
-// closed day, the lake's raw events of the day after the state batch
-// closed the day before with.
-func (b *batchSource) RoomEvents(ctx context.Context, room string, day agg.Day) ([]agg.RoomEvent, bool, error) {
-	from, to := day.Bounds(b.loc)
-	if !b.s.closed(day) {
-		st, ok := b.s.endState[room]
-		if !ok {
-			return nil, false, nil
-		}
-		last, err := agg.ParseDay(b.s.man.ClosedThrough)
-		if err != nil {
-			return nil, false, fmt.Errorf("room %s: last closed day %q: %w", room, b.s.man.ClosedThrough, err)
-		}
-		_, end := last.Bounds(b.loc)
-		return stateEvents(st, end-1), true, nil
+// RoomStart: the state batch closed the day before day with.
+func (b *batchSource) RoomStart(_ context.Context, room string, day agg.Day, fn func(string, agg.RoomState)) error {
+	from, _ := day.Bounds(b.loc)
+	prev := agg.DayOf(from-1, b.loc)
+	if !b.s.closed(prev) {
+		return nil
 	}
-	var start *agg.RoomState
-	prev := time.UnixMilli(from - 1).In(b.loc).Format("2006-01-02")
-	if rows := b.s.roomDays[prev][room]; len(rows) > 0 {
+	each := func(room string, rows []views.RoomDayRow) error {
 		var st agg.RoomState
 		if err := json.Unmarshal([]byte(rows[0].StateEnd), &st); err != nil {
-			return nil, false, fmt.Errorf("room %s state at end of %s: %w", room, prev, err)
+			return fmt.Errorf("room %s state at end of %s: %w", room, prev, err)
 		}
-		start = &st
+		fn(room, st)
+		return nil
+	}
+	byRoom := b.s.roomDays[prev.String()]
+	if room != "" {
+		if rows := byRoom[room]; len(rows) > 0 {
+			return each(room, rows)
+		}
+		return nil
+	}
+	for room, rows := range byRoom {
+		if len(rows) > 0 {
+			if err := each(room, rows); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RoomEvents: the lake's raw events of the closed days in [from, to),
+// read through DuckDB. Batch took all of them in.
+func (b *batchSource) RoomEvents(ctx context.Context, room string, from, to int64, fn func(string, []agg.RoomEvent, int64)) error {
+	last, ok := b.ClosedThrough()
+	if !ok {
+		return nil
+	}
+	_, end := last.Bounds(b.loc)
+	if to = min(to, end); from >= to {
+		return nil
 	}
 	var files = b.s.man.Files[:0:0]
 	for _, f := range b.s.man.Files {
@@ -149,13 +171,21 @@ func (b *batchSource) RoomEvents(ctx context.Context, room string, day agg.Day) 
 	}
 	byRoom, err := b.views.RoomEvents(ctx, files)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
-	evs, found := byRoom[room], len(byRoom[room]) > 0 || start != nil
-	if start != nil {
-		evs = append(evs, stateEvents(*start, from-1)...)
+	for id, all := range byRoom {
+		if room != "" && id != room {
+			continue
+		}
+		evs := all[:0:0]
+		for _, e := range all {
+			if e.TS >= from && e.TS < to {
+				evs = append(evs, e)
+			}
+		}
+		fn(id, evs, math.MaxInt64)
 	}
-	return evs, found, nil
+	return nil
 }
 
 // closed reports whether batch has closed day in snapshot s.

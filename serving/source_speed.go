@@ -70,17 +70,19 @@ func (p speedSource) Latest(ctx context.Context, id string, fn func(string, agg.
 	return found, err
 }
 
-// Closed: the speed layer closes no day.
-func (speedSource) Closed(agg.Day) bool { return false }
+// ClosedThrough: the speed layer closes no day.
+func (speedSource) ClosedThrough() (agg.Day, bool) { return agg.Day{}, false }
 
 func (speedSource) ClosedDay(context.Context, string, agg.Day, func(RoomDay)) error { return nil }
 
 func (p speedSource) Rooms(context.Context) ([]string, error) { return p.sp.Rooms(), nil }
 
-// RoomEvents are every event the speed layer holds of the room (those
-// since its replay start): they are not kept per batch version, which is
-// why room answers refuse a fallback snapshot (Merger.roomsExact).
-func (p speedSource) RoomEvents(_ context.Context, room string, _ agg.Day) ([]agg.RoomEvent, bool, error) {
-	evs, ok := p.sp.RoomEvents(room)
-	return evs, ok, nil
+func (speedSource) RoomStart(context.Context, string, agg.Day, func(string, agg.RoomState)) error {
+	return nil
+}
+
+// RoomEvents are the events the speed layer holds of the room (those since
+// its replay start); untaken are those at or above the version's cut.
+func (p speedSource) RoomEvents(ctx context.Context, room string, from, to int64, fn func(string, []agg.RoomEvent, int64)) error {
+	return p.sp.RoomEvents(ctx, room, p.version, from, to, fn)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/gridlake/gridlake/agg"
@@ -140,7 +141,10 @@ func (l *Layer) Fleet(ctx context.Context, res agg.Res, from, to, version int64)
 // (Unix ms) while the day is open, with its state at that moment. found is
 // false when no owned partition has the room.
 func (l *Layer) RoomDay(roomID string, day agg.Day, asOf int64) (rep agg.RoomDay, st agg.RoomState, found bool) {
-	evs, found := l.RoomEvents(roomID)
+	var evs []agg.RoomEvent
+	_ = l.RoomEvents(context.Background(), roomID, 0, math.MinInt64, math.MaxInt64, func(_ string, e []agg.RoomEvent, _ int64) {
+		evs, found = e, true
+	})
 	if !found {
 		return rep, st, false
 	}
@@ -181,29 +185,61 @@ func (l *Layer) BatteryLatestAll(ctx context.Context, version int64, fn func(id 
 	})
 }
 
-// RoomEvents returns a copy of the de-duplicated events the speed state
-// holds for a room (those since its replay start), and whether it holds
-// the room. The serving layer replays them on top of the batch layer's
-// state at the end of the last closed day.
-func (l *Layer) RoomEvents(roomID string) ([]agg.RoomEvent, bool) {
+// RoomEvents calls fn with a copy of the de-duplicated events the speed
+// state holds of room (every owned room when room is "") with ts in
+// [from, to), and with untaken: the earliest ts among the room's events at
+// or above the cut of manifest version (records batch has not taken in;
+// math.MaxInt64 when none). The serving layer replays them on top of the
+// batch layer's state; an untaken event for a day batch closed arrived
+// late, and the day is replayed with it until batch closes it again.
+func (l *Layer) RoomEvents(ctx context.Context, room string, version int64, from, to int64, fn func(room string, evs []agg.RoomEvent, untaken int64)) error {
+	var cut lake.Cut
+	if version != 0 {
+		c, err := l.cut(ctx, version)
+		if err != nil {
+			return err
+		}
+		cut = c
+	}
 	l.mu.RLock()
-	defer l.mu.RUnlock()
+	parts := make([]*part, 0, len(l.parts))
 	for k, p := range l.parts {
-		if k.topic != schemas.TopicRoom {
-			continue
-		}
-		p.mu.RLock()
-		rl := p.room.rooms[roomID]
-		var evs []agg.RoomEvent
-		if rl != nil {
-			evs = append(evs, rl.events...)
-		}
-		p.mu.RUnlock()
-		if rl != nil {
-			return evs, true
+		if k.topic == schemas.TopicRoom {
+			parts = append(parts, p)
 		}
 	}
-	return nil, false
+	l.mu.RUnlock()
+	for _, p := range parts {
+		above := int64(0)
+		if cut != nil {
+			above = cut.Offset(p.key.topic, p.key.id)
+		}
+		p.mu.RLock()
+		each := func(id string, rl *roomLog) {
+			untaken := int64(math.MaxInt64)
+			var evs []agg.RoomEvent
+			for i, e := range rl.events {
+				if rl.offsets[i] >= above {
+					untaken = min(untaken, e.TS)
+				}
+				if e.TS >= from && e.TS < to {
+					evs = append(evs, e)
+				}
+			}
+			fn(id, evs, untaken)
+		}
+		if room != "" {
+			if rl := p.room.rooms[room]; rl != nil {
+				each(room, rl)
+			}
+		} else {
+			for id, rl := range p.room.rooms {
+				each(id, rl)
+			}
+		}
+		p.mu.RUnlock()
+	}
+	return nil
 }
 
 // MaxLag is the largest consumer lag (records) over the owned partitions:

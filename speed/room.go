@@ -19,16 +19,20 @@ type roomPart struct {
 
 type roomLog struct {
 	events []agg.RoomEvent
-	ids    map[schemas.Identity]struct{}
+	// offsets are the events' Kafka offsets: those at or above a batch
+	// cut are records batch has not taken in (a late event for a closed
+	// day among them counts at once, see serving's replay).
+	offsets []int64
+	ids     map[schemas.Identity]struct{}
 }
 
 func newRoomPart(openFrom int64) *roomPart {
 	return &roomPart{rooms: map[string]*roomLog{}, openFrom: openFrom}
 }
 
-// apply adds one room event; it reports whether it was a duplicate and
-// whether it was late for a closed day.
-func (p *roomPart) apply(ev *schemas.Event) (dup, late bool) {
+// apply adds one room event read at offset; it reports whether it was a
+// duplicate and whether it was late for a closed day.
+func (p *roomPart) apply(ev *schemas.Event, offset int64) (dup, late bool) {
 	roomID := ev.RoomID()
 	rl := p.rooms[roomID]
 	if rl == nil {
@@ -42,6 +46,7 @@ func (p *roomPart) apply(ev *schemas.Event) (dup, late bool) {
 	}
 	rl.ids[id] = struct{}{}
 	rl.events = append(rl.events, e)
+	rl.offsets = append(rl.offsets, offset)
 	return false, e.TS < p.openFrom
 }
 

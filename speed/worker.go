@@ -276,7 +276,7 @@ func (l *Layer) apply(p *part, evs []decoded) []int {
 				nSeeded++
 			}
 		case p.room != nil:
-			dup, late := p.room.apply(&d.ev)
+			dup, late := p.room.apply(&d.ev, d.offset)
 			switch {
 			case dup:
 				nDups++
