@@ -160,6 +160,7 @@ type Serve struct {
 	SQLMaxSpillBytes  int `yaml:"sql_max_spill_bytes" help:"bytes of disk the SQL engine's DuckDB may spill to beyond its memory; a query needing more is refused (too_large)"`
 	SQLMaxConcurrent  int `yaml:"sql_max_concurrent" help:"SQL queries running at once; more wait up to 1s, then get 429 / SQLSTATE 53300"`
 	SQLMaxBodyBytes   int `yaml:"sql_max_body_bytes" help:"a POST /v1/sql body larger than this gets 413"`
+	SQLMaxRoomDays    int `yaml:"sql_max_room_days" help:"local days the SQL tables room_day_live and hotel_day may span (from the first room day through today); past it a query reading them is refused (too_large)"`
 
 	PGMaxConns        int           `yaml:"pg_max_conns" help:"concurrent PostgreSQL sessions; past it a client gets FATAL 53300 too_many_connections"`
 	PGStartupTimeout  time.Duration `yaml:"pg_startup_timeout" help:"a PostgreSQL connection must finish startup and authentication within this"`
@@ -230,7 +231,7 @@ func Default() Config {
 			BackfillMaxDays: 366,
 		},
 		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
-			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxSpillBytes: 4 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20,
+			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxSpillBytes: 4 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20, SQLMaxRoomDays: 400,
 			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
 			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20},
 		Sim: Sim{
@@ -341,6 +342,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.SQLMemoryLimit < 64<<20 {
 		bad("serve.sql_memory_limit", "%d must be at least 67108864 bytes (64 MiB) for DuckDB to run", c.Serve.SQLMemoryLimit)
+	}
+	if c.Serve.SQLMaxRoomDays < 1 || c.Serve.SQLMaxRoomDays > 100_000 {
+		bad("serve.sql_max_room_days", "%d must be between 1 and 100000 (each day is every room's report, computed per query)", c.Serve.SQLMaxRoomDays)
 	}
 	if c.Serve.SQLMaxConcurrent < 1 || c.Serve.SQLMaxConcurrent > 256 {
 		bad("serve.sql_max_concurrent", "%d must be between 1 and 256 (each is an engine thread)", c.Serve.SQLMaxConcurrent)

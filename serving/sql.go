@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ type SQLOptions struct {
 	MaxConcurrent  int           // queries running at once (the engine's threads); default 4
 	SlotWait       time.Duration // how long a query waits for a free thread before "busy"; default 1 s
 	MaxBodyBytes   int64         // POST /v1/sql request body; default 1 MiB
+	MaxRoomDays    int           // local days room_day_live and hotel_day may span; default 400
 	TempDir        string        // parent of DuckDB's spill folder; default beside the lake cache
 	DataDir        string        // hidden from error messages, like the cache and spill folders
 	Log            *slog.Logger
@@ -71,6 +73,9 @@ func (o *SQLOptions) defaults() {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.MaxRoomDays <= 0 {
+		o.MaxRoomDays = 400
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -79,7 +84,8 @@ func (o *SQLOptions) defaults() {
 // SQL is read-only DuckDB over the lake: the raw tables, the batch views
 // of the manifest the speed layer has applied, and merged views that add
 // the speed side (battery_stats_1m/1h/1d, fleet_stats_1m/1h/1d,
-// battery_now). Every query passes the sandbox first (sandbox.go) and runs
+// battery_now, room_day_live, hotel_day), and macros for the site's local
+// time (sql_localtime.go). Every query passes the sandbox first (sandbox.go) and runs
 // on a thread that can read no file but the lake cache's (engine.go).
 type SQL struct {
 	m   *Merger
@@ -146,11 +152,13 @@ func queryErr(kind ErrorKind, format string, args ...any) error {
 // lakeTables are the tables defined from lake objects, by manifest content.
 var lakeTables = append([]string{"battery_raw", "room_raw"}, views.All()...)
 
-// mergedTables are built per query from the batch views and the speed side.
+// mergedTables are built per query from the batch views and the speed
+// side: the battery tables of a resolution, battery_now (0) and the room
+// tables (roomTables, 0).
 var mergedTables = map[string]agg.Res{
 	"battery_stats_1m": agg.Minutely, "battery_stats_1h": agg.Hourly, "battery_stats_1d": agg.Daily,
 	"fleet_stats_1m": agg.Minutely, "fleet_stats_1h": agg.Hourly, "fleet_stats_1d": agg.Daily,
-	"battery_now": 0,
+	"battery_now": 0, "room_day_live": 0, "hotel_day": 0,
 }
 
 // engineReads are files DuckDB reads when it opens (its cgroup's CPU and
@@ -229,6 +237,13 @@ func (q *SQL) open(ctx context.Context) error {
 	if q.deniedMacros, err = readsCatalog(ctx, conn); err != nil {
 		db.Close()
 		return err
+	}
+	// After the catalog check: these macros are the engine's own.
+	for _, s := range localMacros(q.m.loc) {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			db.Close()
+			return fmt.Errorf("define the local time macros: %w", err)
+		}
 	}
 	q.db = db
 	return nil
@@ -439,6 +454,11 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 			return false, err
 		}
 	}
+	if needsRooms(refs) {
+		if err := q.m.roomsExact(s); err != nil {
+			return false, queryErr(KindUnavailable, "%s", q.hide(err.Error()))
+		}
+	}
 	defer dropTemp(conn)
 	rows, err := q.execAt(ctx, conn, refs, q.m.sources(s, v), v, text, args)
 	if err != nil {
@@ -618,6 +638,9 @@ func (q *SQL) duckErr(err error) error {
 	case strings.Contains(msg, "Permission denied"):
 		return queryErr(KindRejected, "the SQL engine reads only the lake's tables: %s", msg)
 	}
+	if hint, ok := icuHint(msg, q.m.loc); ok {
+		return queryErr(KindInvalid, "%s", hint)
+	}
 	return queryErr(KindInvalid, "%s", explain(err, q.tables))
 }
 
@@ -631,9 +654,12 @@ func explain(err error, defined map[string]bool) string {
 				have = append(have, t)
 			}
 		}
+		var merged []string
 		for t := range mergedTables {
-			have = append(have, t)
+			merged = append(merged, t)
 		}
+		sort.Strings(merged)
+		have = append(have, merged...)
 		msg += fmt.Sprintf(" (tables: %s; lake tables appear once a batch run has written them)", strings.Join(have, ", "))
 	}
 	return msg
@@ -661,7 +687,7 @@ func (q *SQL) define(ctx context.Context, s *snapshot, v int64) error {
 	for _, name := range lakeTables {
 		stmt := "DROP VIEW IF EXISTS " + name
 		if len(files[name]) > 0 {
-			stmt = "CREATE OR REPLACE VIEW " + name + " AS SELECT * FROM read_parquet(" + views.ParquetList(files[name]) + ", hive_partitioning = false)"
+			stmt = "CREATE OR REPLACE VIEW " + name + " AS SELECT *" + localColumns(name) + " FROM read_parquet(" + views.ParquetList(files[name]) + ", hive_partitioning = false)"
 			tables[name] = true
 		}
 		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
@@ -712,12 +738,18 @@ func (q *SQL) lakeFiles(ctx context.Context, s *snapshot) (map[string][]string, 
 // agg.BatteryStats.Merge, so that no window of the whole lake has to pass
 // through Go.
 func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source) error {
+	// The clock's macros are the serving layer's now, fixed per query.
+	for _, s := range nowMacros(q.m.now(), q.m.loc) {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("define the clock macros: %w", err)
+		}
+	}
 	need := map[agg.Res]bool{}
 	now := false
 	for name := range refs {
 		res, ok := mergedTables[name]
 		switch {
-		case !ok:
+		case !ok, slices.Contains(roomTables, name):
 		case name == "battery_now":
 			now = true
 		default:
@@ -729,10 +761,25 @@ func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]b
 			return err
 		}
 	}
+	if needsRooms(refs) {
+		if err := q.roomViews(ctx, conn, srcs); err != nil {
+			return err
+		}
+	}
 	if now {
 		return q.nowView(ctx, conn, srcs)
 	}
 	return nil
+}
+
+// localColumns adds the site-local day and hour of a lake table's time
+// column, computed by the local time macros only when a query reads them.
+func localColumns(table string) string {
+	switch table {
+	case "battery_raw", "room_raw":
+		return ", local_day(ts) AS local_day, local_hour(ts) AS local_hour"
+	}
+	return ""
 }
 
 func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, srcs []Source) error {
@@ -770,11 +817,13 @@ func (q *SQL) statsView(ctx context.Context, conn *sql.Conn, res agg.Res, srcs [
 		fmt.Fprintf(&std, ", sqrt(greatest(%[1]s_m2, 0) / n) AS %[1]s_std", m)
 	}
 	stats := "battery_stats_" + res.String()
-	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+stats+" AS SELECT *"+std.String()+
+	const local = ", local_day(window_start) AS local_day, local_hour(window_start) AS local_hour"
+	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+stats+" AS SELECT *"+std.String()+local+
 		" FROM ("+views.MergeSelect("("+src+")", res.Millis())+")"); err != nil {
 		return err
 	}
-	_, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS "+views.FleetSelect(stats))
+	_, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW fleet_stats_"+res.String()+" AS SELECT *"+local+
+		" FROM ("+views.FleetSelect(stats)+")")
 	return err
 }
 
@@ -846,4 +895,6 @@ func dropTemp(conn *sql.Conn) {
 	}
 	conn.ExecContext(ctx, "DROP VIEW IF EXISTS temp.battery_now")
 	conn.ExecContext(ctx, "DROP TABLE IF EXISTS temp.speed_latest")
+	conn.ExecContext(ctx, "DROP VIEW IF EXISTS temp.hotel_day")
+	conn.ExecContext(ctx, "DROP TABLE IF EXISTS temp.room_day_live")
 }

@@ -91,7 +91,7 @@ func startServing(ctx context.Context, e *env, cfg *config.Config, store *objsto
 	sv.merger = serving.NewMerger(store, rd, layer, loc, nil)
 	sv.sql, err = serving.NewSQL(ctx, sv.merger, serving.SQLOptions{Timeout: cfg.Serve.SQLTimeout, MaxRows: cfg.Serve.SQLMaxRows,
 		MaxResultBytes: int64(cfg.Serve.SQLMaxResultBytes), MemoryLimit: int64(cfg.Serve.SQLMemoryLimit), MaxSpillBytes: int64(cfg.Serve.SQLMaxSpillBytes),
-		MaxConcurrent: cfg.Serve.SQLMaxConcurrent, MaxBodyBytes: int64(cfg.Serve.SQLMaxBodyBytes), DataDir: cfg.DataDir, Log: log})
+		MaxConcurrent: cfg.Serve.SQLMaxConcurrent, MaxBodyBytes: int64(cfg.Serve.SQLMaxBodyBytes), MaxRoomDays: cfg.Serve.SQLMaxRoomDays, DataDir: cfg.DataDir, Log: log})
 	if err != nil {
 		sv.close()
 		return nil, err
