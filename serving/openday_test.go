@@ -33,6 +33,7 @@ type roomsRig struct {
 	sp    *speed.Layer
 	c     *batch.Compactor
 	srv   *httptest.Server
+	m     *Merger
 	now   time.Time
 	parts int
 }
@@ -64,7 +65,8 @@ func newRoomsRig(t *testing.T, start time.Time) *roomsRig {
 	t.Cleanup(func() { rc.Close() })
 	r.c = batch.NewCompactor(batch.CompactOptions{Brokers: []string{r.addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})
 	mux := http.NewServeMux()
-	NewAPI(NewMerger(store, rc.Reader(), sp, r.loc, clock), nil).Register(mux)
+	r.m = NewMerger(store, rc.Reader(), sp, r.loc, clock)
+	NewAPI(r.m, nil).Register(mux)
 	r.srv = httptest.NewServer(mux)
 	t.Cleanup(r.srv.Close)
 	return r

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -252,7 +253,7 @@ func (c *checker) table(v map[string]any, sc scope) error {
 	case !plainName(raw):
 		return queryErr(KindRejected, "%q is not a table name: only the lake's tables can be read, not files", raw)
 	default:
-		return queryErr(KindRejected, "table %s is not available: read the lake's tables (SELECT table_name FROM information_schema.tables)", qualified(catalog, schema, raw))
+		return queryErr(KindRejected, "table %s is not available: read the lake's tables (%s)", qualified(catalog, schema, raw), strings.Join(servedTables(), ", "))
 	}
 	return nil
 }
@@ -277,6 +278,16 @@ func (c *checker) show(v map[string]any) error {
 	}
 	c.refs[name] = true
 	return nil
+}
+
+// servedTables lists the lake tables, then the merged ones, sorted.
+func servedTables() []string {
+	var merged []string
+	for t := range mergedTables {
+		merged = append(merged, t)
+	}
+	sort.Strings(merged)
+	return append(append([]string(nil), lakeTables...), merged...)
 }
 
 func isServedTable(name string) bool {

@@ -626,10 +626,16 @@ func (q *SQL) tooManyBytes() error {
 // duckErr turns a DuckDB error into one the user can act on.
 func (q *SQL) duckErr(err error) error {
 	msg := err.Error()
+	// DuckDB quotes the query around an error's position (LINE n: ...),
+	// and for a short query that quote reaches bounded()'s markers.
+	head := msg
+	if i := strings.Index(msg, "\nLINE "); i >= 0 {
+		head = msg[:i]
+	}
 	switch {
-	case strings.Contains(msg, rowsMarker):
+	case strings.Contains(head, rowsMarker):
 		return q.tooManyRows()
-	case strings.Contains(msg, bytesMarker):
+	case strings.Contains(head, bytesMarker):
 		return q.tooManyBytes()
 	case strings.Contains(msg, "Out of Memory Error") && strings.Contains(msg, "max_temp_directory_size"):
 		return queryErr(KindTooLarge, "the query needs more than the SQL engine's %d bytes of memory (serve.sql_memory_limit) and %d bytes of spill disk (serve.sql_max_spill_bytes): aggregate, filter or add LIMIT", q.o.MemoryLimit, q.o.MaxSpillBytes)
@@ -649,17 +655,11 @@ func explain(err error, defined map[string]bool) string {
 	msg := err.Error()
 	if strings.Contains(msg, "does not exist") && strings.Contains(msg, "Table with name") {
 		var have []string
-		for _, t := range lakeTables {
-			if defined[t] {
+		for _, t := range servedTables() {
+			if _, merged := mergedTables[t]; merged || defined[t] {
 				have = append(have, t)
 			}
 		}
-		var merged []string
-		for t := range mergedTables {
-			merged = append(merged, t)
-		}
-		sort.Strings(merged)
-		have = append(have, merged...)
 		msg += fmt.Sprintf(" (tables: %s; lake tables appear once a batch run has written them)", strings.Join(have, ", "))
 	}
 	return msg
