@@ -21,12 +21,15 @@ a running gridlake (serve or up) over HTTP (POST /v1/sql) and prints the rows.
 Without -c it reads queries from stdin, one per ';'.
 
 Tables: battery_raw, room_raw, battery_1m/1h/1d, fleet_1m/1h, battery_latest,
-room_day (batch), battery_stats_1m/1h/1d, fleet_stats_1m/1h/1d, battery_now
-(batch merged with the speed layer: exact and fresh).
+room_day (batch), battery_stats_1m/1h/1d, fleet_stats_1m/1h/1d, battery_now,
+room_day_live, hotel_day (batch merged with the speed layer: exact and fresh).
+Site-local time without ICU: local_day(ts), local_hour(ts), local_time(ts),
+local_today(), local_days_ago(n), local_now(), and local_day/local_hour columns.
 
 Examples:
   gridlake sql -c "SELECT battery_id, soc_pct FROM battery_now ORDER BY soc_pct LIMIT 5"
   gridlake sql --format csv -c "SELECT * FROM fleet_stats_1h" > fleet.csv
+  gridlake sql -c "SELECT room_id, sum(waste_wh) FROM room_day_live WHERE day = local_days_ago(1) GROUP BY 1"
   psql -h 127.0.0.1 -p 15432 -U demo   (the same tables over the PostgreSQL protocol)
 
 It sends the token in $GRIDLAKE_TOKEN, else the demo token that gridlake up
