@@ -559,6 +559,16 @@ func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, 
 	if q.version != v {
 		return nil, queryErr(KindUnavailable, "views moved to a newer manifest")
 	}
+	// The clock's macros read the serving layer's now, fixed per query;
+	// defining them costs half a millisecond, so only for a query that
+	// may call them (a connection keeps an older definition otherwise).
+	if strings.Contains(strings.ToLower(text), "local_") {
+		for _, s := range nowMacros(q.m.now(), q.m.loc) {
+			if _, err := conn.ExecContext(ctx, s); err != nil {
+				return nil, fmt.Errorf("define the clock macros: %w", err)
+			}
+		}
+	}
 	if err := q.mergedViews(ctx, conn, refs, srcs); err != nil {
 		return nil, err
 	}
@@ -738,12 +748,6 @@ func (q *SQL) lakeFiles(ctx context.Context, s *snapshot) (map[string][]string, 
 // agg.BatteryStats.Merge, so that no window of the whole lake has to pass
 // through Go.
 func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source) error {
-	// The clock's macros are the serving layer's now, fixed per query.
-	for _, s := range nowMacros(q.m.now(), q.m.loc) {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("define the clock macros: %w", err)
-		}
-	}
 	need := map[agg.Res]bool{}
 	now := false
 	for name := range refs {

@@ -23,6 +23,8 @@ type roomDayRow struct {
 // sqlRoomDays reads room_day_live keyed room|day|device_type.
 func sqlRoomDays(t *testing.T, q *SQL) map[string]roomDayRow {
 	t.Helper()
+	began := time.Now()
+	defer func() { t.Logf("room_day_live answered in %s", time.Since(began)) }()
 	res, err := q.Query(context.Background(), `SELECT room_id, strftime(day, '%Y-%m-%d'), device_type, on_s, on_vacant_s, on_unsold_s,
 		energy_wh, waste_wh, occupied_s, sold_s, closed, revision, local_day = day FROM room_day_live`)
 	if err != nil {

@@ -149,7 +149,9 @@ func TestHotelReport_PsqlEqualsAPI(t *testing.T) {
 
 	check := func(name, query string, want map[string]float64, limit int) {
 		t.Helper()
+		began := time.Now()
 		out, err := psql(t, conninfo, analystPassword, query)
+		t.Logf("psql %s took %s (process start included)", name, time.Since(began))
 		if err != nil {
 			t.Fatalf("psql %s: %v\n%s", name, err, out)
 		}
