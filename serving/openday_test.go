@@ -40,7 +40,9 @@ type roomsRig struct {
 	hold time.Duration
 }
 
-func newRoomsRig(t *testing.T, start time.Time) *roomsRig { return newRoomsRigIn(t, start, "Asia/Seoul") }
+func newRoomsRig(t *testing.T, start time.Time) *roomsRig {
+	return newRoomsRigIn(t, start, "Asia/Seoul")
+}
 
 // newRoomsRigIn is a rig whose site is in zone.
 func newRoomsRigIn(t *testing.T, start time.Time, zone string) *roomsRig {
