@@ -38,10 +38,18 @@ type roomsRig struct {
 }
 
 func newRoomsRig(t *testing.T, start time.Time) *roomsRig {
+	return newRoomsRigIn(t, start, "Asia/Seoul")
+}
+
+// newRoomsRigIn is a rig whose site lies in zone.
+func newRoomsRigIn(t *testing.T, start time.Time, zone string) *roomsRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	r := &roomsRig{t: t, ctx: ctx, parts: 2, now: start}
-	r.loc, _ = time.LoadLocation("Asia/Seoul")
+	var err error
+	if r.loc, err = time.LoadLocation(zone); err != nil {
+		t.Fatal(err)
+	}
 	r.addr = testenv.Kafka(t, r.parts)
 	store := testenv.Store(t)
 	r.w = kafkaio.NewWriter([]string{r.addr})
