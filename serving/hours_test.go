@@ -233,6 +233,13 @@ func TestHours_DST(t *testing.T) {
 					}
 				}
 			}
+			var st struct {
+				Site struct{ Timezone string }
+			}
+			r.get("/v1/status", &st)
+			if st.Site.Timezone != "America/New_York" {
+				t.Fatalf("/v1/status names the site zone %q", st.Site.Timezone)
+			}
 			check(change, false, c.hours)
 			todayFrom, _ := today.Bounds(r.loc)
 			nowHours := int((r.now.UnixMilli() - todayFrom + 3600_000 - 1) / 3600_000)
