@@ -98,7 +98,11 @@ func startServing(ctx context.Context, e *env, cfg *config.Config, store *objsto
 	}
 	sv.closer = append(sv.closer, func() { sv.sql.Close() })
 	h := cfg.HTTP
-	serving.NewAPI(sv.merger, sv.sql).WithLimits(serving.Limits{MaxWindows: h.MaxWindows, MaxDays: h.MaxDays, MaxIDs: h.MaxIDs, MaxPage: h.MaxPage}).Register(mux)
+	tar := cfg.Site.Tariff
+	serving.NewAPI(sv.merger, sv.sql).
+		WithLimits(serving.Limits{MaxWindows: h.MaxWindows, MaxDays: h.MaxDays, MaxHotelDays: h.MaxHotelDays, MaxIDs: h.MaxIDs, MaxPage: h.MaxPage}).
+		WithTariff(serving.Tariff{Currency: tar.Currency, PricePerKWh: tar.PricePerKWh, CO2GPerKWh: tar.CO2GPerKWh}).
+		Register(mux)
 	serving.RegisterDashboard(mux)
 	if cfg.Serve.PGAddr != "" {
 		pgTLS, err := loadPGTLS(cfg)
