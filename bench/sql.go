@@ -137,7 +137,9 @@ func SQL(ctx context.Context, o SQLOptions) (SQLResult, error) {
 	name, _ := auth.TokenName(token)
 	pg := func() (int, error) { return readPG(ctx, pgLn.Addr().String(), name, token, text) }
 	fl := func() (int, error) { return readFlight(ctx, flLn.Addr().String(), token, text) }
-	ht := func() (int, error) { return readHTTPArrow(ctx, "http://"+httpLn.Addr().String()+"/v1/sql", token, text) }
+	ht := func() (int, error) {
+		return readHTTPArrow(ctx, "http://"+httpLn.Addr().String()+"/v1/sql", token, text)
+	}
 	for _, p := range []struct {
 		name string
 		read func() (int, error)
