@@ -180,6 +180,12 @@ type Serve struct {
 	PGWriteTimeout    time.Duration `yaml:"pg_write_timeout" help:"a PostgreSQL client reading none of its results this long is closed (it would hold a SQL engine thread)"`
 	PGMaxMessageBytes int           `yaml:"pg_max_message_bytes" help:"largest PostgreSQL protocol message after authentication (before it: 8 KiB); a bigger one closes the session"`
 	PGMaxSessionBytes int           `yaml:"pg_max_session_bytes" help:"bytes of prepared statements and bound portals one PostgreSQL session may hold"`
+
+	// Arrow Flight SQL (serving/flightsql); TLS from the pg_tls_* files.
+	FlightAddr            string        `yaml:"flight_addr" help:"listen address of Arrow Flight SQL (grpc://host:port for ADBC, pandas, polars); TLS with serve.pg_tls_cert_file/pg_tls_key_file; empty disables it"`
+	FlightMaxConns        int           `yaml:"flight_max_conns" help:"concurrent Flight SQL connections; more wait to be accepted"`
+	FlightMaxMessageBytes int           `yaml:"flight_max_message_bytes" help:"largest gRPC message a Flight SQL client may send (queries, bound parameters)"`
+	FlightIdleTimeout     time.Duration `yaml:"flight_idle_timeout" help:"a Flight SQL connection without calls this long is closed"`
 }
 
 // Sim configures the device simulator (gridlake simulate, gridlake up --simulate).
@@ -247,7 +253,8 @@ func Default() Config {
 		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
 			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxSpillBytes: 4 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20,
 			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
-			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20},
+			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20,
+			FlightAddr: "127.0.0.1:8815", FlightMaxConns: 64, FlightMaxMessageBytes: 4 << 20, FlightIdleTimeout: 10 * time.Minute},
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -369,6 +376,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.PGMaxSessionBytes < c.Serve.PGMaxMessageBytes {
 		bad("serve.pg_max_session_bytes", "%d must be at least serve.pg_max_message_bytes (%d)", c.Serve.PGMaxSessionBytes, c.Serve.PGMaxMessageBytes)
+	}
+	if c.Serve.FlightMaxConns < 1 || c.Serve.FlightIdleTimeout <= 0 {
+		bad("serve.flight_max_conns/flight_idle_timeout", "must be positive")
+	}
+	if c.Serve.FlightMaxMessageBytes < 64<<10 || c.Serve.FlightMaxMessageBytes > 1<<30 {
+		bad("serve.flight_max_message_bytes", "%d must be between 64 KiB and 1 GiB", c.Serve.FlightMaxMessageBytes)
 	}
 	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
 		bad("http.tls_cert_file/tls_key_file", "set both or neither")

@@ -88,7 +88,7 @@ func startHostileUp(t *testing.T) *hostileUp {
 		"--data-dir", h.data, "--kafka-embedded-port", strconv.Itoa(kport),
 		"--s3-endpoint", h.minio.Endpoint, "--s3-access-key", testenv.AccessKey, "--s3-bucket", "hostile",
 		"--s3-timeout", "1s",
-		"--http-addr", h.http, "--serve-pg-addr", h.pg,
+		"--http-addr", h.http, "--serve-pg-addr", h.pg, "--serve-flight-addr", "",
 		"--simulate-batteries", "30", "--simulate-rooms", "3", "--simulate-rate", "2",
 		"--jobs-compact-every", "10s", "--jobs-lease", "2s",
 		"--serve-sql-max-concurrent", "2", "--serve-pg-max-conns", "16", "--serve-pg-startup-timeout", "2s",
