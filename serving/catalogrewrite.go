@@ -101,14 +101,53 @@ func (r *catalogRewrite) function(v map[string]any) {
 	schema, _ := v["schema"].(string)
 	catalog, _ := v["catalog"].(string)
 	name, schema = strings.ToLower(name), strings.ToLower(schema)
-	if _, ok := catalogMacros[name]; !ok || catalog != "" || (schema != "" && schema != "pg_catalog") {
+	if catalog != "" || (schema != "" && schema != "pg_catalog") {
+		return
+	}
+	if _, ok := catalogMacros[name]; !ok {
+		if schema == "pg_catalog" {
+			// pg_catalog.array_to_string and friends: DuckDB's own built-in,
+			// checked by name as any other.
+			v["schema"] = ""
+			r.rewrote = true
+		}
 		return
 	}
 	v["function_name"], v["schema"] = name, pgSchema
-	if a, _ := v["alias"].(string); a == "" {
-		v["alias"] = name // PostgreSQL's column name, not the private schema's
-	}
 	r.rewrote = true
+}
+
+// selectNames names the select list's calls of catalog functions as
+// PostgreSQL does (version, current_schema), not by the private schema's
+// text. Only the select list: an alias inside a call's arguments would be
+// a named argument to DuckDB.
+func (r *catalogRewrite) selectNames(v map[string]any) {
+	list, _ := v["select_list"].([]any)
+	for _, x := range list {
+		e, _ := x.(map[string]any)
+		if e == nil {
+			continue
+		}
+		if a, _ := e["alias"].(string); a != "" {
+			continue
+		}
+		switch e["class"] {
+		case "FUNCTION":
+			name, _ := e["function_name"].(string)
+			if _, ok := catalogMacros[strings.ToLower(name)]; ok {
+				e["alias"] = strings.ToLower(name)
+			}
+		case "COLUMN_REF":
+			cols, _ := e["column_names"].([]any)
+			if len(cols) == 1 {
+				name, _ := cols[0].(string)
+				switch n := strings.ToLower(name); n {
+				case "current_user", "session_user", "current_schema", "current_catalog", "user":
+					e["alias"] = n
+				}
+			}
+		}
+	}
 }
 
 // columnRef turns the bare keywords current_user, session_user,
@@ -126,10 +165,7 @@ func (r *catalogRewrite) columnRef(v map[string]any) {
 		if fn == "user" {
 			fn = "current_user"
 		}
-		alias, _ := v["alias"].(string)
-		if alias == "" {
-			alias = strings.ToLower(name)
-		}
+		alias := v["alias"]
 		clear(v)
 		for k, x := range funcNode(fn, nil) {
 			v[k] = x
@@ -291,12 +327,19 @@ func (r *catalogRewrite) print(stmt any) (string, error) {
 }
 
 // preparePG replaces the PostgreSQL operator syntax DuckDB's parser drops.
+// It also drops the pg_catalog. of type names in casts (::pg_catalog.text),
+// which DuckDB's parser refuses.
 func preparePG(text string) string {
-	if !strings.Contains(strings.ToUpper(text), "OPERATOR") {
-		return text
+	if strings.Contains(strings.ToUpper(text), "OPERATOR") {
+		text = pgOperator.ReplaceAllString(text, " $1 ")
 	}
-	return pgOperator.ReplaceAllString(text, " $1 ")
+	if strings.Contains(text, "pg_catalog") {
+		text = pgCastSchema.ReplaceAllString(text, "::")
+	}
+	return text
 }
+
+var pgCastSchema = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.\s*`)
 
 // catalog applies the catalog rewrites to one node before the sandbox
 // checks it; handled says the node is a catalog relation, checked here.
@@ -313,6 +356,8 @@ func (c *checker) catalog(v map[string]any, typ string, sc scope) (handled bool,
 		c.rw.function(v)
 	case "COLUMN_REF":
 		c.rw.columnRef(v)
+	case "SELECT_NODE":
+		c.rw.selectNames(v)
 	case "OPERATOR_CAST":
 		if c.rw.cast(v) {
 			return true, c.node(v, sc)

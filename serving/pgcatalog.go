@@ -370,7 +370,88 @@ func infoSchemaRelations(cat *Catalog) []catalogRelation {
 
 // infoDataType is information_schema's data_type: PostgreSQL's SQL name.
 func infoDataType(duck string) string {
-	switch _, name := PGType(duck); name {
+	_, name := PGType(duck)
+	return sqlTypeName(name)
+}
+
+// catalogMacros are the functions clients call on connect, by name, as
+// DuckDB macros in the private schema; the sandbox points calls of these
+// names (bare or pg_catalog.) at them.
+var catalogMacros = map[string]string{
+	"pg_get_userbyid":                 "(p_id) AS '" + catalogOwner + "'",
+	"pg_table_is_visible":             "(p_id) AS true",
+	"pg_type_is_visible":              "(p_id) AS true",
+	"pg_function_is_visible":          "(p_id) AS true",
+	"has_table_privilege":             "(p_a, p_b) AS true, (p_a, p_b, p_c) AS true",
+	"has_schema_privilege":            "(p_a, p_b) AS true, (p_a, p_b, p_c) AS true",
+	"has_database_privilege":          "(p_a, p_b) AS true, (p_a, p_b, p_c) AS true",
+	"has_column_privilege":            "(p_a, p_b, p_c) AS true, (p_a, p_b, p_c, p_d) AS true",
+	"has_any_column_privilege":        "(p_a, p_b) AS true, (p_a, p_b, p_c) AS true",
+	"pg_has_role":                     "(p_a, p_b) AS true, (p_a, p_b, p_c) AS true",
+	"obj_description":                 "(obj_id) AS (SELECT max(description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0), (obj_id, cls) AS (SELECT max(description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0)",
+	"col_description":                 "(obj_id, sub_id) AS (SELECT max(description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = sub_id)",
+	"shobj_description":               "(p_id, p_cls) AS NULL::VARCHAR",
+	"format_type":                     "(type_id, type_mod) AS " + formatTypeCase(),
+	"pg_get_expr":                     "(p_e, p_r) AS NULL::VARCHAR, (p_e, p_r, p_p) AS NULL::VARCHAR",
+	"pg_get_viewdef":                  "(obj_id) AS (SELECT max('-- ' || description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0), (obj_id, pretty) AS (SELECT max('-- ' || description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0)",
+	"pg_get_indexdef":                 "(p_id) AS NULL::VARCHAR, (p_id, p_c, p_p) AS NULL::VARCHAR",
+	"pg_get_constraintdef":            "(p_id) AS NULL::VARCHAR, (p_id, p_p) AS NULL::VARCHAR",
+	"pg_get_triggerdef":               "(p_id) AS NULL::VARCHAR, (p_id, p_p) AS NULL::VARCHAR",
+	"pg_get_partkeydef":               "(p_id) AS NULL::VARCHAR",
+	"pg_get_function_result":          "(p_id) AS NULL::VARCHAR",
+	"pg_get_function_arguments":       "(p_id) AS NULL::VARCHAR",
+	"pg_get_statisticsobjdef_columns": "(p_id) AS NULL::VARCHAR",
+	"pg_tablespace_location":          "(p_id) AS ''",
+	"pg_encoding_to_char":             "(p_id) AS 'UTF8'",
+	"pg_is_in_recovery":               "() AS false",
+	"pg_backend_pid":                  "() AS 0",
+	"pg_postmaster_start_time":        "() AS TIMESTAMPTZ '2000-01-01 00:00:00+00'",
+	"pg_total_relation_size":          "(p_id) AS 0::BIGINT",
+	"pg_relation_size":                "(p_id) AS 0::BIGINT, (p_id, p_f) AS 0::BIGINT",
+	"pg_table_size":                   "(p_id) AS 0::BIGINT",
+	"pg_indexes_size":                 "(p_id) AS 0::BIGINT",
+	"pg_database_size":                "(p_id) AS 0::BIGINT",
+	"pg_size_pretty":                  "(size_bytes) AS size_bytes || ' bytes'",
+	"txid_current":                    "() AS 1::BIGINT",
+	"inet_server_addr":                "() AS NULL::VARCHAR",
+	"inet_server_port":                "() AS NULL::INTEGER",
+	"pg_get_keywords":                 "() AS NULL::VARCHAR",
+	"version":                         "() AS 'PostgreSQL 14.0 (gridlake: DuckDB over the lake, read-only)'",
+	"current_database":                "() AS '" + DatabaseName + "'",
+	"current_catalog":                 "() AS '" + DatabaseName + "'",
+	"current_schema":                  "() AS '" + SchemaName + "'",
+	"current_schemas":                 "(p_b) AS ['pg_catalog', '" + SchemaName + "']",
+	"current_user":                    "() AS '" + catalogOwner + "'",
+	"session_user":                    "() AS '" + catalogOwner + "'",
+	"current_setting":                 "(setting_name) AS (SELECT max(setting) FROM " + pgSchema + ".pg_settings s WHERE s.name = lower(setting_name)), (setting_name, missing_ok) AS (SELECT max(setting) FROM " + pgSchema + ".pg_settings s WHERE s.name = lower(setting_name))",
+	"regclass_oid":                    "(rel_name) AS (SELECT max(c.oid) FROM " + pgSchema + ".pg_class c WHERE c.relname = lower(trim(string_split(rel_name, '.')[-1], '\"')))",
+	"array_lower":                     "(arr, dim) AS CASE WHEN len(arr) > 0 THEN 1 END",
+	"array_upper":                     "(arr, dim) AS CASE WHEN len(arr) > 0 THEN len(arr) END",
+}
+
+// formatTypeCase is format_type's body: PostgreSQL's SQL name of each
+// type (double precision, timestamp with time zone).
+func formatTypeCase() string {
+	var b strings.Builder
+	b.WriteString("CASE type_id")
+	for _, t := range pgTypes {
+		name := t.name
+		if t.category != "A" {
+			if n := sqlTypeName(t.name); n != "" {
+				name = n
+			}
+		} else {
+			name = sqlTypeName(strings.TrimPrefix(t.name, "_")) + "[]"
+		}
+		fmt.Fprintf(&b, " WHEN %d THEN %s", t.oid, lit(name))
+	}
+	b.WriteString(" END")
+	return b.String()
+}
+
+// sqlTypeName is the SQL name of a PostgreSQL type ("" if it is its own).
+func sqlTypeName(pg string) string {
+	switch pg {
 	case "bool":
 		return "boolean"
 	case "int2":
@@ -389,65 +470,14 @@ func infoDataType(duck string) string {
 		return "timestamp without time zone"
 	case "time":
 		return "time without time zone"
-	case "bytea", "numeric", "date", "interval", "uuid", "json", "text":
-		return name
+	case "varchar":
+		return "character varying"
+	case "bpchar":
+		return "character"
+	case "char":
+		return `"char"`
 	}
-	return "text"
-}
-
-// catalogMacros are the functions clients call on connect, by name, as
-// DuckDB macros in the private schema; the sandbox points calls of these
-// names (bare or pg_catalog.) at them.
-var catalogMacros = map[string]string{
-	"pg_get_userbyid":                 "(id) AS '" + catalogOwner + "'",
-	"pg_table_is_visible":             "(id) AS true",
-	"pg_type_is_visible":              "(id) AS true",
-	"pg_function_is_visible":          "(id) AS true",
-	"has_table_privilege":             "(a, b) AS true, (a, b, c) AS true",
-	"has_schema_privilege":            "(a, b) AS true, (a, b, c) AS true",
-	"has_database_privilege":          "(a, b) AS true, (a, b, c) AS true",
-	"has_column_privilege":            "(a, b, c) AS true, (a, b, c, d) AS true",
-	"has_any_column_privilege":        "(a, b) AS true, (a, b, c) AS true",
-	"pg_has_role":                     "(a, b) AS true, (a, b, c) AS true",
-	"obj_description":                 "(obj_id) AS (SELECT max(description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0), (obj_id, cls) AS (SELECT max(description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0)",
-	"col_description":                 "(obj_id, sub_id) AS (SELECT max(description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = sub_id)",
-	"shobj_description":               "(id, cls) AS NULL::VARCHAR",
-	"format_type":                     "(type_id, type_mod) AS (SELECT max(typname) FROM " + pgSchema + ".pg_type t WHERE t.oid = type_id)",
-	"pg_get_expr":                     "(e, r) AS NULL::VARCHAR, (e, r, p) AS NULL::VARCHAR",
-	"pg_get_viewdef":                  "(obj_id) AS (SELECT max('-- ' || description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0), (obj_id, pretty) AS (SELECT max('-- ' || description) FROM " + pgSchema + ".pg_description d WHERE d.objoid = obj_id AND d.objsubid = 0)",
-	"pg_get_indexdef":                 "(id) AS NULL::VARCHAR, (id, c, p) AS NULL::VARCHAR",
-	"pg_get_constraintdef":            "(id) AS NULL::VARCHAR, (id, p) AS NULL::VARCHAR",
-	"pg_get_triggerdef":               "(id) AS NULL::VARCHAR, (id, p) AS NULL::VARCHAR",
-	"pg_get_partkeydef":               "(id) AS NULL::VARCHAR",
-	"pg_get_function_result":          "(id) AS NULL::VARCHAR",
-	"pg_get_function_arguments":       "(id) AS NULL::VARCHAR",
-	"pg_get_statisticsobjdef_columns": "(id) AS NULL::VARCHAR",
-	"pg_tablespace_location":          "(id) AS ''",
-	"pg_encoding_to_char":             "(id) AS 'UTF8'",
-	"pg_is_in_recovery":               "() AS false",
-	"pg_backend_pid":                  "() AS 0",
-	"pg_postmaster_start_time":        "() AS TIMESTAMPTZ '2000-01-01 00:00:00+00'",
-	"pg_total_relation_size":          "(id) AS 0::BIGINT",
-	"pg_relation_size":                "(id) AS 0::BIGINT, (id, f) AS 0::BIGINT",
-	"pg_table_size":                   "(id) AS 0::BIGINT",
-	"pg_indexes_size":                 "(id) AS 0::BIGINT",
-	"pg_database_size":                "(id) AS 0::BIGINT",
-	"pg_size_pretty":                  "(n) AS n || ' bytes'",
-	"txid_current":                    "() AS 1::BIGINT",
-	"inet_server_addr":                "() AS NULL::VARCHAR",
-	"inet_server_port":                "() AS NULL::INTEGER",
-	"pg_get_keywords":                 "() AS NULL::VARCHAR",
-	"version":                         "() AS 'PostgreSQL 14.0 (gridlake: DuckDB over the lake, read-only)'",
-	"current_database":                "() AS '" + DatabaseName + "'",
-	"current_catalog":                 "() AS '" + DatabaseName + "'",
-	"current_schema":                  "() AS '" + SchemaName + "'",
-	"current_schemas":                 "(b) AS ['pg_catalog', '" + SchemaName + "']",
-	"current_user":                    "() AS '" + catalogOwner + "'",
-	"session_user":                    "() AS '" + catalogOwner + "'",
-	"current_setting":                 "(setting_name) AS (SELECT max(setting) FROM " + pgSchema + ".pg_settings s WHERE s.name = lower(setting_name)), (setting_name, missing_ok) AS (SELECT max(setting) FROM " + pgSchema + ".pg_settings s WHERE s.name = lower(setting_name))",
-	"regclass_oid":                    "(rel_name) AS (SELECT max(c.oid) FROM " + pgSchema + ".pg_class c WHERE c.relname = lower(trim(string_split(rel_name, '.')[-1], '\"')))",
-	"array_lower":                     "(a, d) AS CASE WHEN len(a) > 0 THEN 1 END",
-	"array_upper":                     "(a, d) AS CASE WHEN len(a) > 0 THEN len(a) END",
+	return pg
 }
 
 // installCatalog creates the private schemas, their tables and macros.
