@@ -249,3 +249,20 @@ func (q *SQL) openCatalog(ctx context.Context, db *sql.DB, conn *sql.Conn) error
 	q.catalog = cat
 	return nil
 }
+
+// ReadmeTables is the README's table list, one Markdown row per served
+// table with its description: the README carries this text between its
+// <!-- tables --> markers, and a test keeps the two equal.
+func ReadmeTables() string {
+	names := append([]string(nil), lakeTables...)
+	for name := range mergedTables {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("| table | what it holds |\n|---|---|\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", name, tableDocs[name])
+	}
+	return b.String()
+}

@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -102,7 +103,7 @@ func TestCatalog_TellsTheTruth(t *testing.T) {
 		t.Errorf("information_schema.columns of battery_now: %v, DESCRIBE says %v", got, nowCols)
 	}
 
-	// Types: PostgreSQL's names, by pg_attribute and pg_type.
+	// Types: PostgreSQL's names, as format_type gives them.
 	res := run(`SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.col_description(a.attrelid, a.attnum)
 		FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'battery_stats_1m'::regclass AND a.attnum > 0 ORDER BY a.attnum`)
 	types := map[string]string{}
@@ -112,7 +113,7 @@ func TestCatalog_TellsTheTruth(t *testing.T) {
 			t.Errorf("battery_stats_1m.%v has no col_description", r[0])
 		}
 	}
-	for col, typ := range map[string]string{"battery_id": "text", "window_start": "timestamptz", "n": "int8", "voltage_v_mean": "float8", "voltage_v_std": "float8"} {
+	for col, typ := range map[string]string{"battery_id": "text", "window_start": "timestamp with time zone", "n": "bigint", "voltage_v_mean": "double precision", "voltage_v_std": "double precision"} {
 		if types[col] != typ {
 			t.Errorf("battery_stats_1m.%s is %q, want %q (all: %v)", col, types[col], typ, types)
 		}
@@ -146,6 +147,19 @@ func TestCatalog_TellsTheTruth(t *testing.T) {
 		}
 	}
 
+	// The README's reports run as written; a batch-only table that no
+	// batch run has written yet says so.
+	for _, rep := range readmeReports(t) {
+		res, err := q.Query(ctx, rep)
+		switch {
+		case err != nil && strings.Contains(rep, "FROM room_day") && strings.Contains(err.Error(), "once a batch run has written them"):
+		case err != nil:
+			t.Errorf("README report %s: %v", rep, err)
+		case len(res.Rows) == 0:
+			t.Errorf("README report %s: no rows", rep)
+		}
+	}
+
 	// A refused catalog function points at a query that answers.
 	_, err := q.Query(ctx, `SELECT * FROM duckdb_tables()`)
 	rec := regexp.MustCompile(`\((SELECT [^)]*)\)`).FindStringSubmatch(fmt.Sprint(err))
@@ -155,4 +169,54 @@ func TestCatalog_TellsTheTruth(t *testing.T) {
 	if got := column0(run(rec[1])); len(got) != len(want) {
 		t.Errorf("the recommended %q answers %v, want the %d served tables", rec[1], got, len(want))
 	}
+}
+
+// readmeSection is the README's "SQL for analysts" section.
+func readmeSection(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start := strings.Index(s, "### SQL for analysts")
+	if start < 0 {
+		t.Fatal("README has no SQL for analysts section")
+	}
+	end := strings.Index(s[start:], "\n## ")
+	if end < 0 {
+		end = len(s) - start
+	}
+	return s[start : start+end]
+}
+
+// TestREADME_TablesAreTheCatalogs: the README's table list is the
+// catalog's, generated from the same descriptions.
+func TestREADME_TablesAreTheCatalogs(t *testing.T) {
+	sec := readmeSection(t)
+	a, b := strings.Index(sec, "<!-- tables -->\n"), strings.Index(sec, "<!-- /tables -->")
+	if a < 0 || b < a {
+		t.Fatal("the section has no <!-- tables --> ... <!-- /tables --> block")
+	}
+	if got, want := sec[a+len("<!-- tables -->\n"):b], ReadmeTables(); got != want {
+		t.Errorf("README's table list differs from the catalog's: paste serving.ReadmeTables():\n%s", want)
+	}
+	for _, name := range servedTables() {
+		if tableDocs[name] == "" {
+			t.Errorf("table %s has no description in tableDocs", name)
+		}
+	}
+}
+
+// readmeReports are the sql blocks of the README's section.
+func readmeReports(t *testing.T) []string {
+	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(readmeSection(t), -1)
+	var out []string
+	for _, b := range blocks {
+		out = append(out, b[1])
+	}
+	if len(out) < 4 {
+		t.Fatalf("the README's section has %d sql blocks", len(out))
+	}
+	return out
 }
