@@ -117,7 +117,19 @@ func checkQuery(ctx context.Context, conn *sql.Conn, text string, deniedMacros m
 		return c.refs, text, nil
 	}
 	run, err := c.rw.print(node)
-	return c.refs, run, err
+	if err != nil {
+		return nil, "", err
+	}
+	// What runs is DuckDB's printing of the checked tree: check that text
+	// too, so a printing that parses differently cannot slip past.
+	refs, again, err := checkQuery(ctx, conn, run, deniedMacros)
+	if err != nil {
+		return nil, "", err
+	}
+	if again != run {
+		return nil, "", queryErr(KindInvalid, "the catalog rewrite of this query does not settle: write it without PostgreSQL-only syntax")
+	}
+	return refs, run, nil
 }
 
 type checker struct {
