@@ -100,6 +100,8 @@ type SQL struct {
 	mu      sync.RWMutex
 	version int64
 	tables  map[string]bool // lake tables defined at version
+	// catalog lists the served tables for clients (catalog.go).
+	catalog *Catalog
 }
 
 type privatePath struct{ path, label string }
@@ -227,6 +229,10 @@ func (q *SQL) open(ctx context.Context) error {
 	}
 	defer conn.Close()
 	if q.deniedMacros, err = readsCatalog(ctx, conn); err != nil {
+		db.Close()
+		return err
+	}
+	if err := q.openCatalog(ctx, db, conn); err != nil {
 		db.Close()
 		return err
 	}
@@ -391,7 +397,7 @@ func (q *SQL) checked(ctx context.Context, text string, answer func(conn *sql.Co
 			refs[name] = true
 		}
 	} else {
-		if refs, err = checkQuery(ctx, conn, text, q.deniedMacros); err != nil {
+		if refs, text, err = checkQuery(ctx, conn, text, q.deniedMacros); err != nil {
 			return err
 		}
 	}
