@@ -377,15 +377,16 @@ func (q *SQL) scrub(err error) error {
 
 // stream runs on an engine thread.
 func (q *SQL) stream(ctx context.Context, text string, args []any, sink RowSink) error {
-	return q.checked(ctx, text, func(conn *sql.Conn, refs map[string]bool) (bool, error) {
+	return q.checked(ctx, text, func(conn *sql.Conn, refs map[string]bool, text string) (bool, error) {
 		return q.queryAt(ctx, conn, refs, text, args, sink)
 	})
 }
 
 // checked runs on an engine thread: it checks text on a connection of its
-// own and has answer run it there, again while the speed layer moves to a
-// newer cut before answer has sent anything (started).
-func (q *SQL) checked(ctx context.Context, text string, answer func(conn *sql.Conn, refs map[string]bool) (started bool, err error)) error {
+// own and has answer run the text to run (the check may rewrite it: the
+// PostgreSQL catalog, SHOW, DESCRIBE) there, again while the speed layer
+// moves to a newer cut before answer has sent anything (started).
+func (q *SQL) checked(ctx context.Context, text string, answer func(conn *sql.Conn, refs map[string]bool, text string) (started bool, err error)) error {
 	conn, err := q.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -402,7 +403,7 @@ func (q *SQL) checked(ctx context.Context, text string, answer func(conn *sql.Co
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		started, err := answer(conn, refs)
+		started, err := answer(conn, refs, text)
 		if isCutUnavailable(err) && !started && attempt < 5 {
 			continue // the speed layer moved to a newer cut meanwhile
 		}
@@ -647,10 +648,13 @@ func (q *SQL) tooManyBytes() error {
 // duckErr turns a DuckDB error into one the user can act on.
 func (q *SQL) duckErr(err error) error {
 	msg := err.Error()
+	// The markers count only in the message's first line: DuckDB quotes
+	// the failing query below it, and the bounded query holds them.
+	head, _, _ := strings.Cut(msg, "\n")
 	switch {
-	case strings.Contains(msg, rowsMarker):
+	case strings.Contains(head, rowsMarker):
 		return q.tooManyRows()
-	case strings.Contains(msg, bytesMarker):
+	case strings.Contains(head, bytesMarker):
 		return q.tooManyBytes()
 	case strings.Contains(msg, "Out of Memory Error") && strings.Contains(msg, "max_temp_directory_size"):
 		return queryErr(KindTooLarge, "the query needs more than the SQL engine's %d bytes of memory (serve.sql_memory_limit) and %d bytes of spill disk (serve.sql_max_spill_bytes): aggregate, filter or add LIMIT", q.o.MemoryLimit, q.o.MaxSpillBytes)

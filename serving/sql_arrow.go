@@ -37,7 +37,7 @@ type ArrowSink interface {
 func (q *SQL) StreamArrow(ctx context.Context, text string, args []any, sink ArrowSink) error {
 	ts := &trackedArrowSink{ArrowSink: sink}
 	return q.onEngine(ctx, func() error { return ts.err }, func(ctx context.Context) error {
-		return q.checked(ctx, text, func(conn *sql.Conn, refs map[string]bool) (bool, error) {
+		return q.checked(ctx, text, func(conn *sql.Conn, refs map[string]bool, text string) (bool, error) {
 			return q.arrowAt(ctx, conn, refs, text, args, ts)
 		})
 	})
@@ -218,7 +218,7 @@ func (q *SQL) Check(ctx context.Context, text string) error {
 			return err
 		}
 		defer conn.Close()
-		_, err = checkQuery(ctx, conn, text, q.deniedMacros)
+		_, _, err = checkQuery(ctx, conn, text, q.deniedMacros)
 		return err
 	})
 }
