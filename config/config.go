@@ -7,7 +7,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gridlake/gridlake/schemas"
@@ -120,6 +122,15 @@ type S3 struct {
 
 type Site struct {
 	Timezone string `yaml:"timezone" help:"IANA time zone of the hotel's local days (room energy report)"`
+	Tariff   Tariff `yaml:"tariff"`
+}
+
+// Tariff prices the hotel's energy: the API and dashboard show each kWh's
+// cost and CO2 beside it. The defaults suit the reference site in Seoul.
+type Tariff struct {
+	Currency    string  `yaml:"currency" help:"ISO 4217 code of the energy price, for example KRW or EUR"`
+	PricePerKWh float64 `yaml:"price_per_kwh" help:"energy price per kWh in site.tariff.currency"`
+	CO2GPerKWh  float64 `yaml:"co2_g_per_kwh" help:"grams of CO2 emitted per kWh drawn from the grid"`
 }
 
 type Events struct {
@@ -141,8 +152,10 @@ type HTTP struct {
 	// Bounds of one /v1 request, checked before any work is done for it.
 	MaxWindows int `yaml:"max_windows" help:"most windows a /v1 stats range may hold (to-from over res)"`
 	MaxDays    int `yaml:"max_days" help:"most days a /v1/rooms/{id}/days range may hold"`
-	MaxIDs     int `yaml:"max_ids" help:"most ids in one ids= list of /v1/batteries"`
-	MaxPage    int `yaml:"max_page" help:"largest limit= of a /v1 listing"`
+	// A hotel day replays every room whose day is open: a tighter bound.
+	MaxHotelDays int `yaml:"max_hotel_days" help:"most days a /v1/hotel/days trend may hold"`
+	MaxIDs       int `yaml:"max_ids" help:"most ids in one ids= list of /v1/batteries"`
+	MaxPage      int `yaml:"max_page" help:"largest limit= of a /v1 listing"`
 }
 
 // Serve configures the serving layer's SQL access.
@@ -168,6 +181,12 @@ type Serve struct {
 	PGWriteTimeout    time.Duration `yaml:"pg_write_timeout" help:"a PostgreSQL client reading none of its results this long is closed (it would hold a SQL engine thread)"`
 	PGMaxMessageBytes int           `yaml:"pg_max_message_bytes" help:"largest PostgreSQL protocol message after authentication (before it: 8 KiB); a bigger one closes the session"`
 	PGMaxSessionBytes int           `yaml:"pg_max_session_bytes" help:"bytes of prepared statements and bound portals one PostgreSQL session may hold"`
+
+	// Arrow Flight SQL (serving/flightsql); TLS from the pg_tls_* files.
+	FlightAddr            string        `yaml:"flight_addr" help:"listen address of Arrow Flight SQL (grpc://host:port for ADBC, pandas, polars); TLS with serve.pg_tls_cert_file/pg_tls_key_file; empty disables it"`
+	FlightMaxConns        int           `yaml:"flight_max_conns" help:"concurrent Flight SQL connections; more wait to be accepted"`
+	FlightMaxMessageBytes int           `yaml:"flight_max_message_bytes" help:"largest gRPC message a Flight SQL client may send (queries, bound parameters)"`
+	FlightIdleTimeout     time.Duration `yaml:"flight_idle_timeout" help:"a Flight SQL connection without calls this long is closed"`
 }
 
 // Sim configures the device simulator (gridlake simulate, gridlake up --simulate).
@@ -207,14 +226,16 @@ func Default() Config {
 			Region:       "us-east-1",
 			Timeout:      5 * time.Second,
 		},
-		Site: Site{Timezone: "Asia/Seoul"},
+		// KEPCO's general-service rate is about 150 KRW/kWh; Korea's grid
+		// emission factor (GIR) is 0.4594 tCO2/MWh.
+		Site: Site{Timezone: "Asia/Seoul", Tariff: Tariff{Currency: "KRW", PricePerKWh: 150, CO2GPerKWh: 459.4}},
 		Events: Events{
 			Retention:  30 * 24 * time.Hour,
 			MaxAhead:   5 * time.Minute,
 			CloseGrace: time.Hour,
 		},
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-			MaxWindows: 100_000, MaxDays: 366, MaxIDs: 1000, MaxPage: 10_000},
+			MaxWindows: 100_000, MaxDays: 366, MaxHotelDays: 93, MaxIDs: 1000, MaxPage: 10_000},
 		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2 /* batch.DefaultConcurrency */, Threads: 1, Nice: 10},
 		Jobs: Jobs{
 			Enabled:   true,
@@ -233,7 +254,8 @@ func Default() Config {
 		Serve: Serve{PGAddr: "127.0.0.1:15432", SQLTimeout: 30 * time.Second, SQLMaxRows: 100_000,
 			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxSpillBytes: 4 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20, SQLMaxRoomDays: 400,
 			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
-			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20},
+			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20,
+			FlightAddr: "127.0.0.1:8815", FlightMaxConns: 64, FlightMaxMessageBytes: 4 << 20, FlightIdleTimeout: 10 * time.Minute},
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -292,6 +314,7 @@ func (c *Config) Validate() error {
 	if _, err := time.LoadLocation(c.Site.Timezone); err != nil {
 		bad("site.timezone", "%q is not an IANA time zone (for example Asia/Seoul, Europe/Berlin)", c.Site.Timezone)
 	}
+	checkTariff(bad, c.Site.Tariff)
 	if c.Events.Retention < time.Hour {
 		bad("events.retention", "%s must be at least 1h", c.Events.Retention)
 	}
@@ -328,8 +351,8 @@ func (c *Config) Validate() error {
 	if c.S3.Timeout < 100*time.Millisecond {
 		bad("s3.timeout", "%s must be at least 100ms", c.S3.Timeout)
 	}
-	if h := c.HTTP; h.MaxWindows < 1 || h.MaxDays < 1 || h.MaxIDs < 1 || h.MaxPage < 1 {
-		bad("http.max_windows/max_days/max_ids/max_page", "must be at least 1")
+	if h := c.HTTP; h.MaxWindows < 1 || h.MaxDays < 1 || h.MaxHotelDays < 1 || h.MaxIDs < 1 || h.MaxPage < 1 {
+		bad("http.max_windows/max_days/max_hotel_days/max_ids/max_page", "must be at least 1")
 	}
 	if c.Serve.SQLTimeout <= 0 || c.Serve.SQLMaxRows <= 0 {
 		bad("serve.sql_timeout/sql_max_rows", "must be positive")
@@ -357,6 +380,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.PGMaxSessionBytes < c.Serve.PGMaxMessageBytes {
 		bad("serve.pg_max_session_bytes", "%d must be at least serve.pg_max_message_bytes (%d)", c.Serve.PGMaxSessionBytes, c.Serve.PGMaxMessageBytes)
+	}
+	if c.Serve.FlightMaxConns < 1 || c.Serve.FlightIdleTimeout <= 0 {
+		bad("serve.flight_max_conns/flight_idle_timeout", "must be positive")
+	}
+	if c.Serve.FlightMaxMessageBytes < 64<<10 || c.Serve.FlightMaxMessageBytes > 1<<30 {
+		bad("serve.flight_max_message_bytes", "%d must be between 64 KiB and 1 GiB", c.Serve.FlightMaxMessageBytes)
 	}
 	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
 		bad("http.tls_cert_file/tls_key_file", "set both or neither")
@@ -398,6 +427,20 @@ func (c *Config) Validate() error {
 		bad("simulate.late_delay", "%s must be shorter than events.retention %s, or every late event is rejected", s.LateDelay, c.Events.Retention)
 	}
 	return errors.Join(errs...)
+}
+
+// checkTariff: a currency code the dashboard can format, and finite,
+// non-negative prices.
+func checkTariff(bad func(string, string, ...any), t Tariff) {
+	if len(t.Currency) != 3 || strings.ToUpper(t.Currency) != t.Currency || strings.Trim(t.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		bad("site.tariff.currency", "%q is not an ISO 4217 code of three capital letters (for example KRW, EUR, USD)", t.Currency)
+	}
+	if !(t.PricePerKWh >= 0) || math.IsInf(t.PricePerKWh, 0) {
+		bad("site.tariff.price_per_kwh", "%g must be a finite number, 0 or more", t.PricePerKWh)
+	}
+	if !(t.CO2GPerKWh >= 0) || math.IsInf(t.CO2GPerKWh, 0) {
+		bad("site.tariff.co2_g_per_kwh", "%g must be a finite number, 0 or more", t.CO2GPerKWh)
+	}
 }
 
 func checkPort(bad func(string, string, ...any), key string, port int) {

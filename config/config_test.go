@@ -118,3 +118,25 @@ func TestLoad_SecretsNeverFlags(t *testing.T) {
 		t.Fatalf("http.addr from a _FILE: %q %v", c.HTTP.Addr, err)
 	}
 }
+
+// TestLoad_Tariff: the tariff has working defaults for the reference site,
+// loads from flags, and a bad currency or price fails at start naming it.
+func TestLoad_Tariff(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := c.Site.Tariff; tr.Currency != "KRW" || tr.PricePerKWh <= 0 || tr.CO2GPerKWh <= 0 {
+		t.Fatalf("default tariff %+v: want KRW with a price and a CO2 factor", tr)
+	}
+	c, err = load(t, []string{"--site-tariff-currency", "EUR", "--site-tariff-price-per-kwh", "0.31", "--site-tariff-co2-g-per-kwh", "380"}, nil)
+	if err != nil || c.Site.Tariff != (Tariff{Currency: "EUR", PricePerKWh: 0.31, CO2GPerKWh: 380}) {
+		t.Fatalf("tariff from flags: %+v %v", c.Site.Tariff, err)
+	}
+	_, err = load(t, []string{"--site-tariff-currency", "eu", "--site-tariff-price-per-kwh", "NaN", "--site-tariff-co2-g-per-kwh", "-1"}, nil)
+	for _, want := range []string{"site.tariff.currency", "site.tariff.price_per_kwh", "site.tariff.co2_g_per_kwh"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a bad tariff should name %s, got %v", want, err)
+		}
+	}
+}

@@ -20,11 +20,20 @@ type API struct {
 	m   *Merger
 	sql *SQL // nil: no SQL endpoint
 	lim Limits
+	tar Tariff
 }
 
 // NewAPI returns the HTTP API over a merger and (optionally) the SQL
 // engine, with the default limits.
-func NewAPI(m *Merger, sql *SQL) *API { return &API{m: m, sql: sql, lim: DefaultLimits()} }
+func NewAPI(m *Merger, sql *SQL) *API {
+	return &API{m: m, sql: sql, lim: DefaultLimits(), tar: DefaultTariff()}
+}
+
+// WithTariff sets the prices of energy (config site.tariff).
+func (a *API) WithTariff(t Tariff) *API {
+	a.tar = t
+	return a
+}
 
 // WithLimits sets the bounds of one request (config http.*).
 func (a *API) WithLimits(l Limits) *API {
@@ -47,6 +56,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/rooms/{id}/timeline", a.roomTimeline)
 	mux.HandleFunc("GET /v1/rooms/{id}/days", a.roomDays)
 	mux.HandleFunc("GET /v1/hotel/days/{day}", a.hotel)
+	mux.HandleFunc("GET /v1/hotel/days/{day}/hours", a.hotelHours)
+	mux.HandleFunc("GET /v1/hotel/days", a.hotelDays)
+	mux.HandleFunc("GET /v1/rooms/{id}/hours", a.roomHours)
 	if a.sql != nil {
 		mux.HandleFunc("POST /v1/sql", a.sql.ServeHTTP)
 	}
@@ -61,7 +73,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		internal(w, err)
 		return
 	}
-	out := map[string]any{"freshness": fr}
+	out := map[string]any{"freshness": fr, "site": a.site()}
 	if a.sql != nil {
 		// Operators should see when the SQL engine runs without its file
 		// confinement (a kernel without Landlock): the statement check
@@ -245,7 +257,12 @@ func (a *API) roomDays(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		fail(w, http.StatusNotFound, "room %q has sent no event; the hotel's rooms are in GET /v1/hotel/days/today", id)
 	default:
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"room_id": id, "from": from.String(), "to": to.String(), "days": days, "freshness": fr})
+		out := make([]roomDayOut, len(days))
+		for i, d := range days {
+			out[i] = roomDayOut{RoomDay: d, Impact: a.tar.impact(d.EnergyWh, d.WasteWh)}
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"room_id": id, "from": from.String(), "to": to.String(), "days": out,
+			"tariff": a.tar, "freshness": fr})
 	}
 }
 
@@ -305,7 +322,8 @@ func (a *API) hotel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rooms := h.Rooms
-	body := map[string]any{"day": day.String(), "by": by, "rooms_reporting": len(rooms), "total": h.Total, "freshness": fr}
+	body := map[string]any{"day": day.String(), "by": by, "rooms_reporting": len(rooms), "total": a.tar.usage(h.Total),
+		"tariff": a.tar, "freshness": fr}
 	if by == "room" {
 		// The rooms that waste most first.
 		sort.SliceStable(rooms, func(i, j int) bool { return rooms[i].WasteWh > rooms[j].WasteWh })

@@ -36,13 +36,25 @@ type roomsRig struct {
 	m     *Merger
 	now   time.Time
 	parts int
+	// hold holds the close job back: batch closes days as if it were
+	// hold earlier than now, so up to hold/24h more days stay open.
+	hold time.Duration
 }
 
 func newRoomsRig(t *testing.T, start time.Time) *roomsRig {
+	return newRoomsRigIn(t, start, "Asia/Seoul")
+}
+
+// newRoomsRigIn is a rig whose site is in zone.
+func newRoomsRigIn(t *testing.T, start time.Time, zone string) *roomsRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	r := &roomsRig{t: t, ctx: ctx, parts: 2, now: start}
-	r.loc, _ = time.LoadLocation("Asia/Seoul")
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.loc = loc
 	r.addr = testenv.Kafka(t, r.parts)
 	store := testenv.Store(t)
 	r.w = kafkaio.NewWriter([]string{r.addr})
@@ -58,7 +70,8 @@ func newRoomsRig(t *testing.T, start time.Time) *roomsRig {
 	sctx, stop := context.WithCancel(ctx)
 	go func() { done <- sp.Run(sctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{Location: r.loc, CloseGrace: 10 * time.Minute, Now: clock}})
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{Location: r.loc, CloseGrace: 10 * time.Minute,
+		Now: func() time.Time { return r.now.Add(-r.hold) }}})
 	if err != nil {
 		t.Fatal(err)
 	}

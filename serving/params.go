@@ -19,13 +19,15 @@ import (
 type Limits struct {
 	MaxWindows int // http.max_windows: windows of one stats range
 	MaxDays    int // http.max_days: days of one room days range
-	MaxIDs     int // http.max_ids: ids of one ids= list
-	MaxPage    int // http.max_page: largest limit= of a listing
+	// MaxHotelDays bounds a hotel trend: each day replays every open room.
+	MaxHotelDays int // http.max_hotel_days: days of one /v1/hotel/days trend
+	MaxIDs       int // http.max_ids: ids of one ids= list
+	MaxPage      int // http.max_page: largest limit= of a listing
 }
 
 // DefaultLimits are config.Default's http limits.
 func DefaultLimits() Limits {
-	return Limits{MaxWindows: 100_000, MaxDays: 366, MaxIDs: 1000, MaxPage: 10_000}
+	return Limits{MaxWindows: 100_000, MaxDays: 366, MaxHotelDays: 93, MaxIDs: 1000, MaxPage: 10_000}
 }
 
 // The parsers below are pure functions of the query so that they can be
@@ -133,6 +135,33 @@ func parseDayRange(q url.Values, today agg.Day, lim Limits) (from, to agg.Day, e
 	}
 	if n := to.DaysSince(from) + 1; n > int64(lim.MaxDays) {
 		return from, to, fmt.Errorf("the range holds %d days, more than http.max_days (%d): send a shorter range", n, lim.MaxDays)
+	}
+	return from, to, nil
+}
+
+// parseTrendRange reads from and to of the hotel's trend: to defaults to
+// today, from to the week ending at to, and the range holds at most
+// http.max_hotel_days days.
+func parseTrendRange(q url.Values, today agg.Day, lim Limits) (from, to agg.Day, err error) {
+	if to, err = parseDay(q.Get("to"), today, today); err != nil {
+		return from, to, fmt.Errorf("to: %w", err)
+	}
+	weekBefore := to
+	if to.Year > 1 || to.Month > 1 || to.Day > 6 {
+		t := time.Date(to.Year, to.Month, to.Day-6, 0, 0, 0, 0, time.UTC)
+		weekBefore = agg.Day{Year: t.Year(), Month: t.Month(), Day: t.Day()}
+	}
+	if from, err = parseDay(q.Get("from"), today, weekBefore); err != nil {
+		return from, to, fmt.Errorf("from: %w", err)
+	}
+	if to.Compare(from) < 0 {
+		return from, to, errors.New("to must not be before from")
+	}
+	if from.Year < 1970 {
+		return from, to, errors.New("from: send a day from 1970-01-01 on")
+	}
+	if n := to.DaysSince(from) + 1; n > int64(lim.MaxHotelDays) {
+		return from, to, fmt.Errorf("the range holds %d days, more than http.max_hotel_days (%d): send a shorter range", n, lim.MaxHotelDays)
 	}
 	return from, to, nil
 }

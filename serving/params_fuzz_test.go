@@ -27,6 +27,9 @@ var paramRoutes = []struct {
 	{"/v1/rooms/%s/days", []string{"from", "to"}},
 	{"/v1/hotel/days/%s", []string{"by", "limit", "offset"}},
 	{"/v1/batteries", []string{"temp_above", "voltage_below", "current_above", "limit"}},
+	{"/v1/hotel/days", []string{"from", "to"}},
+	{"/v1/hotel/days/%s/hours", nil},
+	{"/v1/rooms/%s/hours", []string{"day"}},
 }
 
 // FuzzHTTPParams sends every /v1 GET route fuzzed query values and path
@@ -46,6 +49,10 @@ func FuzzHTTPParams(f *testing.F) {
 		{"9", "", "Inf", "NaN", "-1e308", "0"},
 		{"5", "", "-5ns", "", "", ""},
 		{"2", "B\x00", "", "", "", ""},
+		{":", "", "0001-01-01", "0001-01-03", "", ""},
+		{":", "", "", "0001-01-05", "", ""},
+		{";", "9999-12-31", "", "", "", ""},
+		{"<", "R-0101", "0000-00-00", "", "", ""},
 	}
 	for _, s := range seeds {
 		route := s[0][0] - '0'
@@ -70,6 +77,11 @@ func FuzzHTTPParams(f *testing.F) {
 		if from, to, err := parseDayRange(q, today, lim); err == nil {
 			if n := to.DaysSince(from) + 1; n < 1 || n > int64(lim.MaxDays) || from.Year < 1 || to.Year > 9999 {
 				t.Fatalf("accepted %v: %s..%s, %d days", q, from, to, n)
+			}
+		}
+		if from, to, err := parseTrendRange(q, today, lim); err == nil {
+			if n := to.DaysSince(from) + 1; n < 1 || n > int64(lim.MaxHotelDays) || from.Year < 1970 || to.Year > 9999 {
+				t.Fatalf("accepted trend %v: %s..%s, %d days", q, from, to, n)
 			}
 		}
 		if d, err := parseDay(v1, today, today); err == nil && (d.Year < 1 || d.Year > 9999) {

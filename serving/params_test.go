@@ -77,3 +77,27 @@ func TestParseDayRange_ComparesDates(t *testing.T) {
 		}
 	}
 }
+
+// TestParseTrendRange: a trend is the week to today by default, and a
+// range past http.max_hotel_days is refused naming the setting.
+func TestParseTrendRange(t *testing.T) {
+	today := agg.Day{Year: 2026, Month: time.March, Day: 3}
+	lim := DefaultLimits()
+	from, to, err := parseTrendRange(url.Values{}, today, lim)
+	if err != nil || from != (agg.Day{Year: 2026, Month: time.February, Day: 25}) || to != today {
+		t.Fatalf("default trend %s..%s %v, want 2026-02-25..2026-03-03", from, to, err)
+	}
+	q := url.Values{"from": {"2026-01-01"}, "to": {"2026-12-31"}}
+	if _, _, err := parseTrendRange(q, today, lim); err == nil || !strings.Contains(err.Error(), "http.max_hotel_days") {
+		t.Fatalf("a year's trend: %v, want an error naming http.max_hotel_days", err)
+	}
+	q = url.Values{"from": {"2026-01-01"}, "to": {"2026-04-03"}} // 93 days
+	if _, _, err := parseTrendRange(q, today, lim); err != nil {
+		t.Fatalf("93 days: %v", err)
+	}
+	for _, bad := range []url.Values{{"to": {"0001-01-03"}}, {"from": {"2026-03-04"}}, {"to": {"2026-02-30"}}} {
+		if _, _, err := parseTrendRange(bad, today, lim); err == nil {
+			t.Fatalf("%v accepted", bad)
+		}
+	}
+}

@@ -76,14 +76,17 @@ func readsCatalog(ctx context.Context, conn *sql.Conn) (map[string]bool, error) 
 }
 
 // checkQuery parses text with DuckDB and enforces the sandbox. It returns
-// the lake and merged tables the query reads.
-func checkQuery(ctx context.Context, conn *sql.Conn, text string, deniedMacros map[string]bool) (map[string]bool, error) {
+// the lake and merged tables the query reads, and the query to run: text
+// itself, or text with its catalog references pointed at the analysts'
+// catalog (catalogrewrite.go).
+func checkQuery(ctx context.Context, conn *sql.Conn, text string, deniedMacros map[string]bool) (map[string]bool, string, error) {
 	if strings.TrimSpace(text) == "" {
-		return nil, queryErr(KindInvalid, "empty query: send one SELECT statement")
+		return nil, "", queryErr(KindInvalid, "empty query: send one SELECT statement")
 	}
+	prepared := preparePG(text)
 	var out string
-	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql($1::VARCHAR)", text).Scan(&out); err != nil {
-		return nil, queryErr(KindInvalid, "parse: %s", err)
+	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql($1::VARCHAR)", prepared).Scan(&out); err != nil {
+		return nil, "", queryErr(KindInvalid, "parse: %s", err)
 	}
 	var tree struct {
 		Error      bool              `json:"error"`
@@ -92,31 +95,48 @@ func checkQuery(ctx context.Context, conn *sql.Conn, text string, deniedMacros m
 		Statements []json.RawMessage `json:"statements"`
 	}
 	if err := json.Unmarshal([]byte(out), &tree); err != nil {
-		return nil, fmt.Errorf("parse tree: %w", err)
+		return nil, "", fmt.Errorf("parse tree: %w", err)
 	}
 	if tree.Error {
 		if tree.ErrorType == "not implemented" {
-			return nil, queryErr(KindRejected, "only read-only SELECT queries are allowed (no COPY, ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE or writes)")
+			return nil, "", queryErr(KindRejected, "only read-only SELECT queries are allowed (no COPY, ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE or writes)")
 		}
-		return nil, queryErr(KindInvalid, "%s", tree.Message)
+		return nil, "", queryErr(KindInvalid, "%s", tree.Message)
 	}
 	if len(tree.Statements) != 1 {
-		return nil, queryErr(KindRejected, "send exactly one SELECT statement (got %d)", len(tree.Statements))
+		return nil, "", queryErr(KindRejected, "send exactly one SELECT statement (got %d)", len(tree.Statements))
 	}
-	var node any
-	if err := json.Unmarshal(tree.Statements[0], &node); err != nil {
-		return nil, fmt.Errorf("parse tree: %w", err)
+	node, err := decodeJSON(tree.Statements[0])
+	if err != nil {
+		return nil, "", fmt.Errorf("parse tree: %w", err)
 	}
-	c := &checker{refs: map[string]bool{}, deniedMacros: deniedMacros}
+	c := &checker{refs: map[string]bool{}, deniedMacros: deniedMacros, rw: &catalogRewrite{conn: conn, ctx: ctx}}
 	if err := c.walk(node, scope{}); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return c.refs, nil
+	if !c.rw.rewrote && prepared == text {
+		return c.refs, text, nil
+	}
+	run, err := c.rw.print(node)
+	if err != nil {
+		return nil, "", err
+	}
+	// What runs is DuckDB's printing of the checked tree: check that text
+	// too, so a printing that parses differently cannot slip past.
+	refs, again, err := checkQuery(ctx, conn, run, deniedMacros)
+	if err != nil {
+		return nil, "", err
+	}
+	if again != run {
+		return nil, "", queryErr(KindInvalid, "the catalog rewrite of this query does not settle: write it without PostgreSQL-only syntax")
+	}
+	return refs, run, nil
 }
 
 type checker struct {
 	refs         map[string]bool
 	deniedMacros map[string]bool
+	rw           *catalogRewrite
 }
 
 // scope holds the CTE names a table reference may mean.
@@ -167,6 +187,13 @@ func (c *checker) node(v map[string]any, sc scope) error {
 		sc = inner
 		done["cte_map"] = true
 	}
+	switch handled, err := c.catalog(v, typ, sc); {
+	case err != nil:
+		return err
+	case handled:
+		return nil
+	}
+	typ, _ = v["type"].(string) // a rewrite may have replaced the node
 	switch typ {
 	case "RECURSIVE_CTE_NODE":
 		name, _ := v["cte_name"].(string)
@@ -212,7 +239,7 @@ func (c *checker) node(v map[string]any, sc scope) error {
 			return queryErr(KindRejected, "%s names a file: only the lake's tables can be read", typ)
 		}
 	}
-	if name, ok := v["function_name"].(string); ok && c.deniedFunction(name) {
+	if name, ok := v["function_name"].(string); ok && v["schema"] != pgSchema && c.deniedFunction(name) {
 		return queryErr(KindRejected, "function %s is not allowed in the sandbox", name)
 	}
 	for k, x := range v {
@@ -253,7 +280,7 @@ func (c *checker) table(v map[string]any, sc scope) error {
 	case !plainName(raw):
 		return queryErr(KindRejected, "%q is not a table name: only the lake's tables can be read, not files", raw)
 	default:
-		return queryErr(KindRejected, "table %s is not available: read the lake's tables (%s)", qualified(catalog, schema, raw), strings.Join(servedTables(), ", "))
+		return queryErr(KindRejected, "table %s is not available: read the lake's tables (%s)", qualified(catalog, schema, raw), strings.Join(tableList(), ", "))
 	}
 	return nil
 }
@@ -280,8 +307,8 @@ func (c *checker) show(v map[string]any) error {
 	return nil
 }
 
-// servedTables lists the lake tables, then the merged ones, sorted.
-func servedTables() []string {
+// tableList lists the lake tables, then the merged ones, sorted.
+func tableList() []string {
 	var merged []string
 	for t := range mergedTables {
 		merged = append(merged, t)

@@ -106,6 +106,8 @@ type SQL struct {
 	mu      sync.RWMutex
 	version int64
 	tables  map[string]bool // lake tables defined at version
+	// catalog lists the served tables for clients (catalog.go).
+	catalog *Catalog
 }
 
 type privatePath struct{ path, label string }
@@ -245,6 +247,10 @@ func (q *SQL) open(ctx context.Context) error {
 			return fmt.Errorf("define the local time macros: %w", err)
 		}
 	}
+	if err := q.openCatalog(ctx, db, conn); err != nil {
+		db.Close()
+		return err
+	}
 	q.db = db
 	return nil
 }
@@ -325,18 +331,25 @@ func (c *collect) Row(vals []any) error {
 // sink calls included; with every thread busy for SlotWait it returns a
 // QueryError of kind busy. Error messages never hold local paths.
 func (q *SQL) Stream(ctx context.Context, text string, args []any, sink RowSink) error {
+	ts := &trackedSink{RowSink: sink}
+	return q.onEngine(ctx, func() error { return ts.err }, func(ctx context.Context) error { return q.stream(ctx, text, args, ts) })
+}
+
+// onEngine runs fn on an engine thread within serve.sql_timeout and turns
+// its error into one the user can act on; sinkErr is the error the
+// query's sink returned, handed back as it is.
+func (q *SQL) onEngine(ctx context.Context, sinkErr func() error, fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
 	var err error
-	ts := &trackedSink{RowSink: sink}
-	if perr := q.eng.do(ctx, func() { err = q.stream(ctx, text, args, ts) }); perr != nil {
+	if perr := q.eng.do(ctx, func() { err = fn(ctx) }); perr != nil {
 		err = perr
 	}
 	switch {
 	case err == nil:
 		return nil
-	case ts.err != nil:
-		return ts.err // the sink's own error, as it gave it (a client gone, a columns-only run)
+	case sinkErr() != nil:
+		return sinkErr() // the sink's own error, as it gave it (a client gone, a columns-only run)
 	case errors.Is(err, errBusy):
 		return queryErr(KindBusy, "%d SQL queries are running, as many as serve.sql_max_concurrent allows: retry in a moment", q.o.MaxConcurrent)
 	case ctx.Err() == context.DeadlineExceeded:
@@ -379,6 +392,16 @@ func (q *SQL) scrub(err error) error {
 
 // stream runs on an engine thread.
 func (q *SQL) stream(ctx context.Context, text string, args []any, sink RowSink) error {
+	return q.checked(ctx, text, func(conn *sql.Conn, refs map[string]bool, text string) (bool, error) {
+		return q.queryAt(ctx, conn, refs, text, args, sink)
+	})
+}
+
+// checked runs on an engine thread: it checks text on a connection of its
+// own and has answer run the text to run (the check may rewrite it: the
+// PostgreSQL catalog, SHOW, DESCRIBE) there, again while the speed layer
+// moves to a newer cut before answer has sent anything (started).
+func (q *SQL) checked(ctx context.Context, text string, answer func(conn *sql.Conn, refs map[string]bool, text string) (started bool, err error)) error {
 	conn, err := q.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -390,12 +413,12 @@ func (q *SQL) stream(ctx context.Context, text string, args []any, sink RowSink)
 			refs[name] = true
 		}
 	} else {
-		if refs, err = checkQuery(ctx, conn, text, q.deniedMacros); err != nil {
+		if refs, text, err = checkQuery(ctx, conn, text, q.deniedMacros); err != nil {
 			return err
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		started, err := q.queryAt(ctx, conn, refs, text, args, sink)
+		started, err := answer(conn, refs, text)
 		if isCutUnavailable(err) && !started && attempt < 5 {
 			continue // the speed layer moved to a newer cut meanwhile
 		}
@@ -441,31 +464,16 @@ WHERE CASE WHEN n_%[1]s > %[3]d THEN error('%[4]s') WHEN b_%[1]s > %[5]d THEN er
 // says whether the sink has been given the columns (then it cannot be
 // retried).
 func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, text string, args []any, sink RowSink) (started bool, err error) {
-	var s *snapshot
-	var v int64
-	// Loading a snapshot fetches lake objects into the cache: a write the
-	// engine thread may not do. While the store is down, pick falls back
-	// to the newest loaded version, as the API does.
-	if err := outside(func() (err error) { s, v, err = q.m.pick(ctx); return err }); err != nil {
+	defer dropTemp(conn)
+	if err := q.clockMacros(ctx, conn, text); err != nil {
 		return false, err
 	}
-	if err := q.define(ctx, s, v); err != nil {
-		if s, v, err = q.fallback(ctx, v, err); err != nil {
-			return false, err
-		}
-	}
-	if needsRooms(refs) {
-		if err := q.m.roomsExact(s); err != nil {
-			return false, queryErr(KindUnavailable, "%s", q.hide(err.Error()))
-		}
-	}
-	defer dropTemp(conn)
-	rows, err := q.execAt(ctx, conn, refs, q.m.sources(s, v), v, text, args)
+	var rows *sql.Rows
+	fr, err := q.at(ctx, conn, refs, true, func() (err error) {
+		rows, err = conn.QueryContext(ctx, q.bounded(text), args...)
+		return err
+	})
 	if err != nil {
-		if s.speedVersion != 0 && isCutUnavailable(err) {
-			return false, queryErr(KindUnavailable, "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
-				q.hide(q.m.storeError()), v)
-		}
 		return false, err
 	}
 	defer rows.Close()
@@ -478,7 +486,7 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 		cols[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
 	}
 	originalNames(ctx, conn, text, args, cols)
-	if err := sink.Columns(cols, q.m.freshness(s)); err != nil {
+	if err := sink.Columns(cols, fr); err != nil {
 		return true, err
 	}
 	row := make([]any, len(cts))
@@ -522,6 +530,44 @@ func (q *SQL) queryAt(ctx context.Context, conn *sql.Conn, refs map[string]bool,
 	return true, nil
 }
 
+// at points the lake tables at the speed layer's manifest version and,
+// with them held still, defines on conn the merged views of refs (from
+// every side when withSpeed, else empty: enough for their columns) and
+// runs open, which opens the query's result. The caller drops conn's
+// temporary views once it has read the result.
+func (q *SQL) at(ctx context.Context, conn *sql.Conn, refs map[string]bool, withSpeed bool, open func() error) (Freshness, error) {
+	var s *snapshot
+	var v int64
+	// Loading a snapshot fetches lake objects into the cache: a write the
+	// engine thread may not do. While the store is down, pick falls back
+	// to the newest loaded version, as the API does.
+	if err := outside(func() (err error) { s, v, err = q.m.pick(ctx); return err }); err != nil {
+		return Freshness{}, err
+	}
+	if err := q.define(ctx, s, v); err != nil {
+		if s, v, err = q.fallback(ctx, v, err); err != nil {
+			return Freshness{}, err
+		}
+	}
+	if withSpeed && needsRooms(refs) {
+		if err := q.m.roomsExact(s); err != nil {
+			return Freshness{}, queryErr(KindUnavailable, "%s", q.hide(err.Error()))
+		}
+	}
+	var srcs []Source
+	if withSpeed {
+		srcs = q.m.sources(s, v)
+	}
+	if err := q.execAt(ctx, conn, refs, srcs, v, open); err != nil {
+		if s.speedVersion != 0 && isCutUnavailable(err) {
+			return Freshness{}, queryErr(KindUnavailable, "the object store is unreachable (%s) and the speed layer moved past batch version %d, which the tables read: an answer now would not be exact; retry once the store answers",
+				q.hide(q.m.storeError()), v)
+		}
+		return Freshness{}, err
+	}
+	return q.m.freshness(s), nil
+}
+
 // fallback answers when the lake files of version v cannot be fetched
 // because the store is unreachable: the tables stay on the version they
 // already read, as the API falls back to its last loaded version. That is
@@ -553,33 +599,22 @@ func (q *SQL) fallback(ctx context.Context, v int64, err error) (*snapshot, int6
 // slowly holds its engine thread, never the views, and cannot stall a
 // swap to a newer manifest (which would queue every later query behind
 // it).
-func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source, v int64, text string, args []any) (*sql.Rows, error) {
+func (q *SQL) execAt(ctx context.Context, conn *sql.Conn, refs map[string]bool, srcs []Source, v int64, open func() error) error {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.version != v {
-		return nil, queryErr(KindUnavailable, "views moved to a newer manifest")
-	}
-	// The clock's macros read the serving layer's now, fixed per query;
-	// defining them costs half a millisecond, so only for a query that
-	// may call them (a connection keeps an older definition otherwise).
-	if strings.Contains(strings.ToLower(text), "local_") {
-		for _, s := range nowMacros(q.m.now(), q.m.loc) {
-			if _, err := conn.ExecContext(ctx, s); err != nil {
-				return nil, fmt.Errorf("define the clock macros: %w", err)
-			}
-		}
+		return queryErr(KindUnavailable, "views moved to a newer manifest")
 	}
 	if err := q.mergedViews(ctx, conn, refs, srcs); err != nil {
-		return nil, err
+		return err
 	}
-	rows, err := conn.QueryContext(ctx, q.bounded(text), args...)
-	if err != nil {
+	if err := open(); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		return nil, q.duckErr(err)
+		return q.duckErr(err)
 	}
-	return rows, nil
+	return nil
 }
 
 // LooksRenamed reports whether a column name looks like DuckDB's renaming
@@ -636,12 +671,9 @@ func (q *SQL) tooManyBytes() error {
 // duckErr turns a DuckDB error into one the user can act on.
 func (q *SQL) duckErr(err error) error {
 	msg := err.Error()
-	// DuckDB quotes the query around an error's position (LINE n: ...),
-	// and for a short query that quote reaches bounded()'s markers.
-	head := msg
-	if i := strings.Index(msg, "\nLINE "); i >= 0 {
-		head = msg[:i]
-	}
+	// The markers count only in the message's first line: DuckDB quotes
+	// the failing query below it, and the bounded query holds them.
+	head, _, _ := strings.Cut(msg, "\n")
 	switch {
 	case strings.Contains(head, rowsMarker):
 		return q.tooManyRows()
@@ -654,7 +686,7 @@ func (q *SQL) duckErr(err error) error {
 	case strings.Contains(msg, "Permission denied"):
 		return queryErr(KindRejected, "the SQL engine reads only the lake's tables: %s", msg)
 	}
-	if hint, ok := icuHint(msg, q.m.loc); ok {
+	if hint, ok := q.icuHint(msg); ok {
 		return queryErr(KindInvalid, "%s", hint)
 	}
 	return queryErr(KindInvalid, "%s", explain(err, q.tables))
@@ -665,7 +697,7 @@ func explain(err error, defined map[string]bool) string {
 	msg := err.Error()
 	if strings.Contains(msg, "does not exist") && strings.Contains(msg, "Table with name") {
 		var have []string
-		for _, t := range servedTables() {
+		for _, t := range tableList() {
 			if _, merged := mergedTables[t]; merged || defined[t] {
 				have = append(have, t)
 			}
@@ -774,6 +806,31 @@ func (q *SQL) mergedViews(ctx context.Context, conn *sql.Conn, refs map[string]b
 		return q.nowView(ctx, conn, srcs)
 	}
 	return nil
+}
+
+// clockMacros defines the macros that read the serving layer's clock,
+// fixed per query. That costs half a millisecond, so only for a query
+// that may call them (a connection keeps an older definition otherwise).
+func (q *SQL) clockMacros(ctx context.Context, conn *sql.Conn, text string) error {
+	if !strings.Contains(strings.ToLower(text), "local_") {
+		return nil
+	}
+	for _, s := range nowMacros(q.m.now(), q.m.loc) {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("define the clock macros: %w", err)
+		}
+	}
+	return nil
+}
+
+// icuHint is the engine's answer to a time-zone function: the site zone
+// names the local time macros (no hint without a merger, as in tests of
+// the errors alone).
+func (q *SQL) icuHint(msg string) (string, bool) {
+	if q.m == nil {
+		return "", false
+	}
+	return icuHint(msg, q.m.loc)
 }
 
 // localColumns adds the site-local day and hour of a lake table's time

@@ -256,3 +256,21 @@ func TestSQLHTTP_ErrorAfterRowsClosesJSON(t *testing.T) {
 		t.Fatalf("%v: %d rows, error %q", err, len(out.Rows), out.Error)
 	}
 }
+
+// TestSQL_ErrorQuotingTheBoundIsNotABound: DuckDB quotes the line of the
+// bounded query an error points at, and that line holds the bound
+// markers; the error is the query's own, not "too many rows".
+func TestSQL_ErrorQuotingTheBoundIsNotABound(t *testing.T) {
+	q := &SQL{o: SQLOptions{MaxRows: 10, MaxResultBytes: 100}}
+	for _, marker := range []string{rowsMarker, bytesMarker} {
+		err := q.duckErr(errors.New("Conversion Error: Unimplemented type for cast (TIMESTAMP WITH TIME ZONE -> DATE)\n" +
+			"LINE 5: WHERE CASE WHEN n_1 > 10 THEN error('" + marker + "') ELSE true END"))
+		var qe *QueryError
+		if !errors.As(err, &qe) || qe.Kind != KindInvalid || !strings.Contains(qe.Msg, "Conversion Error") {
+			t.Fatalf("marker %q quoted: got %v, want the conversion error", marker, err)
+		}
+		if err := q.duckErr(errors.New("Invalid Input Error: " + marker)); !errors.As(err, &qe) || qe.Kind != KindTooLarge {
+			t.Fatalf("marker %q raised: got %v, want too_large", marker, err)
+		}
+	}
+}

@@ -58,6 +58,16 @@ func FuzzSQLSandbox(f *testing.F) {
 		"SELECT battery_id, avg(soc_pct_mean) FROM battery_stats_1m GROUP BY 1",
 		"SELECT 1; SELECT * FROM read_text('CANARY')",
 		"INSTALL httpfs",
+		"SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(battery_now)$' COLLATE pg_catalog.default",
+		"SELECT 'battery_now'::regclass, c.oid::pg_catalog.regtype::pg_catalog.text FROM pg_catalog.pg_class c",
+		"SELECT * FROM pg_catalog.pg_class, read_text('CANARY')",
+		"SELECT pg_catalog.pg_get_userbyid(1), current_user, version(), pg_catalog.array_to_string(['a'], ',')",
+		"SHOW TABLES",
+		"DESCRIBE battery_now",
+		"SHOW transaction_isolation",
+		"SELECT * FROM public.battery_now, gridlake.main.battery_raw LIMIT 1",
+		"SELECT pg_catalog.read_text('CANARY')",
+		"SELECT * FROM information_schema.columns WHERE table_name = 'x' COLLATE \"C\"",
 	} {
 		f.Add(s)
 	}

@@ -77,9 +77,15 @@ func (q *SQL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(q.o.Timeout + 5*time.Second))
 	sent := &sentCounter{w: w}
 	sink := &httpSink{h: w.Header(), media: media, sent: sent, buf: newBufferedSink(sent)}
-	err = q.Stream(r.Context(), req.SQL, req.Params, sink)
+	finish := sink.finish
+	if media == MediaArrow {
+		as := &arrowHTTPSink{h: w.Header(), buf: sink.buf}
+		err, finish = q.StreamArrow(r.Context(), req.SQL, req.Params, as), as.finish
+	} else {
+		err = q.Stream(r.Context(), req.SQL, req.Params, sink)
+	}
 	if err == nil {
-		err = sink.finish()
+		err = finish()
 		if err != nil {
 			q.o.Log.Warn("write SQL result", "err", err)
 		}

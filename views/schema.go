@@ -112,11 +112,16 @@ func TempTableDDL(name string, s *arrow.Schema) string {
 	return b.String()
 }
 
-// duckType is the DuckDB type of the Arrow types the views use.
+// duckType is the DuckDB type of the Arrow types the views and the raw
+// tables use.
 func duckType(t arrow.DataType) string {
 	switch t.ID() {
 	case arrow.STRING:
 		return "VARCHAR"
+	case arrow.BOOL:
+		return "BOOLEAN"
+	case arrow.INT32:
+		return "INTEGER"
 	case arrow.INT64:
 		return "BIGINT"
 	case arrow.FLOAT64:

@@ -101,7 +101,7 @@ func TestUp_NonLoopbackWithoutUsersRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, args := range [][]string{
-		{"up", "--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--serve-pg-addr", "127.0.0.1:0"},
+		{"up", "--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--serve-pg-addr", "127.0.0.1:0", "--serve-flight-addr", "127.0.0.1:0"},
 		// Nothing listens on this S3 endpoint: the refusal comes first.
 		{"jobs", "scheduler", "--s3-endpoint", "127.0.0.1:1", "--kafka-brokers", "127.0.0.1:1"},
 	} {

@@ -33,6 +33,11 @@ Layers:
           battery's latest reading, 1.1% fleet, hotel and the dashboard's
           fleet summary and out-of-range page). Target: p99 < 10 ms for a
           battery's last-hour stats at 2,000 requests/s.
+  sql     one serving layer's SQL engine behind the PostgreSQL protocol, Arrow
+          Flight SQL and POST /v1/sql (Arrow), on loopback: rows/s of a client
+          reading a --rows result (default 1M rows of id, battery_id, ts,
+          voltage_v) through each, the best of --runs, and Flight SQL's ratio
+          to the PostgreSQL protocol.
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
@@ -102,6 +107,20 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		res, err := bench.Serve(ctx, o)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(e.stdout).Encode(res)
+	case "sql":
+		fs := flag.NewFlagSet("gridlake bench sql", flag.ContinueOnError)
+		fs.SetOutput(e.stderr)
+		o := bench.SQLOptions{Progress: e.stderr}
+		fs.IntVar(&o.Rows, "rows", 1_000_000, "rows of the result")
+		fs.IntVar(&o.Runs, "runs", 3, "runs per protocol; the best counts")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		res, err := bench.SQL(ctx, o)
 		if err != nil {
 			return err
 		}

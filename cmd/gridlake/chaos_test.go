@@ -85,7 +85,7 @@ func TestChaos_KillAndStopEveryProcessWhileIngesting(t *testing.T) {
 	serve := &chaos.Proc{Name: "serve", Path: bin, Log: filepath.Join(root, "serve.log"),
 		// s3.timeout bounds how long an answer waits on a frozen store
 		// before serving falls back; below the pollers' 5 s client timeout.
-		Args: args([]string{"serve"}, "--http-addr", serveAddr, "--serve-pg-addr", "", "--jobs-enabled=false", "--s3-timeout", "2s",
+		Args: args([]string{"serve"}, "--http-addr", serveAddr, "--serve-pg-addr", "", "--serve-flight-addr", "", "--jobs-enabled=false", "--s3-timeout", "2s",
 			"--data-dir", filepath.Join(root, "serve")),
 		Ready: chaos.HTTPReady("http://"+serveAddr+"/v1/status", "Authorization", "Bearer "+token)}
 	var scheds [2]*chaos.Proc

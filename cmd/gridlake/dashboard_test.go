@@ -222,7 +222,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 
 	// Hotel energy for yesterday (site time zone), rooms in waste order.
 	day := time.Now().In(mustLoc(t, "Asia/Seoul")).AddDate(0, 0, -1).Format("2006-01-02")
-	dom = chromium(t, b, base+"/#/hotel?day="+day, filepath.Join(shots, "hotel.png"), 1280, 1100)
+	dom = chromium(t, b, base+"/#/hotel?day="+day, filepath.Join(shots, "hotel.png"), 1280, 1700)
 	var hotel struct {
 		RoomsReporting int `json:"rooms_reporting"`
 		Total          struct {
@@ -236,8 +236,9 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	getJSON(t, u.token, base+"/v1/hotel/days/"+day+"?by=room&limit=50", &hotel)
 	got = shown(dom)
 	same("hotel", "hotel-rooms", got, float64(hotel.RoomsReporting))
-	same("hotel", "hotel-energy", got, hotel.Total.EnergyWh/1000)
-	same("hotel", "hotel-waste", got, hotel.Total.WasteWh/1000)
+	same("hotel", "hotel-energy", got, hotel.Total.EnergyWh)
+	same("hotel", "hotel-waste", got, hotel.Total.WasteWh)
+	checkHotelCharts(t, b, u.token, base, day, dom, shots, hotel.Total.EnergyWh, hotel.Total.WasteWh)
 	var order []string
 	for _, m := range regexp.MustCompile(`data-room="([^"]+)"`).FindAllStringSubmatch(dom, -1) {
 		order = append(order, m[1])
@@ -272,6 +273,11 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 	same("room", "room-energy", got, days.Days[0].EnergyWh)
 	same("room", "room-waste", got, days.Days[0].WasteWh)
 	same("room", "room-occupied", got, days.Days[0].OccupiedS/3600)
+	var rh hoursTotal
+	getJSON(t, u.token, base+"/v1/rooms/"+room+"/hours?day="+day, &rh)
+	checkChart(t, "room hours", dom, "room-hour-chart", 24, rh.Total.EnergyWh, rh.Total.WasteWh)
+	checkChart(t, "room hours", dom, "room-hour-chart", 24, days.Days[0].EnergyWh, days.Days[0].WasteWh)
+	same("room", "room-hours-energy", got, rh.Total.EnergyWh)
 	spans := len(tl.Timeline.Occupied) + len(tl.Timeline.Sold)
 	for _, d := range tl.Timeline.Devices {
 		spans += len(d.On)
@@ -282,6 +288,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 
 	// Jobs.
 	dom = chromium(t, b, base+"/#/jobs", filepath.Join(shots, "jobs.png"), 1280, 700)
+	checkZone(t, "jobs", dom)
 	if rows := strings.Count(dom, "data-job="); rows != 7 {
 		t.Fatalf("the jobs page lists %d jobs, want 7", rows)
 	}
@@ -304,4 +311,106 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 		t.Fatalf("after sign-out the dashboard still opens: %v", err)
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// hoursTotal is the total of a /v1/.../hours answer.
+type hoursTotal struct {
+	HoursInDay int `json:"hours_in_day"`
+	Total      struct {
+		EnergyWh float64 `json:"energy_wh"`
+		WasteWh  float64 `json:"waste_wh"`
+	}
+}
+
+var chartRe = regexp.MustCompile(`<svg id="([^"]+)"[^>]* data-bars="(\d+)" data-energy-wh="([^"]*)" data-waste-wh="([^"]*)"`)
+
+// checkChart asserts the bar chart id in dom draws bars bars adding up to
+// energyWh and wasteWh.
+func checkChart(t *testing.T, page, dom, id string, bars int, energyWh, wasteWh float64) {
+	t.Helper()
+	for _, m := range chartRe.FindAllStringSubmatch(dom, -1) {
+		if m[1] != id {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		e, err1 := strconv.ParseFloat(m[3], 64)
+		w, err2 := strconv.ParseFloat(m[4], 64)
+		if n != bars || err1 != nil || err2 != nil || !closeTo(e, energyWh) || !closeTo(w, wasteWh) {
+			t.Fatalf("%s: chart %s draws %d bars of %s Wh, waste %s Wh; the API says %d bars, %v Wh, waste %v Wh", page, id, n, m[3], m[4], bars, energyWh, wasteWh)
+		}
+		return
+	}
+	t.Fatalf("%s: no chart %s on the page", page, id)
+}
+
+// closeTo allows for the order the browser and the server add in.
+func closeTo(a, b float64) bool {
+	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+}
+
+// checkZone asserts the page names the site zone its times are in.
+func checkZone(t *testing.T, page, dom string) {
+	t.Helper()
+	if !strings.Contains(dom, "times in Asia/Seoul (KST)") {
+		t.Fatalf("%s does not say its times are in Asia/Seoul (KST)", page)
+	}
+}
+
+// checkHotelCharts checks the hotel page's hourly chart and trend against
+// the API (and the hours against the day's report), switches the trend to
+// a month, and saves screenshots of both.
+func checkHotelCharts(t *testing.T, b *headless.Browser, token, base, day, dom, shots string, energyWh, wasteWh float64) {
+	t.Helper()
+	checkZone(t, "hotel", dom)
+	var hrs hoursTotal
+	getJSON(t, token, base+"/v1/hotel/days/"+day+"/hours", &hrs)
+	if hrs.HoursInDay != 24 {
+		t.Fatalf("%s in Asia/Seoul has %d hours", day, hrs.HoursInDay)
+	}
+	checkChart(t, "hotel hours", dom, "hour-chart", 24, hrs.Total.EnergyWh, hrs.Total.WasteWh)
+	checkChart(t, "hotel hours", dom, "hour-chart", 24, energyWh, wasteWh)
+	if got := shown(dom); !closeTo(got["hours-energy"], energyWh) || !closeTo(got["hours-waste"], wasteWh) {
+		t.Fatalf("the hourly chart's total shows %v Wh, waste %v Wh; the day's report %v, %v", got["hours-energy"], got["hours-waste"], energyWh, wasteWh)
+	}
+	// A fully green waste-share bar would say "no waste" for a day of none
+	// as loudly as for a day of some: the bar shows waste only.
+	if strings.Contains(dom, `background:var(--good)"></span>`) {
+		t.Fatal("a waste-share bar is drawn green")
+	}
+	trend := func(days int) float64 {
+		t.Helper()
+		d, _ := time.Parse("2006-01-02", day)
+		var tr struct {
+			Days []struct {
+				Day      string
+				EnergyWh float64 `json:"energy_wh"`
+				WasteWh  float64 `json:"waste_wh"`
+			}
+		}
+		getJSON(t, token, base+"/v1/hotel/days?from="+d.AddDate(0, 0, 1-days).Format("2006-01-02")+"&to="+day, &tr)
+		var e, w float64
+		for _, r := range tr.Days {
+			e, w = e+r.EnergyWh, w+r.WasteWh
+		}
+		if len(tr.Days) != days || tr.Days[days-1].Day != day || !closeTo(tr.Days[days-1].EnergyWh, energyWh) {
+			t.Fatalf("the trend to %s: %+v; want %d days ending with %v Wh", day, tr.Days, days, energyWh)
+		}
+		checkChart(t, "hotel trend", dom, "trend-chart", days, e, w)
+		return e
+	}
+	trend(7)
+	if err := b.Click(`#trend-tabs button[data-span="month"]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(`document.querySelector("#trend-chart") && document.querySelector("#trend-chart").dataset.bars === "30"`, 30*time.Second); err != nil {
+		t.Fatalf("the month toggle does not draw 30 days: %v", err)
+	}
+	var err error
+	if dom, err = b.DOM(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Screenshot(filepath.Join(shots, "hotel-month.png")); err != nil {
+		t.Fatal(err)
+	}
+	trend(30)
 }

@@ -41,7 +41,10 @@ type servingStack struct {
 	pgAddr string
 	// pg is the PostgreSQL listener, nil when serve.pg_addr is empty; the
 	// process's lifecycle serves it.
-	pg     *pgListener
+	pg *pgListener
+	// flight is the Flight SQL listener, nil when serve.flight_addr is
+	// empty (serveflight.go).
+	flight *flightListener
 	closer []func()
 }
 
@@ -73,6 +76,9 @@ func (s *servingStack) join(lc *lifecycle) {
 	if s.pg != nil {
 		lc.add("PostgreSQL listener", s.pg.serve)
 	}
+	if s.flight != nil {
+		lc.add("Flight SQL listener", s.flight.serve)
+	}
 }
 
 // startServing mounts the /v1 API on mux and opens the PostgreSQL
@@ -98,7 +104,11 @@ func startServing(ctx context.Context, e *env, cfg *config.Config, store *objsto
 	}
 	sv.closer = append(sv.closer, func() { sv.sql.Close() })
 	h := cfg.HTTP
-	serving.NewAPI(sv.merger, sv.sql).WithLimits(serving.Limits{MaxWindows: h.MaxWindows, MaxDays: h.MaxDays, MaxIDs: h.MaxIDs, MaxPage: h.MaxPage}).Register(mux)
+	tar := cfg.Site.Tariff
+	serving.NewAPI(sv.merger, sv.sql).
+		WithLimits(serving.Limits{MaxWindows: h.MaxWindows, MaxDays: h.MaxDays, MaxHotelDays: h.MaxHotelDays, MaxIDs: h.MaxIDs, MaxPage: h.MaxPage}).
+		WithTariff(serving.Tariff{Currency: tar.Currency, PricePerKWh: tar.PricePerKWh, CO2GPerKWh: tar.CO2GPerKWh}).
+		Register(mux)
 	serving.RegisterDashboard(mux)
 	if cfg.Serve.PGAddr != "" {
 		pgTLS, err := loadPGTLS(cfg)
@@ -119,6 +129,13 @@ func startServing(ctx context.Context, e *env, cfg *config.Config, store *objsto
 		sv.pg = &pgListener{ln: ln, srv: &pgwire.Server{Q: sv.sql, Auth: acc.dir, TLS: pgTLS, RequireTLS: cfg.Serve.PGTLSRequired, Log: log.With("layer", "pgwire"),
 			MaxConns: cfg.Serve.PGMaxConns, StartupTimeout: cfg.Serve.PGStartupTimeout, IdleTimeout: cfg.Serve.PGIdleTimeout, WriteTimeout: cfg.Serve.PGWriteTimeout,
 			MaxMessageBytes: cfg.Serve.PGMaxMessageBytes, MaxSessionBytes: cfg.Serve.PGMaxSessionBytes}}
+	}
+	if sv.flight, err = startFlight(e, cfg, sv.sql, acc, log); err != nil {
+		sv.close()
+		return nil, err
+	}
+	if sv.flight != nil {
+		sv.closer = append(sv.closer, func() { sv.flight.ln.Close() })
 	}
 	return sv, nil
 }

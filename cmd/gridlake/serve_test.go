@@ -38,7 +38,7 @@ func TestServe_SQLOverHTTPAndPostgres(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		done <- run(ctx, e, []string{"up", "--simulate", "--data-dir", dir,
-			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
+			"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0", "--serve-flight-addr", "127.0.0.1:0",
 			"--serve-pg-tls-cert-file", certFile, "--serve-pg-tls-key-file", keyFile,
 			// The simulator stops after 15 s, so answers taken one after
 			// the other (psql, then HTTP) see the same data.

@@ -41,6 +41,7 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	binds := map[string]string{"http.addr": cfg.HTTP.Addr}
 	if withServing {
 		binds["serve.pg_addr"] = cfg.Serve.PGAddr
+		binds["serve.flight_addr"] = cfg.Serve.FlightAddr
 	}
 	acc, err := openAccess(&cfg, binds)
 	if err != nil {
@@ -81,7 +82,7 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 		}
 		defer sched.close()
 		sched.join(lc)
-		banner = "gridlake serve: %s/v1/openapi.json  " + sv.pgHint() + "\n"
+		banner = "gridlake serve: %s/v1/openapi.json  " + sv.pgHint() + "\n" + sv.flightHint()
 	}
 	hl, err := listenHTTP(e, cfg.HTTP, mux, acc, log)
 	if err != nil {

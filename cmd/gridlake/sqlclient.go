@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/gridlake/gridlake/auth"
@@ -18,7 +17,10 @@ import (
 
 const sqlSynopsis = `A terminal SQL client for analysts: it sends read-only DuckDB queries to
 a running gridlake (serve or up) over HTTP (POST /v1/sql) and prints the rows.
-Without -c it reads queries from stdin, one per ';'.
+Without -c it reads queries from stdin, one per ';'. \dt lists the tables
+and \d TABLE describes one. The table format prints integers as integers and
+timestamps in RFC 3339 in the site time zone (site.timezone); csv and json
+print the server's answer as it is (timestamps in UTC).
 
 Tables: battery_raw, room_raw, battery_1m/1h/1d, fleet_1m/1h, battery_latest,
 room_day (batch), battery_stats_1m/1h/1d, fleet_stats_1m/1h/1d, battery_now,
@@ -51,8 +53,18 @@ func runSQL(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	loc, err := cfg.Location()
+	if err != nil {
+		return err
+	}
 	runOne := func(q string) error {
-		return sqlOnce(ctx, e.stdout, cl, q, *format, accept)
+		if mq, ok, err := metaQuery(q); ok {
+			if err != nil {
+				return err
+			}
+			q = mq
+		}
+		return sqlOnce(ctx, e.stdout, cl, q, *format, accept, loc)
 	}
 	if *query != "" {
 		return runOne(*query)
@@ -61,6 +73,14 @@ func runSQL(ctx context.Context, e *env, args []string) error {
 	var buf strings.Builder
 	failed := false
 	for in.Scan() {
+		if strings.TrimSpace(buf.String()) == "" && strings.HasPrefix(strings.TrimSpace(in.Text()), `\`) {
+			// A shortcut ends at its line, as in psql.
+			if err := runOne(in.Text()); err != nil {
+				fmt.Fprintln(e.stderr, "error:", err)
+				failed = true
+			}
+			continue
+		}
 		buf.WriteString(in.Text())
 		buf.WriteByte('\n')
 		if strings.HasSuffix(strings.TrimSpace(in.Text()), ";") {
@@ -82,7 +102,7 @@ func runSQL(ctx context.Context, e *env, args []string) error {
 	return in.Err()
 }
 
-func sqlOnce(ctx context.Context, out io.Writer, cl *apiClient, q, format, accept string) error {
+func sqlOnce(ctx context.Context, out io.Writer, cl *apiClient, q, format, accept string, loc *time.Location) error {
 	body, _ := json.Marshal(map[string]string{"sql": strings.TrimRight(strings.TrimSpace(q), ";")})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cl.base+"/v1/sql", bytes.NewReader(body))
 	if err != nil {
@@ -114,40 +134,11 @@ func sqlOnce(ctx context.Context, out io.Writer, cl *apiClient, q, format, accep
 		_, err = out.Write(data)
 		return err
 	}
-	var res struct {
-		Columns []struct{ Name string }
-		Rows    [][]any
-		Error   string // an answer cut short after rows went out
-		Fresh   struct {
-			BatchVersion int64 `json:"batch_version"`
-			SpeedLag     int64 `json:"speed_lag_records"`
-		} `json:"freshness"`
-	}
-	if err := json.Unmarshal(data, &res); err != nil {
+	res, err := decodeAnswer(data)
+	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	for i, c := range res.Columns {
-		if i > 0 {
-			fmt.Fprint(tw, "\t")
-		}
-		fmt.Fprint(tw, c.Name)
-	}
-	fmt.Fprintln(tw)
-	for _, row := range res.Rows {
-		for i, v := range row {
-			if i > 0 {
-				fmt.Fprint(tw, "\t")
-			}
-			if v == nil {
-				v = "NULL"
-			}
-			fmt.Fprint(tw, v)
-		}
-		fmt.Fprintln(tw)
-	}
-	tw.Flush()
-	fmt.Fprintf(out, "(%d rows, %.0f ms, batch version %d, speed lag %d records)\n", len(res.Rows), float64(time.Since(t0).Microseconds())/1000, res.Fresh.BatchVersion, res.Fresh.SpeedLag)
+	renderTable(out, res, loc, time.Since(t0))
 	if res.Error != "" {
 		return fmt.Errorf("the answer was cut short: %s", res.Error)
 	}

@@ -36,7 +36,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
-	acc, err := openAccess(&cfg, map[string]string{"http.addr": cfg.HTTP.Addr, "serve.pg_addr": cfg.Serve.PGAddr})
+	acc, err := openAccess(&cfg, map[string]string{"http.addr": cfg.HTTP.Addr, "serve.pg_addr": cfg.Serve.PGAddr, "serve.flight_addr": cfg.Serve.FlightAddr})
 	if err != nil {
 		return err
 	}
@@ -90,8 +90,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		})
 	}
 
-	fmt.Fprintf(e.stdout, "gridlake is up\n  dashboard %s/\n%s  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    %s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n  data    %s\n",
-		hl.base, tokenBanner(acc, &cfg, hl.base, sv), st.Brokers[0], st.Brokers[0], st.S3Addr, cfg.S3.Bucket, hl.base, sv.pgHint(), cfg.DataDir)
+	fmt.Fprintf(e.stdout, "gridlake is up\n  dashboard %s/\n%s  kafka   %s   (try: kcat -b %s -L)\n  s3      http://%s   bucket %s\n  http    %s   (/v1/openapi.json, /v1/status, /v1/jobs, /metrics, /healthz)\n  sql     %s   or: gridlake sql -c 'SELECT count(*) FROM battery_now'\n%s  data    %s\n",
+		hl.base, tokenBanner(acc, &cfg, hl.base, sv), st.Brokers[0], st.Brokers[0], st.S3Addr, cfg.S3.Bucket, hl.base, sv.pgHint(), sv.flightHint(), cfg.DataDir)
 	stop := context.AfterFunc(ctx, func() { fmt.Fprintln(e.stdout, "gridlake: shutting down") })
 	defer stop()
 	return lc.run()

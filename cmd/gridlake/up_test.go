@@ -127,7 +127,7 @@ func startUpListening(t *testing.T, listen func(network, address string) (net.Li
 	u := &upProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
 	e := &env{stdout: u.stdout, stderr: u.stderr, getenv: func(string) string { return "" }, listen: listen}
 	args := append([]string{"up", "--simulate", "--data-dir", t.TempDir(),
-		"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0",
+		"--kafka-embedded-port", "0", "--s3-embedded-port", "0", "--http-addr", "127.0.0.1:0", "--serve-pg-addr", "127.0.0.1:0", "--serve-flight-addr", "127.0.0.1:0",
 		"--simulate-batteries", "50", "--simulate-rooms", "5", "--simulate-rate", "10"}, extra...)
 	go func() { u.done <- run(ctx, e, args) }()
 	t.Cleanup(func() { u.stop() }) // before the data dir is removed

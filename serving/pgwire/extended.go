@@ -141,7 +141,9 @@ func (ss *session) describe(ctx context.Context, m *pgproto3.Describe) error {
 		}
 		for i, oid := range st.paramOIDs {
 			if oid == 0 {
-				st.paramOIDs[i] = oidText // undeclared: the client sends text
+				// Undeclared: the type of a $n::type cast in the query, else
+				// text (the client sends text, DuckDB casts it).
+				st.paramOIDs[i] = castOID(st.query, i+1)
 			}
 		}
 		ss.be.Send(&pgproto3.ParameterDescription{ParameterOIDs: st.paramOIDs})

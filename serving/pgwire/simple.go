@@ -24,6 +24,12 @@ func (ss *session) simple(ctx context.Context, q string) error {
 			ss.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
 			continue
 		}
+		if isCopy, err := ss.copyStatement(ctx, st); isCopy {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		w := &rowWriter{ss: ss, describe: true}
 		if err := ss.run(ctx, st, nil, w); err != nil {
 			return err

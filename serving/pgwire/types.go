@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -38,25 +37,30 @@ type column struct {
 	size int16
 }
 
-// oidOf maps a DuckDB type to the PostgreSQL type clients see. Integers
-// are all int8 and decimals float8, so one encoding serves each family.
+// oidOf maps a DuckDB type to the PostgreSQL type clients see: the same
+// mapping as the catalog's (serving.PGType), so a column's type in
+// RowDescription is the one pg_attribute lists.
 func oidOf(duck string) (uint32, int16) {
-	switch {
-	case duck == "BOOLEAN":
-		return oidBool, 1
-	case duck == "TINYINT", duck == "SMALLINT", duck == "INTEGER", duck == "BIGINT",
-		duck == "UTINYINT", duck == "USMALLINT", duck == "UINTEGER":
-		return oidInt8, 8
-	case duck == "FLOAT", duck == "DOUBLE", strings.HasPrefix(duck, "DECIMAL"):
-		return oidFloat8, 8
-	case duck == "DATE":
-		return oidDate, 4
-	case duck == "TIMESTAMP WITH TIME ZONE", duck == "TIMESTAMPTZ":
-		return oidTimestamptz, 8
-	case strings.HasPrefix(duck, "TIMESTAMP"):
-		return oidTimestamp, 8
+	oid, _ := serving.PGType(duck)
+	switch oid {
+	case oidBool, oidInt8, oidInt2, oidInt4, oidFloat4, oidFloat8, oidDate, oidTimestamp, oidTimestamptz, oidNumeric:
+		return uint32(oid), typeSize(uint32(oid))
 	}
-	return oidText, -1
+	return oidText, -1 // every other type travels as its text
+}
+
+func typeSize(oid uint32) int16 {
+	switch oid {
+	case oidBool:
+		return 1
+	case oidInt2:
+		return 2
+	case oidInt4, oidFloat4, oidDate:
+		return 4
+	case oidInt8, oidFloat8, oidTimestamp, oidTimestamptz:
+		return 8
+	}
+	return -1
 }
 
 // columnsOf maps the engine's columns; a row has at most 65,535 values on
@@ -112,8 +116,19 @@ func appendValue(dst []byte, v any, oid uint32, format int16) (_ []byte, ok bool
 	case oidInt8:
 		n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
 		return binary.BigEndian.AppendUint64(dst, uint64(n)), true, err
+	case oidInt4:
+		n, err := strconv.ParseInt(fmt.Sprint(v), 10, 32)
+		return binary.BigEndian.AppendUint32(dst, uint32(int32(n))), true, err
+	case oidInt2:
+		n, err := strconv.ParseInt(fmt.Sprint(v), 10, 16)
+		return binary.BigEndian.AppendUint16(dst, uint16(int16(n))), true, err
 	case oidFloat8:
 		return binary.BigEndian.AppendUint64(dst, math.Float64bits(toFloat(v))), true, nil
+	case oidFloat4:
+		return binary.BigEndian.AppendUint32(dst, math.Float32bits(float32(toFloat(v)))), true, nil
+	case oidNumeric:
+		b, err := appendNumeric(dst, text(v, oid))
+		return b, true, err
 	case oidDate:
 		if t, isTime := v.(time.Time); isTime {
 			days := math.Floor(float64(t.Unix()-pgEpoch.Unix()) / 86400)
@@ -151,6 +166,17 @@ func text(v any, oid uint32) string {
 		case oidTimestamp:
 			return t.Format("2006-01-02 15:04:05.999999")
 		}
+	}
+	if oid == oidNumeric {
+		switch x := v.(type) {
+		case duckdb.Decimal:
+			return decimalText(x)
+		case float64:
+			return strconv.FormatFloat(x, 'f', -1, 64)
+		}
+	}
+	if b, ok := v.([]byte); ok {
+		return `\x` + fmt.Sprintf("%x", b) // bytea's hex form
 	}
 	s, _ := serving.TextValue(v)
 	return s
