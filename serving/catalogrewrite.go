@@ -101,7 +101,10 @@ func (r *catalogRewrite) function(v map[string]any) {
 	schema, _ := v["schema"].(string)
 	catalog, _ := v["catalog"].(string)
 	name, schema = strings.ToLower(name), strings.ToLower(schema)
-	if catalog != "" || (schema != "" && schema != "pg_catalog") {
+	if catalog != "" || (schema != "" && schema != "pg_catalog" && schema != "information_schema") {
+		return
+	}
+	if schema == "information_schema" && !strings.HasPrefix(name, "_pg_") {
 		return
 	}
 	if _, ok := catalogMacros[name]; !ok {

@@ -427,6 +427,9 @@ var catalogMacros = map[string]string{
 	"regclass_oid":                    "(rel_name) AS (SELECT max(c.oid) FROM " + pgSchema + ".pg_class c WHERE c.relname = lower(trim(string_split(rel_name, '.')[-1], '\"')))",
 	"array_lower":                     "(arr, dim) AS CASE WHEN len(arr) > 0 THEN 1 END",
 	"array_upper":                     "(arr, dim) AS CASE WHEN len(arr) > 0 THEN len(arr) END",
+	// information_schema._pg_expandarray: one row (x element, n index) per
+	// element; JDBC's getPrimaryKeys and DBeaver read index keys with it.
+	"_pg_expandarray": "(arr) AS unnest(list_transform(generate_series(1, len(arr)), i -> {'x': arr[i], 'n': i}))",
 }
 
 // formatTypeCase is format_type's body: PostgreSQL's SQL name of each
