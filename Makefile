@@ -6,8 +6,11 @@ MINIO_MODULE  := github.com/minio/minio
 # Pinned MinIO server release (DESIGN.md §2); built from the Go module proxy.
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 RUN_FLAGS     ?= --simulate
+# Pinned node-postgres for the real-client test.
+NODE_PG_VERSION := 8.23.1
+NODE_PG       := $(BIN)/node/node_modules/pg/package.json
 
-.PHONY: all build run test deps psql chromium bench bench-layers lint fuzz clean help
+.PHONY: all build run test deps psql chromium jdbc bench bench-layers lint fuzz clean help
 
 all: build
 
@@ -20,7 +23,7 @@ build: ## build bin/gridlake
 run: build ## start the whole pipeline with simulated devices (Ctrl-C stops it)
 	$(BIN)/gridlake up $(RUN_FLAGS)
 
-deps: $(BIN)/minio psql chromium ## install what the tests need (a pinned MinIO server in ./bin, psql, headless Chromium)
+deps: $(BIN)/minio psql chromium jdbc $(NODE_PG) ## install what the tests need (a pinned MinIO server in ./bin, psql, headless Chromium, the PostgreSQL JDBC driver, node-postgres)
 
 # psql is the PostgreSQL client the serving tests connect with.
 psql:
@@ -33,6 +36,25 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (headless browser for the dashboard test)"; \
 		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+# The PostgreSQL JDBC driver (and a JDK to compile the test's client) for
+# the real-client test.
+jdbc:
+	@[ -f /usr/share/java/postgresql.jar ] || { echo "installing the PostgreSQL JDBC driver (libpostgresql-jdbc-java)"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libpostgresql-jdbc-java; }
+	@command -v javac >/dev/null 2>&1 || { echo "installing a JDK (javac)"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jdk-headless; }
+
+# node-postgres, pinned, in ./bin/node for the real-client test (Node.js
+# and npm from Debian if the machine has none).
+$(NODE_PG):
+	@command -v npm >/dev/null 2>&1 || { echo "installing Node.js and npm"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm; }
+	@echo "installing node-postgres $(NODE_PG_VERSION) into $(BIN)/node"
+	npm install --prefix $(BIN)/node --no-save --no-audit --no-fund --loglevel=error pg@$(NODE_PG_VERSION)
 
 $(BIN)/minio:
 	@echo "installing MinIO $(MINIO_VERSION) into $(BIN) (a few minutes the first time)"

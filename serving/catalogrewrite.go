@@ -101,7 +101,14 @@ func (r *catalogRewrite) function(v map[string]any) {
 	schema, _ := v["schema"].(string)
 	catalog, _ := v["catalog"].(string)
 	name, schema = strings.ToLower(name), strings.ToLower(schema)
-	if catalog != "" || (schema != "" && schema != "pg_catalog") {
+	if catalog != "" || (schema != "" && schema != "pg_catalog" && schema != "information_schema") {
+		return
+	}
+	if schema == "information_schema" && !strings.HasPrefix(name, "_pg_") {
+		return
+	}
+	if name == "format" {
+		r.pgFormat(v)
 		return
 	}
 	if _, ok := catalogMacros[name]; !ok {
@@ -114,6 +121,58 @@ func (r *catalogRewrite) function(v map[string]any) {
 		return
 	}
 	v["function_name"], v["schema"] = name, pgSchema
+	r.rewrote = true
+}
+
+// pgFormat turns PostgreSQL's format('%I.%I', a, b), which DuckDB's
+// format ({} placeholders) does not read, into printf: %s as is, %I and
+// %L through quote_ident and quote_literal. A format string with DuckDB's
+// {} or PostgreSQL's positions (%1$s) is left alone.
+func (r *catalogRewrite) pgFormat(v map[string]any) {
+	args, _ := v["children"].([]any)
+	if len(args) == 0 {
+		return
+	}
+	c, _ := args[0].(map[string]any)
+	val, _ := c["value"].(map[string]any)
+	typ, _ := val["type"].(map[string]any)
+	f, _ := val["value"].(string)
+	if c["class"] != "CONSTANT" || typ == nil || typ["id"] != "VARCHAR" || !strings.Contains(f, "%") || strings.Contains(f, "{") {
+		return
+	}
+	var out strings.Builder
+	next := 1
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			out.WriteByte(f[i])
+			continue
+		}
+		if i+1 >= len(f) {
+			return
+		}
+		i++
+		switch f[i] {
+		case '%':
+			out.WriteString("%%")
+			continue
+		case 's', 'I', 'L':
+		default:
+			return
+		}
+		if next >= len(args) {
+			return
+		}
+		switch f[i] {
+		case 'I':
+			args[next] = funcNode("quote_ident", []any{args[next]})
+		case 'L':
+			args[next] = funcNode("quote_literal", []any{args[next]})
+		}
+		out.WriteString("%s")
+		next++
+	}
+	val["value"] = out.String()
+	v["function_name"], v["schema"] = "printf", ""
 	r.rewrote = true
 }
 
@@ -211,7 +270,15 @@ func (r *catalogRewrite) cast(v map[string]any) (handled bool) {
 				return true
 			}
 		}
-		v["cast_type"] = map[string]any{"id": "BIGINT", "type_info": nil}
+		// Any other expression: an OID, or a name to look up.
+		alias := v["alias"]
+		clear(v)
+		for k, x := range funcNode("regclass_of", []any{child}) {
+			v[k] = x
+		}
+		v["alias"] = alias
+		r.rewrote = true
+		return true
 	case "oid", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper", "xid", "cid", "tid", "oidvector", "int2vector":
 		v["cast_type"] = map[string]any{"id": "BIGINT", "type_info": nil}
 	case "name", "char", "bpchar", "text", "pg_node_tree", "aclitem", "regconfig":
@@ -366,6 +433,81 @@ func (c *checker) catalog(v map[string]any, typ string, sc scope) (handled bool,
 		if c.rw.collate(v) {
 			return true, c.node(v, sc)
 		}
+	case "JOIN":
+		return false, c.rw.scalarTables(v)
 	}
 	return false, nil
+}
+
+// pgScalarTables are PostgreSQL functions of one value that a FROM clause
+// may read as a one-row table: Grafana's string_to_array(...) s.
+var pgScalarTables = map[string]bool{"string_to_array": true}
+
+// scalarTables rewrites a join that reads a scalar function as a table, as
+// Grafana writes FROM generate_series(...) AS i, string_to_array(...) s:
+// the function becomes a one-row subquery, and the join's other table
+// functions name their column after their alias, as PostgreSQL does. A
+// join without such a function is left as DuckDB reads it.
+func (r *catalogRewrite) scalarTables(v map[string]any) error {
+	var leaves []map[string]any
+	var collect func(n map[string]any)
+	collect = func(n map[string]any) {
+		switch n["type"] {
+		case "JOIN":
+			for _, side := range []string{"left", "right"} {
+				if m, ok := n[side].(map[string]any); ok {
+					collect(m)
+				}
+			}
+		case "TABLE_FUNCTION":
+			leaves = append(leaves, n)
+		}
+	}
+	collect(v)
+	fnName := func(n map[string]any) string {
+		f, _ := n["function"].(map[string]any)
+		name, _ := f["function_name"].(string)
+		schema, _ := f["schema"].(string)
+		if schema != "" && !strings.EqualFold(schema, "pg_catalog") {
+			return ""
+		}
+		return strings.ToLower(name)
+	}
+	scalar := false
+	for _, l := range leaves {
+		scalar = scalar || pgScalarTables[fnName(l)]
+	}
+	if !scalar {
+		return nil
+	}
+	for _, l := range leaves {
+		alias, _ := l["alias"].(string)
+		if alias == "" {
+			continue
+		}
+		if !pgScalarTables[fnName(l)] {
+			if cols, _ := l["column_name_alias"].([]any); len(cols) == 0 {
+				l["column_name_alias"] = []any{alias}
+			}
+			continue
+		}
+		sub, err := r.parse("SELECT NULL AS " + quoteIdent(alias))
+		if err != nil {
+			return err
+		}
+		stmt, _ := sub.(map[string]any)
+		node, _ := stmt["node"].(map[string]any)
+		list, _ := node["select_list"].([]any)
+		fn, _ := l["function"].(map[string]any)
+		if len(list) != 1 || fn == nil {
+			return fmt.Errorf("rewrite %s as a table: unexpected parse tree", alias)
+		}
+		fn["alias"] = alias
+		list[0] = fn
+		clear(l)
+		l["type"], l["alias"], l["sample"], l["query_location"] = "SUBQUERY", alias, nil, json.Number("0")
+		l["subquery"], l["column_name_alias"] = sub, []any{}
+	}
+	r.rewrote = true
+	return nil
 }

@@ -347,6 +347,13 @@ func infoSchemaRelations(cat *Catalog) []catalogRelation {
 		is_self_referencing VARCHAR, is_identity VARCHAR, identity_generation VARCHAR, identity_start VARCHAR, identity_increment VARCHAR,
 		identity_maximum VARCHAR, identity_minimum VARCHAR, identity_cycle VARCHAR, is_generated VARCHAR, generation_expression VARCHAR,
 		is_updatable VARCHAR, column_comment VARCHAR`}
+	// No served table has constraints; Metabase joins these for primary keys.
+	constraints := catalogRelation{schema: isSchema, name: "table_constraints", cols: `constraint_catalog VARCHAR, constraint_schema VARCHAR,
+		constraint_name VARCHAR, table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR, constraint_type VARCHAR, is_deferrable VARCHAR,
+		initially_deferred VARCHAR, enforced VARCHAR, nulls_distinct VARCHAR`}
+	keyColumns := catalogRelation{schema: isSchema, name: "key_column_usage", cols: `constraint_catalog VARCHAR, constraint_schema VARCHAR,
+		constraint_name VARCHAR, table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR, column_name VARCHAR, ordinal_position INTEGER,
+		position_in_unique_constraint INTEGER`}
 	describe := catalogRelation{schema: isSchema, name: "describe", cols: "table_name VARCHAR, column_name VARCHAR, column_type VARCHAR, ordinal_position INTEGER"}
 	for _, t := range cat.Tables {
 		for j, c := range t.Columns {
@@ -365,7 +372,7 @@ func infoSchemaRelations(cat *Catalog) []catalogRelation {
 				nil, nil, nil, nil, fmt.Sprint(j + 1), "NO", "NO", nil, nil, nil, nil, nil, "NO", "NEVER", nil, "NO", c.Doc})
 		}
 	}
-	return []catalogRelation{schemata, tables, views, columns, describe}
+	return []catalogRelation{schemata, tables, views, columns, describe, constraints, keyColumns}
 }
 
 // infoDataType is information_schema's data_type: PostgreSQL's SQL name.
@@ -423,10 +430,35 @@ var catalogMacros = map[string]string{
 	"current_schemas":                 "(p_b) AS ['pg_catalog', '" + SchemaName + "']",
 	"current_user":                    "() AS '" + catalogOwner + "'",
 	"session_user":                    "() AS '" + catalogOwner + "'",
-	"current_setting":                 "(setting_name) AS (SELECT max(setting) FROM " + pgSchema + ".pg_settings s WHERE s.name = lower(setting_name)), (setting_name, missing_ok) AS (SELECT max(setting) FROM " + pgSchema + ".pg_settings s WHERE s.name = lower(setting_name))",
-	"regclass_oid":                    "(rel_name) AS (SELECT max(c.oid) FROM " + pgSchema + ".pg_class c WHERE c.relname = lower(trim(string_split(rel_name, '.')[-1], '\"')))",
-	"array_lower":                     "(arr, dim) AS CASE WHEN len(arr) > 0 THEN 1 END",
-	"array_upper":                     "(arr, dim) AS CASE WHEN len(arr) > 0 THEN len(arr) END",
+	"current_setting":                 "(setting_name) AS " + settingCase() + ", (setting_name, missing_ok) AS " + settingCase(),
+	// regclass_of is a ::regclass cast of an expression: an OID stays one,
+	// a name ('"main"."battery_now"', as Metabase formats it) is looked up.
+	"regclass_of":          "(x) AS coalesce(TRY_CAST(x AS BIGINT), (SELECT max(c.oid) FROM " + pgSchema + ".pg_class c WHERE c.relname = lower(trim(string_split(x::VARCHAR, '.')[-1], '\"'))))",
+	"quote_literal":        "(s) AS CASE WHEN s IS NULL THEN NULL ELSE '''' || replace(s::VARCHAR, '''', '''''') || '''' END",
+	"regclass_oid":         "(rel_name) AS (SELECT max(c.oid) FROM " + pgSchema + ".pg_class c WHERE c.relname = lower(trim(string_split(rel_name, '.')[-1], '\"')))",
+	"array_lower":          "(arr, dim) AS CASE WHEN len(arr) > 0 THEN 1 END",
+	"array_upper":          "(arr, dim) AS CASE WHEN len(arr) > 0 THEN len(arr) END",
+	"pg_stat_get_numscans": "(p_id) AS 0::BIGINT",
+	// quote_ident and parse_ident, as Grafana's table and column lists
+	// call them (keywords are not quoted: no served name is one).
+	"quote_ident": "(s) AS CASE WHEN regexp_full_match(s::VARCHAR, '[a-z_][a-z0-9_$]*') THEN s::VARCHAR ELSE '\"' || replace(s::VARCHAR, '\"', '\"\"') || '\"' END",
+	"parse_ident": "(s) AS list_transform(string_split(s::VARCHAR, '.'), x -> CASE WHEN x LIKE '\"%' THEN replace(x[2:-2], '\"\"', '\"') ELSE lower(x) END)",
+	// information_schema._pg_expandarray: one row (x element, n index) per
+	// element; JDBC's getPrimaryKeys and DBeaver read index keys with it.
+	"_pg_expandarray": "(arr) AS unnest(list_transform(generate_series(1, len(arr)), i -> {'x': arr[i], 'n': i}))",
+}
+
+// settingCase is current_setting's body: a CASE over the settings, not a
+// subquery, so that it may stand in a table function's arguments
+// (Grafana's generate_series over the search_path).
+func settingCase() string {
+	var b strings.Builder
+	b.WriteString("CASE lower(setting_name)")
+	for _, st := range pgSettings {
+		fmt.Fprintf(&b, " WHEN %s THEN %s", lit(st[0]), lit(st[1]))
+	}
+	b.WriteString(" END")
+	return b.String()
 }
 
 // formatTypeCase is format_type's body: PostgreSQL's SQL name of each

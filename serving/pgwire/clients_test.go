@@ -12,11 +12,16 @@ import (
 
 // TestClients_RealEngine runs clients no one here wrote against the real
 // engine over a real lake: psql's catalog commands, pgx reading every
-// type and the catalog's types in RowDescription.
+// type and the catalog's types in RowDescription, the PostgreSQL JDBC
+// driver's DatabaseMetaData and prepared statements, node-postgres, and
+// the introspection queries DBeaver, Metabase and Grafana send.
 func TestClients_RealEngine(t *testing.T) {
 	addr := lakeServer(t)
 	t.Run("psql", func(t *testing.T) { testPsql(t, addr) })
 	t.Run("pgx", func(t *testing.T) { testPgx(t, addr) })
+	t.Run("jdbc", func(t *testing.T) { testJDBC(t, addr) })
+	t.Run("node-postgres", func(t *testing.T) { testNodePostgres(t, addr) })
+	t.Run("bi-introspection", func(t *testing.T) { testBIIntrospection(t, addr) })
 }
 
 func testPsql(t *testing.T, addr string) {

@@ -139,14 +139,20 @@ func (ss *session) describe(ctx context.Context, m *pgproto3.Describe) error {
 		if st == nil {
 			return errorf(codeNoStatement, "prepared statement %q does not exist", m.Name)
 		}
-		for i, oid := range st.paramOIDs {
+		described := append([]uint32(nil), st.paramOIDs...)
+		for i, oid := range described {
 			if oid == 0 {
 				// Undeclared: the type of a $n::type cast in the query, else
-				// text (the client sends text, DuckDB casts it).
-				st.paramOIDs[i] = castOID(st.query, i+1)
+				// text (the client sends text, DuckDB casts it). Text stays
+				// undeclared for Bind, which infers a zoned timestamp (JDBC's
+				// setTimestamp) as PostgreSQL would.
+				described[i] = castOID(st.query, i+1)
+				if described[i] != oidText {
+					st.paramOIDs[i] = described[i]
+				}
 			}
 		}
-		ss.be.Send(&pgproto3.ParameterDescription{ParameterOIDs: st.paramOIDs})
+		ss.be.Send(&pgproto3.ParameterDescription{ParameterOIDs: described})
 		if st.query == "" || st.setting != "" {
 			ss.be.Send(&pgproto3.NoData{})
 			return nil

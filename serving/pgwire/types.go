@@ -165,6 +165,10 @@ func text(v any, oid uint32) string {
 			return t.Format("2006-01-02")
 		case oidTimestamp:
 			return t.Format("2006-01-02 15:04:05.999999")
+		case oidTimestamptz:
+			// PostgreSQL's form in the session's zone (UTC): "+00", not
+			// "Z", which JDBC refuses.
+			return t.UTC().Format("2006-01-02 15:04:05.999999") + "+00"
 		}
 	}
 	if oid == oidNumeric {
@@ -192,6 +196,10 @@ func decodeParam(raw []byte, format int16, oid uint32) (any, error) {
 			return strconv.ParseFloat(s, 64)
 		case oidBool:
 			return s == "t" || s == "true" || s == "1", nil
+		case oidTimestamptz, oidTimestamp, 0:
+			if t, ok := textTimestamp(s, oid == 0); ok {
+				return t, nil
+			}
 		}
 		return s, nil
 	}
