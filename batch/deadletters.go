@@ -3,7 +3,9 @@ package batch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -185,7 +187,10 @@ func readLetterIdentities(ctx context.Context, data []byte, seen map[letterIdent
 			seen[letterIdentity{topics.Value(i), parts.Value(i), offs.Value(i)}] = true
 		}
 	}
-	return rr.Err()
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) { // pqarrow ends with io.EOF
+		return err
+	}
+	return nil
 }
 
 // encodeLetters writes one hour's letters as a Parquet file, sorted by
