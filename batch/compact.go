@@ -54,6 +54,10 @@ type CompactOptions struct {
 	// LetterValueBytes bounds how much of a dead letter's value and key
 	// the dead_letters table keeps (default DefaultLetterValueBytes).
 	LetterValueBytes int
+	// MaxLetterBytes bounds the dead letters a run holds in memory per
+	// dlq partition (default DefaultMaxLetterBytes): past it the run cuts
+	// that partition there and the next run goes on.
+	MaxLetterBytes int64
 	// Metrics, when set, counts refusals to compact a partition that ends
 	// below the cut (lake.BehindCutMetric).
 	Metrics *metrics.Registry
@@ -80,6 +84,9 @@ func NewCompactor(o CompactOptions) *Compactor {
 	}
 	if o.LetterValueBytes <= 0 {
 		o.LetterValueBytes = DefaultLetterValueBytes
+	}
+	if o.MaxLetterBytes <= 0 {
+		o.MaxLetterBytes = DefaultMaxLetterBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -170,7 +177,7 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 			return nil, r.err
 		}
 		t := tasks[i]
-		setCut(next.Cut, t.topic, t.partition, t.to)
+		setCut(next.Cut, t.topic, t.partition, r.end)
 		next.Files = append(next.Files, r.files...)
 		if t.topic == schemas.TopicDLQ {
 			next.Run.DeadLetters += r.rows
@@ -302,6 +309,7 @@ func (c *Compactor) dial(ctx context.Context, topic string, p int) (*kafka.Conn,
 }
 
 type taskResult struct {
+	end       int64 // the partition's new cut
 	files     []lake.File
 	rows      int64
 	invalid   int64
@@ -312,12 +320,12 @@ type taskResult struct {
 // compactTask reads one partition range, splits its valid records by UTC
 // event hour and writes one sorted Parquet file per hour.
 func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progress func(int64)) taskResult {
-	var res taskResult
+	res := taskResult{end: t.to}
 	dec := schemas.NewDecoder(c.o.Limits)
 	byHour := map[int64]*rows{}
 	var ev schemas.Event
 	var letters []kafka.Message
-	err := c.readRange(ctx, t, pace, progress, func(m kafka.Message) {
+	_, err := c.readRange(ctx, t, pace, progress, func(m kafka.Message) bool {
 		if m.Time.After(res.maxRecord) {
 			res.maxRecord = m.Time
 		}
@@ -326,7 +334,7 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 			if c.o.DeadLetters != nil {
 				letters = append(letters, kafkaio.Letter(m, rej))
 			}
-			return
+			return true
 		}
 		rec := schemas.Record{Partition: int32(m.Partition), Offset: m.Offset, TimeMS: m.Time.UnixMilli()}
 		h := ev.TS() / 3_600_000
@@ -340,6 +348,7 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 		} else {
 			rs.rooms = append(rs.rooms, roomRow{ev, rec})
 		}
+		return true
 	}, func() error {
 		// A failed send fails the task: the re-run sends the letters again
 		// rather than dropping them. (letters is empty without DeadLetters.)
@@ -384,45 +393,50 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 
 // readRange reads one partition range [t.from, t.to) in fetches, calling
 // each for every record and flush after every fetch, before the fetch is
-// counted as done and paced.
-func (c *Compactor) readRange(ctx context.Context, t task, pace *pacer, progress func(int64), each func(kafka.Message), flush func() error) error {
+// counted as done and paced. It stops early after a record for which each
+// returns false, and returns the offset it stopped at.
+func (c *Compactor) readRange(ctx context.Context, t task, pace *pacer, progress func(int64), each func(kafka.Message) bool, flush func() error) (int64, error) {
 	conn, err := c.dial(ctx, t.topic, t.partition)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	if _, err := conn.Seek(t.from, kafka.SeekAbsolute); err != nil {
-		return fmt.Errorf("seek %s/%d to %d: %w", t.topic, t.partition, t.from, err)
+		return 0, fmt.Errorf("seek %s/%d to %d: %w", t.topic, t.partition, t.from, err)
 	}
 	next := t.from
 	for next < t.to {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 		batch := conn.ReadBatch(1, 8<<20)
 		n := int64(0)
-		for next < t.to {
+		more := true
+		for more && next < t.to {
 			m, err := batch.ReadMessage()
 			if err != nil {
 				break
 			}
 			next = m.Offset + 1
 			n++
-			each(m)
+			more = each(m)
 		}
 		if err := batch.Close(); err != nil && next < t.to && !kafkaio.IsTimeout(err) {
-			return fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)
+			return 0, fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)
 		}
 		if err := flush(); err != nil {
-			return err
+			return 0, err
 		}
 		progress(n)
 		if err := pace.wait(ctx, n); err != nil {
-			return err
+			return 0, err
+		}
+		if !more {
+			break
 		}
 	}
-	return nil
+	return next, nil
 }
 
 // RawKey is the Hive-style object key of a raw file: the UTC date and hour

@@ -38,6 +38,17 @@ import (
 // defaults to the same value.
 const DefaultLetterValueBytes = 4096
 
+// DefaultMaxLetterBytes is how many bytes of dead letters a compaction
+// holds per dlq partition before it cuts the partition there; config's
+// batch.dlq_max_run_bytes defaults to the same value.
+const DefaultMaxLetterBytes = 64 << 20
+
+// letterBytes is about what a letter row holds in memory.
+func letterBytes(d *schemas.DeadLetter) int64 {
+	const fixed = 160 // the struct and its string headers
+	return fixed + int64(len(d.Reason)+len(d.Error)+len(d.Field)+len(d.SourceTopic)+len(d.Key)+len(d.Value))
+}
+
 // maxRecordTimeMS is the greatest record time a lake hour can be named
 // after (9999-12-31T23:59:59.999Z).
 const maxRecordTimeMS = 253402300799999
@@ -80,14 +91,19 @@ func (c *Compactor) compactLetters(ctx context.Context, t task, prev *lake.Manif
 	var res taskResult
 	maxValue := c.o.LetterValueBytes
 	byHour := map[int64][]schemas.DeadLetter{}
-	err := c.readRange(ctx, t, pace, progress, func(m kafka.Message) {
+	held := int64(0)
+	end, err := c.readRange(ctx, t, pace, progress, func(m kafka.Message) bool {
 		d := letterRow(m, maxValue)
 		h := d.RecordTimeMS / 3_600_000
 		byHour[h] = append(byHour[h], d)
+		held += letterBytes(&d)
+		return held < c.o.MaxLetterBytes
 	}, func() error { return nil })
 	if err != nil {
 		return taskResult{err: err}
 	}
+	// The range may end early (MaxLetterBytes): files and cut say where.
+	t.to, res.end = end, end
 	hours := make([]int64, 0, len(byHour))
 	for h := range byHour {
 		hours = append(hours, h)

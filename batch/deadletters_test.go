@@ -1,12 +1,16 @@
 package batch
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gridlake/gridlake/kafkaio"
+	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
 )
 
@@ -30,5 +34,50 @@ func TestLetterRow_BoundedAndPlaceable(t *testing.T) {
 		if d := letterRow(l, 8); d.Reason != kafkaio.ReasonUnreadable || d.RecordTimeMS != 0 || !d.HasSource {
 			t.Errorf("record time %v: reason %q at %d", at, d.Reason, d.RecordTimeMS)
 		}
+	}
+}
+
+// TestCompact_LetterBudgetCutsThePartition: a run holds no more dead
+// letters than batch.dlq_max_run_bytes allows; it cuts the dlq partition
+// where it stopped, and the following runs take the rest, each letter
+// once.
+func TestCompact_LetterBudgetCutsThePartition(t *testing.T) {
+	ctx := context.Background()
+	addr, store, w, _ := lakeTest(t, 1)
+	rec := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	var letters []kafka.Message
+	for i := 0; i < 5; i++ {
+		src := kafka.Message{Topic: schemas.TopicBattery, Offset: int64(i), Key: []byte("B-1"), Value: make([]byte, 3000), Time: rec}
+		letters = append(letters, kafkaio.Letter(src, schemas.Rejection{Reason: schemas.ReasonNotJSON}))
+	}
+	if err := w.WriteMessages(ctx, letters...); err != nil {
+		t.Fatal(err)
+	}
+	// Two letters of 3,000-byte values pass 5,000 bytes: two per run.
+	c := NewCompactor(CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), MaxLetterBytes: 5000})
+	var cuts []string
+	var m *lake.Manifest
+	for {
+		next, err := c.Run(ctx)
+		if errors.Is(err, ErrNothingToDo) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = next
+		cuts = append(cuts, fmt.Sprint(m.Cut.Offset(schemas.TopicDLQ, 0), "/", m.Run.DeadLetters))
+	}
+	if fmt.Sprint(cuts) != "[2/2 4/2 5/1]" {
+		t.Errorf("dlq cut/letters per run %v, want [2/2 4/2 5/1]", cuts)
+	}
+	var keys []string
+	for _, f := range m.Files {
+		if f.Topic == schemas.TopicDLQ {
+			keys = append(keys, f.Key)
+		}
+	}
+	if want := "[raw/gridlake.dlq/dt=2026-11-21/hour=09/p0-0-1.parquet raw/gridlake.dlq/dt=2026-11-21/hour=09/p0-2-3.parquet raw/gridlake.dlq/dt=2026-11-21/hour=09/p0-4-4.parquet]"; fmt.Sprint(keys) != want {
+		t.Errorf("dlq files %v, want %s", keys, want)
 	}
 }

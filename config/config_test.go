@@ -148,6 +148,9 @@ func TestLoad_DLQValueBound(t *testing.T) {
 	if err != nil || c.Batch.DLQMaxValueBytes != 512 {
 		t.Fatalf("from a flag: %d %v", c.Batch.DLQMaxValueBytes, err)
 	}
+	if _, err := load(t, []string{"--batch-dlq-max-run-bytes", "0"}, nil); err == nil || !strings.Contains(err.Error(), "batch.dlq_max_run_bytes") {
+		t.Errorf("a run bound of 0: %v, want an error naming batch.dlq_max_run_bytes", err)
+	}
 	for _, v := range []string{"0", "1048577"} {
 		if _, err := load(t, []string{"--batch-dlq-max-value-bytes", v}, nil); err == nil || !strings.Contains(err.Error(), "batch.dlq_max_value_bytes") {
 			t.Errorf("a bound of %s: %v, want an error naming batch.dlq_max_value_bytes", v, err)
