@@ -51,6 +51,13 @@ type CompactOptions struct {
 	// only counted). The speed layer forwards the same records; letters
 	// are keyed by their source, so the copies are recognisable.
 	DeadLetters *kafkaio.DeadLetters
+	// LetterValueBytes bounds how much of a dead letter's value and key
+	// the dead_letters table keeps (default DefaultLetterValueBytes).
+	LetterValueBytes int
+	// MaxLetterBytes bounds the dead letters a run holds in memory per
+	// dlq partition (default DefaultMaxLetterBytes): past it the run cuts
+	// that partition there and the next run goes on.
+	MaxLetterBytes int64
 	// Metrics, when set, counts refusals to compact a partition that ends
 	// below the cut (lake.BehindCutMetric).
 	Metrics *metrics.Registry
@@ -74,6 +81,12 @@ func NewCompactor(o CompactOptions) *Compactor {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.LetterValueBytes <= 0 {
+		o.LetterValueBytes = DefaultLetterValueBytes
+	}
+	if o.MaxLetterBytes <= 0 {
+		o.MaxLetterBytes = DefaultMaxLetterBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -140,7 +153,7 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = c.compactTask(ctx, t, pace, func(n int64) {
+			progress := func(n int64) {
 				if c.o.Progress == nil {
 					return
 				}
@@ -148,7 +161,12 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 				done += n
 				c.o.Progress(done, total)
 				mu.Unlock()
-			})
+			}
+			if t.topic == schemas.TopicDLQ {
+				results[i] = c.compactLetters(ctx, t, prev, pace, progress)
+			} else {
+				results[i] = c.compactTask(ctx, t, pace, progress)
+			}
 		}()
 	}
 	wg.Wait()
@@ -159,9 +177,13 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 			return nil, r.err
 		}
 		t := tasks[i]
-		setCut(next.Cut, t.topic, t.partition, t.to)
+		setCut(next.Cut, t.topic, t.partition, r.end)
 		next.Files = append(next.Files, r.files...)
-		next.Run.Rows += r.rows
+		if t.topic == schemas.TopicDLQ {
+			next.Run.DeadLetters += r.rows
+		} else {
+			next.Run.Rows += r.rows
+		}
 		next.Run.Invalid += r.invalid
 		for _, f := range r.files {
 			next.Run.Bytes += f.Bytes
@@ -191,7 +213,8 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 	return next, nil
 }
 
-// plan chooses the new cut. Battery partitions stop at the newest
+// plan chooses the new cut. Dead-letter partitions go to the high
+// watermark (a missing gridlake.dlq topic is skipped). Battery partitions stop at the newest
 // generation boundary the speed layer published, so the speed layer can
 // drop what batch now covers without a rebuild; without published
 // boundaries (no speed layer) they go to the high watermark. A partition
@@ -200,8 +223,12 @@ func (c *Compactor) Run(ctx context.Context) (*lake.Manifest, error) {
 // offsets to pass the cut.
 func (c *Compactor) plan(ctx context.Context, prev *lake.Manifest) ([]task, error) {
 	var tasks []task
-	for _, topic := range []string{schemas.TopicBattery, schemas.TopicRoom} {
+	for _, topic := range []string{schemas.TopicBattery, schemas.TopicRoom, schemas.TopicDLQ} {
 		n, err := kafkaio.Partitions(ctx, c.o.Brokers, topic)
+		if topic == schemas.TopicDLQ && errors.Is(err, kafkaio.ErrNoTopic) {
+			c.o.Log.Warn("no dead-letter topic: dead letters are not compacted", "topic", topic)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -282,6 +309,7 @@ func (c *Compactor) dial(ctx context.Context, topic string, p int) (*kafka.Conn,
 }
 
 type taskResult struct {
+	end       int64 // the partition's new cut
 	files     []lake.File
 	rows      int64
 	invalid   int64
@@ -292,72 +320,48 @@ type taskResult struct {
 // compactTask reads one partition range, splits its valid records by UTC
 // event hour and writes one sorted Parquet file per hour.
 func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progress func(int64)) taskResult {
-	var res taskResult
-	conn, err := c.dial(ctx, t.topic, t.partition)
-	if err != nil {
-		return taskResult{err: err}
-	}
-	defer conn.Close()
-	if _, err := conn.Seek(t.from, kafka.SeekAbsolute); err != nil {
-		return taskResult{err: fmt.Errorf("seek %s/%d to %d: %w", t.topic, t.partition, t.from, err)}
-	}
+	res := taskResult{end: t.to}
 	dec := schemas.NewDecoder(c.o.Limits)
 	byHour := map[int64]*rows{}
 	var ev schemas.Event
 	var letters []kafka.Message
-	next := t.from
-	for next < t.to {
-		if err := ctx.Err(); err != nil {
-			return taskResult{err: err}
+	_, err := c.readRange(ctx, t, pace, progress, func(m kafka.Message) bool {
+		if m.Time.After(res.maxRecord) {
+			res.maxRecord = m.Time
 		}
-		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-		batch := conn.ReadBatch(1, 8<<20)
-		n := int64(0)
-		letters = letters[:0]
-		for next < t.to {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
+		if rej := dec.Decode(t.topic, m.Key, m.Value, m.Time, &ev); !rej.OK() {
+			res.invalid++
+			if c.o.DeadLetters != nil {
+				letters = append(letters, kafkaio.Letter(m, rej))
 			}
-			next = m.Offset + 1
-			n++
-			if m.Time.After(res.maxRecord) {
-				res.maxRecord = m.Time
-			}
-			if rej := dec.Decode(t.topic, m.Key, m.Value, m.Time, &ev); !rej.OK() {
-				res.invalid++
-				if c.o.DeadLetters != nil {
-					letters = append(letters, kafkaio.Letter(m, rej))
-				}
-				continue
-			}
-			rec := schemas.Record{Partition: int32(m.Partition), Offset: m.Offset, TimeMS: m.Time.UnixMilli()}
-			h := ev.TS() / 3_600_000
-			rs := byHour[h]
-			if rs == nil {
-				rs = &rows{}
-				byHour[h] = rs
-			}
-			if ev.Kind == schemas.KindBattery {
-				rs.bats = append(rs.bats, batRow{ev.Battery, rec})
-			} else {
-				rs.rooms = append(rs.rooms, roomRow{ev, rec})
-			}
+			return true
 		}
-		if err := batch.Close(); err != nil && next < t.to && !kafkaio.IsTimeout(err) {
-			return taskResult{err: fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)}
+		rec := schemas.Record{Partition: int32(m.Partition), Offset: m.Offset, TimeMS: m.Time.UnixMilli()}
+		h := ev.TS() / 3_600_000
+		rs := byHour[h]
+		if rs == nil {
+			rs = &rows{}
+			byHour[h] = rs
 		}
+		if ev.Kind == schemas.KindBattery {
+			rs.bats = append(rs.bats, batRow{ev.Battery, rec})
+		} else {
+			rs.rooms = append(rs.rooms, roomRow{ev, rec})
+		}
+		return true
+	}, func() error {
 		// A failed send fails the task: the re-run sends the letters again
 		// rather than dropping them. (letters is empty without DeadLetters.)
 		if len(letters) > 0 {
 			if err := c.o.DeadLetters.Send(ctx, letters...); err != nil {
-				return taskResult{err: fmt.Errorf("dead-letter rejects of %s/%d: %w", t.topic, t.partition, err)}
+				return fmt.Errorf("dead-letter rejects of %s/%d: %w", t.topic, t.partition, err)
 			}
 		}
-		progress(n)
-		if err := pace.wait(ctx, n); err != nil {
-			return taskResult{err: err}
-		}
+		letters = letters[:0]
+		return nil
+	})
+	if err != nil {
+		return taskResult{err: err}
 	}
 	hours := make([]int64, 0, len(byHour))
 	for h := range byHour {
@@ -385,6 +389,54 @@ func (c *Compactor) compactTask(ctx context.Context, t task, pace *pacer, progre
 		res.rows += int64(rs.len())
 	}
 	return res
+}
+
+// readRange reads one partition range [t.from, t.to) in fetches, calling
+// each for every record and flush after every fetch, before the fetch is
+// counted as done and paced. It stops early after a record for which each
+// returns false, and returns the offset it stopped at.
+func (c *Compactor) readRange(ctx context.Context, t task, pace *pacer, progress func(int64), each func(kafka.Message) bool, flush func() error) (int64, error) {
+	conn, err := c.dial(ctx, t.topic, t.partition)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.Seek(t.from, kafka.SeekAbsolute); err != nil {
+		return 0, fmt.Errorf("seek %s/%d to %d: %w", t.topic, t.partition, t.from, err)
+	}
+	next := t.from
+	for next < t.to {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		batch := conn.ReadBatch(1, 8<<20)
+		n := int64(0)
+		more := true
+		for more && next < t.to {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			next = m.Offset + 1
+			n++
+			more = each(m)
+		}
+		if err := batch.Close(); err != nil && next < t.to && !kafkaio.IsTimeout(err) {
+			return 0, fmt.Errorf("read %s/%d at %d: %w", t.topic, t.partition, next, err)
+		}
+		if err := flush(); err != nil {
+			return 0, err
+		}
+		progress(n)
+		if err := pace.wait(ctx, n); err != nil {
+			return 0, err
+		}
+		if !more {
+			break
+		}
+	}
+	return next, nil
 }
 
 // RawKey is the Hive-style object key of a raw file: the UTC date and hour

@@ -15,6 +15,12 @@ func TestCompactorDefaultsMatchConfig(t *testing.T) {
 	if want := config.Default().Batch.Concurrency; c.o.Concurrency != want {
 		t.Errorf("default concurrency %d, config's default %d", c.o.Concurrency, want)
 	}
+	if want := config.Default().Batch.DLQMaxValueBytes; c.o.LetterValueBytes != want {
+		t.Errorf("default dead-letter value bound %d, config's default %d", c.o.LetterValueBytes, want)
+	}
+	if want := int64(config.Default().Batch.DLQMaxRunBytes); c.o.MaxLetterBytes != want {
+		t.Errorf("default dead-letter run bound %d, config's default %d", c.o.MaxLetterBytes, want)
+	}
 	if c.o.SpeedGroup != lake.SpeedGroup {
 		t.Errorf("default speed group %q, want %q", c.o.SpeedGroup, lake.SpeedGroup)
 	}

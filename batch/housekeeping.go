@@ -128,13 +128,20 @@ func (h *Housekeeper) mergeGroup(ctx context.Context, files []lake.File) (lake.F
 	hour, _ := time.Parse("2006-01-02T15", files[0].Hour)
 	key := RawKey(topic, hour, files[0].Partition, first, last)
 	identity := "battery_id, ts"
+	keep := "kafka_partition, kafka_offset"
 	sortBy := "battery_id, ts, kafka_partition, kafka_offset"
-	if topic == schemas.TopicRoom {
+	switch topic {
+	case schemas.TopicRoom:
 		identity = "type, coalesce(device_id, room_id), ts, coalesce(state = 'on', occupied, action = 'check_in')"
 		sortBy = "room_id, ts, kafka_partition, kafka_offset"
+	case schemas.TopicDLQ:
+		// A letter without source coordinates is its own identity.
+		identity = "source_topic, source_partition, source_offset, CASE WHEN source_offset IS NULL THEN dlq_offset END"
+		keep = "dlq_partition, dlq_offset"
+		sortBy = "reason, record_time, dlq_offset"
 	}
-	q := fmt.Sprintf(`SELECT * REPLACE (row_number() OVER (PARTITION BY %s ORDER BY kafka_partition, kafka_offset) > 1 AS duplicate)
-		FROM read_parquet(%s) ORDER BY %s`, identity, views.ParquetList(paths), sortBy)
+	q := fmt.Sprintf(`SELECT * REPLACE (row_number() OVER (PARTITION BY %s ORDER BY %s) > 1 AS duplicate)
+		FROM read_parquet(%s) ORDER BY %s`, identity, keep, views.ParquetList(paths), sortBy)
 	conn, err := h.o.Views.db.Conn(ctx)
 	if err != nil {
 		return lake.File{}, err

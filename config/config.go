@@ -60,6 +60,12 @@ type Batch struct {
 	MaxRecordsPerSec float64 `yaml:"max_records_per_s" help:"cap on Kafka records a compaction reads per second (0: none)"`
 	Threads          int     `yaml:"threads" help:"DuckDB threads of the batch recompute (0: every core)"`
 	Nice             int     `yaml:"nice" help:"CPU nice value (0-19) of gridlake jobs and gridlake batch processes, so they yield to the speed layer on a shared machine"`
+	// DLQMaxValueBytes bounds what the lake's dead_letters table keeps of a
+	// rejected message's value and key; value_bytes keeps the full length.
+	DLQMaxValueBytes int `yaml:"dlq_max_value_bytes" help:"bytes of a rejected message's value (and key) the dead_letters table keeps"`
+	// DLQMaxRunBytes bounds the dead letters one compaction holds in
+	// memory per dlq partition; the next run takes the rest.
+	DLQMaxRunBytes int `yaml:"dlq_max_run_bytes" help:"bytes of dead letters a compaction holds per gridlake.dlq partition before it cuts there"`
 }
 
 // Jobs configures the scheduler of the batch jobs (gridlake up, gridlake
@@ -236,7 +242,8 @@ func Default() Config {
 		},
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			MaxWindows: 100_000, MaxDays: 366, MaxHotelDays: 93, MaxIDs: 1000, MaxPage: 10_000},
-		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2 /* batch.DefaultConcurrency */, Threads: 1, Nice: 10},
+		Batch: Batch{MergeAfter: 2 * time.Hour, Grace: time.Hour, Concurrency: 2 /* batch.DefaultConcurrency */, Threads: 1, Nice: 10,
+			DLQMaxValueBytes: 4096 /* batch.DefaultLetterValueBytes */, DLQMaxRunBytes: 64 << 20 /* batch.DefaultMaxLetterBytes */},
 		Jobs: Jobs{
 			Enabled:   true,
 			Compact:   Schedule{Every: 5 * time.Minute},
@@ -332,6 +339,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.Concurrency < 1 || c.Batch.Threads < 0 || c.Batch.MaxRecordsPerSec < 0 {
 		bad("batch.concurrency/threads/max_records_per_s", "concurrency must be at least 1, threads and the rate not negative")
+	}
+	if c.Batch.DLQMaxValueBytes < 1 || c.Batch.DLQMaxValueBytes > 1<<20 {
+		bad("batch.dlq_max_value_bytes", "%d must be between 1 and 1048576", c.Batch.DLQMaxValueBytes)
+	}
+	if c.Batch.DLQMaxRunBytes < 1 {
+		bad("batch.dlq_max_run_bytes", "%d must be at least 1", c.Batch.DLQMaxRunBytes)
 	}
 	if c.Jobs.Lease < time.Second || c.Jobs.Retries < 0 || c.Jobs.Backoff < 0 || c.Jobs.Timeout <= 0 {
 		bad("jobs.lease/retries/backoff/timeout", "lease must be at least 1s, retries and backoff not negative, timeout positive")

@@ -140,3 +140,20 @@ func TestLoad_Tariff(t *testing.T) {
 		}
 	}
 }
+
+// TestLoad_DLQValueBound: the dead_letters value bound loads from a flag
+// and a bound of nothing or past 1 MiB fails at start naming the setting.
+func TestLoad_DLQValueBound(t *testing.T) {
+	c, err := load(t, []string{"--batch-dlq-max-value-bytes", "512"}, nil)
+	if err != nil || c.Batch.DLQMaxValueBytes != 512 {
+		t.Fatalf("from a flag: %d %v", c.Batch.DLQMaxValueBytes, err)
+	}
+	if _, err := load(t, []string{"--batch-dlq-max-run-bytes", "0"}, nil); err == nil || !strings.Contains(err.Error(), "batch.dlq_max_run_bytes") {
+		t.Errorf("a run bound of 0: %v, want an error naming batch.dlq_max_run_bytes", err)
+	}
+	for _, v := range []string{"0", "1048577"} {
+		if _, err := load(t, []string{"--batch-dlq-max-value-bytes", v}, nil); err == nil || !strings.Contains(err.Error(), "batch.dlq_max_value_bytes") {
+			t.Errorf("a bound of %s: %v, want an error naming batch.dlq_max_value_bytes", v, err)
+		}
+	}
+}

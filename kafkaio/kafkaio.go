@@ -61,14 +61,20 @@ func Partitions(ctx context.Context, brokers []string, topic string) (int, error
 	}
 	for _, t := range md.Topics {
 		if t.Name == topic {
+			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+				return 0, fmt.Errorf("metadata of %s: %w", topic, ErrNoTopic)
+			}
 			if t.Error != nil {
 				return 0, fmt.Errorf("metadata of %s: %w", topic, t.Error)
 			}
 			return len(t.Partitions), nil
 		}
 	}
-	return 0, fmt.Errorf("topic %s not found", topic)
+	return 0, fmt.Errorf("metadata of %s: %w", topic, ErrNoTopic)
 }
+
+// ErrNoTopic means the broker does not know the topic.
+var ErrNoTopic = errors.New("topic not found")
 
 // NewWriter returns a producer that partitions by key the way the Java
 // client does (murmur2), so devices keyed by id land on the same partition

@@ -121,12 +121,14 @@ type File struct {
 
 // RunInfo is the lineage of a manifest version.
 type RunInfo struct {
-	Kind     string    `json:"kind"` // compact, recompute, rebuild, backfill, merge, retention, collect
-	Started  time.Time `json:"started"`
-	Rows     int64     `json:"rows"`
-	Invalid  int64     `json:"invalid"`
-	Bytes    int64     `json:"bytes"`
-	Previous int64     `json:"previous_version"`
+	Kind    string    `json:"kind"` // compact, recompute, rebuild, backfill, merge, retention, collect
+	Started time.Time `json:"started"`
+	Rows    int64     `json:"rows"`
+	Invalid int64     `json:"invalid"`
+	// DeadLetters are the rows of gridlake.dlq compacted (not in Rows).
+	DeadLetters int64 `json:"dead_letters,omitempty"`
+	Bytes       int64 `json:"bytes"`
+	Previous    int64 `json:"previous_version"`
 	// Job and Token name the scheduled run that committed (see Fence).
 	Job   string `json:"job,omitempty"`
 	Token int64  `json:"token,omitempty"`

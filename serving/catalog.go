@@ -24,6 +24,7 @@ import (
 var tableDocs = map[string]string{
 	"battery_raw":      "Every valid battery reading as it arrived in Kafka, with where it came from (batch side only: written by each batch run).",
 	"room_raw":         "Every valid room event (device, occupancy, stay), told apart by type (batch side only).",
+	"dead_letters":     "Every rejected message, one row per dead letter of gridlake.dlq, with its reason and where it came from; skip duplicate rows to count each rejection once (batch side only).",
 	views.Battery1m:    "Batch view: per battery and minute, the moments of each metric and the last reading (batch side only).",
 	views.Battery1h:    "Batch view: per battery and hour, as battery_1m (batch side only).",
 	views.Battery1d:    "Batch view: per battery and day (UTC), as battery_1m (batch side only).",
@@ -58,7 +59,7 @@ var columnDocs = map[string]string{
 	"kafka_partition": "Kafka partition the message was read from.",
 	"kafka_offset":    "Kafka offset of the message in its partition.",
 	"kafka_ts":        "Kafka record timestamp.",
-	"duplicate":       "True for a repeated copy of an event already in the same file: skip these to count each event once.",
+	"duplicate":       "True for a repeated copy of a row already kept (raw events: in the same file; dead letters: in the lake): skip these to count each once.",
 	"type":            "Event kind: device, occupancy or stay.",
 	"room_id":         "The room's id (the Kafka key of its events).",
 	"device_id":       "The device's id (device events).",
@@ -88,6 +89,19 @@ var columnDocs = map[string]string{
 	"rooms":           "Rooms with devices of this type that day.",
 	"local_day":       "The site-local day (site.timezone), computed with Go's time zone database: DuckDB here has no ICU.",
 	"local_hour":      "The start of the site-local hour, as a naive local timestamp (site.timezone; on a 25-hour day the repeated hour holds both).",
+	// dead_letters
+	"reason":           "Why the message was rejected: a stable code (not_json, unknown_type, from_future, ...), or unreadable_letter for a letter whose own headers could not be read.",
+	"error":            "The reason in words.",
+	"field":            "The offending field, when there is one.",
+	"source_topic":     "Kafka topic the rejected message came from (null for an unreadable letter).",
+	"source_partition": "Kafka partition of the rejected message in its topic (null for an unreadable letter).",
+	"source_offset":    "Kafka offset of the rejected message in its partition (null for an unreadable letter).",
+	"record_time":      "Kafka record time of the rejected message, UTC (timestamp without time zone, so date_trunc('hour', record_time) works).",
+	"key":              "The rejected message's Kafka key as text, cut to batch.dlq_max_value_bytes (null when it had none).",
+	"value":            "The rejected message's value as text (invalid UTF-8 replaced), cut to batch.dlq_max_value_bytes.",
+	"value_bytes":      "Length of the rejected message's whole value, bytes.",
+	"dlq_partition":    "Partition of gridlake.dlq the letter was read from.",
+	"dlq_offset":       "Offset of the letter in its gridlake.dlq partition.",
 }
 
 // metricDoc describes the columns of the metric families: <metric>_min,
@@ -170,6 +184,8 @@ func lakeSchema(name string) *arrow.Schema {
 		return schemas.BatterySchema
 	case "room_raw":
 		return schemas.RoomSchema
+	case "dead_letters":
+		return schemas.DeadLetterSchema
 	case views.Battery1m, views.Battery1h, views.Battery1d:
 		return views.BatterySchema()
 	case views.Fleet1m, views.Fleet1h:

@@ -152,7 +152,7 @@ func queryErr(kind ErrorKind, format string, args ...any) error {
 }
 
 // lakeTables are the tables defined from lake objects, by manifest content.
-var lakeTables = append([]string{"battery_raw", "room_raw"}, views.All()...)
+var lakeTables = append([]string{"battery_raw", "room_raw", "dead_letters"}, views.All()...)
 
 // mergedTables are built per query from the batch views and the speed
 // side: the battery tables of a resolution, battery_now (0) and the room
@@ -752,8 +752,11 @@ func (q *SQL) lakeFiles(ctx context.Context, s *snapshot) (map[string][]string, 
 				return nil, err
 			}
 			name := "battery_raw"
-			if f.Topic == schemas.TopicRoom {
+			switch f.Topic {
+			case schemas.TopicRoom:
 				name = "room_raw"
+			case schemas.TopicDLQ:
+				name = "dead_letters"
 			}
 			files[name] = append(files[name], p)
 		}

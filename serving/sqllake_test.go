@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/kafkaio"
@@ -47,6 +49,16 @@ func newSQLLake(t testing.TB) *sqlLake {
 	t.Cleanup(func() { cancel(); <-done })
 	sim := simulate.New(simulate.Options{Batteries: 5, Rooms: 2, Rate: 1, Seed: 11, Start: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)})
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 10 * time.Minute, Fast: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A few dead letters, as the layers write them, so dead_letters has rows.
+	var letters []kafka.Message
+	for i, rej := range []schemas.Rejection{{Reason: schemas.ReasonNotJSON}, {Reason: schemas.ReasonOutOfRange, Field: "voltage_v"}} {
+		src := kafka.Message{Topic: schemas.TopicBattery, Partition: 0, Offset: int64(1_000_000 + i), Key: []byte("B-00001"),
+			Value: []byte(`{"battery_id":"B-00001"`), Time: time.Date(2026, 11, 21, 10, 5, 0, 0, time.UTC)}
+		letters = append(letters, kafkaio.Letter(src, rej))
+	}
+	if err := w.WriteMessages(ctx, letters...); err != nil {
 		t.Fatal(err)
 	}
 	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{CloseGrace: time.Hour}})

@@ -129,6 +129,9 @@ func duckType(t arrow.DataType) string {
 	case arrow.DATE32:
 		return "DATE"
 	case arrow.TIMESTAMP:
+		if t.(*arrow.TimestampType).TimeZone == "" {
+			return "TIMESTAMP" // a UTC wall time, e.g. dead_letters.record_time
+		}
 		return "TIMESTAMPTZ"
 	}
 	panic("views: no DuckDB type for " + t.String()) // a schema above uses a new type: a programming error

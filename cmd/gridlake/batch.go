@@ -52,8 +52,8 @@ func runBatch(ctx context.Context, e *env, args []string) error {
 	defer closeBatch()
 	progress := func(what string) batch.Progress { return progressBar(e.stderr, what) }
 	report := func(m *lake.Manifest) {
-		fmt.Fprintf(e.stdout, "\ncommitted version %d (%s): %d rows, %d invalid, %d files, %d view partitions\n",
-			m.Version, m.Run.Kind, m.Run.Rows, m.Run.Invalid, len(m.Files), len(m.Views))
+		fmt.Fprintf(e.stdout, "\ncommitted version %d (%s): %d rows, %d invalid, %d dead letters, %d files, %d view partitions\n",
+			m.Version, m.Run.Kind, m.Run.Rows, m.Run.Invalid, m.Run.DeadLetters, len(m.Files), len(m.Views))
 	}
 	switch action {
 	case "run", "compact":

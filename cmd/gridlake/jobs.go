@@ -291,7 +291,7 @@ func newBatch(ctx context.Context, cfg *config.Config, brokers []string, store *
 	return jobs.Batch{
 		Compactor: batch.NewCompactor(batch.CompactOptions{Brokers: brokers, Store: store, Limits: cfg.Limits(), Views: rc,
 			MaxRecords: maxRecords, Concurrency: cfg.Batch.Concurrency, MaxRecordsPerSecond: cfg.Batch.MaxRecordsPerSec,
-			DeadLetters: kafkaio.NewDeadLetters(dlq), Metrics: reg, Log: log}),
+			LetterValueBytes: cfg.Batch.DLQMaxValueBytes, MaxLetterBytes: int64(cfg.Batch.DLQMaxRunBytes), DeadLetters: kafkaio.NewDeadLetters(dlq), Metrics: reg, Log: log}),
 		Recomputer: rc,
 		Housekeeper: batch.NewHousekeeper(batch.HousekeepOptions{Store: store, Views: rc, MergeAfter: cfg.Batch.MergeAfter,
 			Retention: cfg.Events.Retention, Grace: cfg.Batch.Grace, Log: log}),

@@ -33,6 +33,7 @@ func testPsql(t *testing.T, addr string) {
 		{`\dv`, []string{"main|battery_now|view|gridlake", "main|battery_stats_1m|view|gridlake", "main|fleet_stats_1d|view|gridlake"}},
 		{`\d`, []string{"main|battery_now|view", "main|battery_raw|table"}},
 		{`\d battery_stats_1m`, []string{"battery_id|text", "window_start|timestamp with time zone", "n|bigint", "voltage_v_std|double precision"}},
+		{`\d dead_letters`, []string{"reason|text", "source_offset|bigint", "record_time|timestamp without time zone", "duplicate|boolean"}},
 		{`\d+ battery_now`, []string{"soc_pct|double precision", "State of charge, percent."}},
 		{`\l`, []string{"gridlake|gridlake|UTF8"}},
 		{`\dt+`, []string{"battery_raw"}},
