@@ -71,6 +71,10 @@ func (e *Evaluator) Next() int64 { return e.next }
 // the first time: nothing before it is known).
 func (e *Evaluator) SetNext(offset int64) { e.next, e.origin, e.refill = offset, offset, offset }
 
+// ResumeAt is the offset to read from next: below Next while a restored
+// evaluator still refills its buffers.
+func (e *Evaluator) ResumeAt() int64 { return min(e.refill, e.next) }
+
 // Late counts the events that were not on time for alerts.
 func (e *Evaluator) Late() uint64 { return e.late }
 
@@ -83,8 +87,11 @@ func (e *Evaluator) Watermark() (int64, bool) { return e.wm, e.observed }
 // the watermark. Records below Next are ignored.
 func (e *Evaluator) Observe(offset, recordMS int64, ev *schemas.Event) {
 	if offset < e.next {
-		if offset >= e.refill && ev != nil && ev.TS() >= e.wm {
-			e.buffer(ev)
+		if offset >= e.refill {
+			e.refill = offset + 1
+			if ev != nil && ev.TS() >= e.wm {
+				e.buffer(ev)
+			}
 		}
 		return
 	}
