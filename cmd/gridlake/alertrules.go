@@ -28,7 +28,7 @@ func alertOptions(cfg *config.Config, w kafkaio.Writer) (*speed.AlertOptions, er
 			return nil, err
 		}
 	}
-	return &speed.AlertOptions{Rules: rules, Lateness: cfg.Alerts.Lateness, Writer: w}, nil
+	return &speed.AlertOptions{Rules: rules, Lateness: cfg.Alerts.Lateness, Writer: w, SnapshotEvery: cfg.Alerts.SnapshotEvery}, nil
 }
 
 func readRules(path string) ([]alerts.Rule, error) {
