@@ -21,6 +21,7 @@ import (
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
+	"github.com/gridlake/gridlake/speed"
 )
 
 // alertTestRules are short enough for a 40-minute stream to cross each
@@ -85,11 +86,35 @@ func TestSpeedAlerts_SIGKILLRestartMatchesReference(t *testing.T) {
 		if err != nil {
 			t.Fatalf("batch compact: %v\n%s", err, out)
 		}
+		if store, err := objstore.Open(ctx, opts); err == nil {
+			if m, err := lake.Latest(ctx, store); err == nil && m != nil {
+				t.Logf("batch cut %v at %s", m.Cut, m.CutTime)
+			}
+		}
 	}
-	third := len(msgs) / 3
+	// Cuts and the kill fall inside the long silence of a quarter of the
+	// fleet (30% to 75% of the stream): a restart that lost the alert state
+	// would miss their resolutions and the fleet share's.
+	third, two := len(msgs)*55/100, len(msgs)*80/100
 	write(msgs[:third], 0)
 	p := startSpeedProc(t, bin, broker, s3)
 	p.waitCaughtUp(t, ends(t, broker), partitions)
+	// A battery cut needs a generation boundary the process published
+	// (every 30 s): without one batch cuts only the room topic.
+	testenv.WaitUntil(t, 90*time.Second, "battery generations rotated", func() bool {
+		var st speed.Status
+		if p.get(t, "/speed/v1/status", &st) != 200 {
+			return false
+		}
+		n := 0
+		for _, pi := range st.Partitions {
+			if pi.Topic == schemas.TopicBattery && len(pi.Generations) >= 2 {
+				n++
+			}
+		}
+		return n == partitions
+	}, nil)
+	time.Sleep(3 * time.Second) // a publish interval
 	compact()
 
 	// The second third streams in while the process is killed.
@@ -98,7 +123,7 @@ func TestSpeedAlerts_SIGKILLRestartMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); write(msgs[third:2*third], 60*time.Millisecond) }()
+	go func() { defer close(done); write(msgs[third:two], 60*time.Millisecond) }()
 	testenv.WaitUntil(t, 60*time.Second, "alert state stored", func() bool {
 		_, _, err := store.Get(ctx, lake.AlertStateKey(lake.SpeedGroup))
 		return err == nil
@@ -116,7 +141,7 @@ func TestSpeedAlerts_SIGKILLRestartMatchesReference(t *testing.T) {
 	<-done
 	compact()
 	p = startSpeedProc(t, bin, broker, s3)
-	write(msgs[2*third:], 0)
+	write(msgs[two:], 0)
 	p.waitCaughtUp(t, ends(t, broker), partitions)
 	compact()
 

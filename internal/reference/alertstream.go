@@ -57,12 +57,16 @@ func AlertStream(o StreamOptions) []kafka.Message {
 	// The whole fleet mostly silent for a stretch in the middle.
 	quietFrom := o.Start.Add(o.Duration * 2 / 5)
 	quietTo := quietFrom.Add(4 * time.Minute)
+	// A quarter of the fleet silent for a long stretch, so that alerts are
+	// under way wherever a test restarts its consumer.
+	longFrom, longTo := o.Start.Add(o.Duration*3/10), o.Start.Add(o.Duration*3/4)
 	for b := 0; b < o.Batteries; b++ {
 		id := fmt.Sprintf("B-%05d", b)
 		temp, soc := 30+r.Float64()*10, 20+r.Float64()*60
 		var silentUntil time.Time
 		for ts := o.Start.Add(time.Duration(r.Int64N(int64(o.Every)))); ts.Before(end); ts = ts.Add(o.Every) {
-			if ts.Before(silentUntil) || (!ts.Before(quietFrom) && ts.Before(quietTo) && b%5 != 0) {
+			if ts.Before(silentUntil) || (!ts.Before(quietFrom) && ts.Before(quietTo) && b%5 != 0) ||
+				(!ts.Before(longFrom) && ts.Before(longTo) && b%4 == 1) {
 				continue
 			}
 			if r.Float64() < 0.004 { // stops, then resumes
