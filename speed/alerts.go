@@ -56,8 +56,8 @@ type alerting struct {
 }
 
 type outMsg struct {
-	msg  kafka.Message
-	part *part
+	msg     kafka.Message
+	written *atomic.Int64 // the producing partition's count of written transitions
 }
 
 // alertState is the stored object: each partition's evaluator state and
@@ -229,7 +229,7 @@ func (l *Layer) sendAlerts(ctx context.Context, p *part, out []alerts.Transition
 		if err != nil {
 			continue
 		}
-		m := outMsg{kafka.Message{Topic: alerts.Topic, Key: []byte(t.ID()), Value: v}, p}
+		m := outMsg{kafka.Message{Topic: alerts.Topic, Key: []byte(t.ID()), Value: v}, p.written}
 		select {
 		case l.alerting.queue <- m:
 		case <-ctx.Done():
@@ -279,7 +279,7 @@ func (l *Layer) writeAlerts(ctx context.Context) {
 			}
 		}
 		for _, m := range batch {
-			m.part.written.Add(1)
+			m.written.Add(1)
 		}
 		a.written.Add(uint64(len(batch)))
 	}
@@ -319,7 +319,7 @@ func (l *Layer) SaveAlertState(ctx context.Context) error {
 	}
 	offs := map[int]int64{}
 	for i, p := range parts {
-		if p.alerts != nil {
+		if p.alerts != nil && p.written != nil {
 			st.Parts[partName(p.key)] = p.alerts.Snapshot()
 			need[i] = p.emitted
 			if p.key.topic == schemas.TopicBattery {
@@ -337,7 +337,7 @@ func (l *Layer) SaveAlertState(ctx context.Context) error {
 		p.mu.Unlock()
 	}
 	for i, p := range parts {
-		for p.written.Load() < need[i] {
+		for p.written != nil && p.written.Load() < need[i] {
 			if err := wait.Sleep(ctx, 20*time.Millisecond); err != nil {
 				return err
 			}

@@ -137,7 +137,7 @@ type part struct {
 	alertsGen int64               // the rules generation it was built with
 	outbox    []alerts.Transition // produced, not yet queued
 	emitted   int64               // transitions produced (under mu)
-	written   atomic.Int64        // of which written to Kafka
+	written   *atomic.Int64       // of which written to Kafka (shared with a rebuilt part)
 }
 
 // honour starts a generation at every pending boundary at or below offset,

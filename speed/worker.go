@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -215,12 +216,11 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 		l.mu.RUnlock()
 		if old != nil && old.alerts != nil { // a rebuild: the evaluator goes on where it was
 			old.mu.Lock()
-			p.alerts, p.alertsGen, p.outbox, p.emitted = old.alerts, old.alertsGen, old.outbox, old.emitted
-			p.written.Store(old.written.Load())
+			p.alerts, p.alertsGen, p.outbox, p.emitted, p.written = old.alerts, old.alertsGen, old.outbox, old.emitted, old.written
 			old.mu.Unlock()
 		} else {
 			p.alerts, _ = l.newEvaluator(k, p.next)
-			p.alertsGen = l.alerting.gen.Load()
+			p.alertsGen, p.written = l.alerting.gen.Load(), new(atomic.Int64)
 		}
 	}
 	l.mu.Lock()
