@@ -58,6 +58,13 @@ func records(t testing.TB, seed uint64, parts int) []reference.Record {
 // snapshots at random points (each partition then reads again from its
 // snapshot's refill offset), and returns the transitions by (ID, State).
 func run(t testing.TB, rules []alerts.Rule, recs []reference.Record, parts int, restarts int, seed uint64) map[reference.AlertKey]alerts.Transition {
+	return runReload(t, rules, rules, recs, parts, restarts, seed)
+}
+
+// runReload is run with the rules replaced by reload at the restarts (a
+// reloaded rules file: the speed layer rebuilds each evaluator from its
+// snapshot with the new rules).
+func runReload(t testing.TB, rules, reload []alerts.Rule, recs []reference.Record, parts int, restarts int, seed uint64) map[reference.AlertKey]alerts.Transition {
 	r := rand.New(rand.NewPCG(seed, 7))
 	lateness, ahead := time.Minute.Milliseconds(), schemas.DefaultLimits().MaxAhead.Milliseconds()
 	got := map[reference.AlertKey]alerts.Transition{}
@@ -78,6 +85,9 @@ func run(t testing.TB, rules []alerts.Rule, recs []reference.Record, parts int, 
 	var evs map[key]*alerts.Evaluator
 	var fleet *alerts.Fleet
 	fresh := func() {
+		if fleet != nil {
+			rules = reload
+		}
 		evs = map[key]*alerts.Evaluator{}
 		for p := 0; p < parts; p++ {
 			evs[key{schemas.TopicBattery, p}] = alerts.NewEvaluator(rules, lateness, ahead, true)
@@ -186,5 +196,40 @@ func TestEvaluator_MatchesReferenceAcrossRestarts(t *testing.T) {
 			compare(t, run(t, rules, recs, parts, 0, seed), want)
 			compare(t, run(t, rules, recs, parts, 5, seed), want)
 		})
+	}
+}
+
+// TestEvaluator_ReloadKeepsAlertsOfKeptRules replaces the rules mid-stream
+// (one rule dropped, one changed) through snapshots: the alerts of the
+// rules kept unchanged come out exactly as without the reload.
+func TestEvaluator_ReloadKeepsAlertsOfKeptRules(t *testing.T) {
+	const parts = 3
+	rules := testRules()
+	var reload []alerts.Rule
+	for _, r := range rules {
+		switch r.Name {
+		case "hot_now":
+		case "soc_low":
+			r.Fire, r.Clear = 5, 8
+			r.Name = "soc_very_low"
+			reload = append(reload, r)
+		default:
+			reload = append(reload, r)
+		}
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		recs := records(t, seed, parts)
+		want := reference.Alerts(rules, time.Minute, parts, recs)
+		got := runReload(t, rules, reload, recs, parts, 1, seed)
+		kept := func(m map[reference.AlertKey]alerts.Transition) map[reference.AlertKey]alerts.Transition {
+			out := map[reference.AlertKey]alerts.Transition{}
+			for k, tr := range m {
+				if tr.Rule != "hot_now" && tr.Rule != "soc_low" && tr.Rule != "soc_very_low" {
+					out[k] = tr
+				}
+			}
+			return out
+		}
+		compare(t, kept(got), kept(want))
 	}
 }
