@@ -56,7 +56,8 @@ type DeviceSnap struct {
 // Snapshot returns the evaluator's state. Call it between Observe calls,
 // after TakeFleet (the fleet counts belong to the Fleet's snapshot).
 func (e *Evaluator) Snapshot() PartState {
-	ps := PartState{Next: e.next, Refill: e.replayFrom(), MaxRec: e.maxRec, Observed: e.observed, Late: e.late}
+	ps := PartState{Next: e.next, Refill: e.replayFrom(), MaxRec: e.maxRec, Observed: e.observed, Late: e.late,
+		Batts: make([]BattState, 0, len(e.batts)), Rooms: make([]RoomSnap, 0, len(e.rooms))}
 	for _, s := range e.batts {
 		bs := BattState{ID: s.id, Last: s.last, Released: s.released, LastMinute: s.lastMinute}
 		for i := range s.thr {

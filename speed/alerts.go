@@ -52,6 +52,11 @@ type alerting struct {
 	loadedMu sync.Mutex
 	loaded   *alertState
 
+	// saved is the object as this process last wrote it, and its ETag: while
+	// nobody else wrote since, the next save replaces it without reading it.
+	saved     *alertState
+	savedETag string
+
 	late, transitions, written *metrics.Counter
 }
 
@@ -347,23 +352,28 @@ func (l *Layer) SaveAlertState(ctx context.Context) error {
 }
 
 // mergeAlertState replaces the stored entries of the partitions in st,
-// keeping those other processes own, with a conditional put.
+// keeping those other processes own, with a conditional put. While the
+// object is as this process last wrote it, it is not read again.
 func (l *Layer) mergeAlertState(ctx context.Context, st alertState) error {
+	a := l.alerting
 	key := lake.AlertStateKey(l.opts.Group)
+	old, etag := a.saved, a.savedETag
 	for try := 0; try < 5; try++ {
-		data, info, err := l.opts.Store.Get(ctx, key)
-		old := alertState{}
-		switch {
-		case objstore.IsNotFound(err):
-			info.ETag = ""
-		case err != nil:
-			return err
-		default:
-			_ = json.Unmarshal(data, &old) // a corrupt object is replaced
+		if old == nil {
+			data, info, err := l.opts.Store.Get(ctx, key)
+			old, etag = &alertState{}, info.ETag
+			switch {
+			case objstore.IsNotFound(err):
+				etag = ""
+			case err != nil:
+				return err
+			default:
+				_ = json.Unmarshal(data, old) // a corrupt object is replaced
+			}
 		}
-		merged := alertState{Parts: old.Parts, Fleet: old.Fleet, Saved: st.Saved}
-		if merged.Parts == nil {
-			merged.Parts = map[string]alerts.PartState{}
+		merged := &alertState{Parts: map[string]alerts.PartState{}, Fleet: old.Fleet, Saved: st.Saved}
+		for k, ps := range old.Parts {
+			merged.Parts[k] = ps
 		}
 		for k, ps := range st.Parts {
 			merged.Parts[k] = ps
@@ -375,14 +385,20 @@ func (l *Layer) mergeAlertState(ctx context.Context, st alertState) error {
 		if err != nil {
 			return err
 		}
-		if info.ETag == "" {
-			_, err = l.opts.Store.PutIfAbsent(ctx, key, out)
+		var newTag string
+		if etag == "" {
+			newTag, err = l.opts.Store.PutIfAbsent(ctx, key, out)
 		} else {
-			_, err = l.opts.Store.PutIfMatch(ctx, key, out, info.ETag)
+			newTag, err = l.opts.Store.PutIfMatch(ctx, key, out, etag)
+		}
+		if err == nil {
+			a.saved, a.savedETag = merged, newTag
+			return nil
 		}
 		if !objstore.IsConditionNotMet(err) {
 			return err
 		}
+		old = nil // another process wrote: read its entries and merge again
 	}
 	return fmt.Errorf("alert state %s: five concurrent updates lost", key)
 }
