@@ -41,7 +41,10 @@ func (e *Evaluator) batt(id string) *battSubject {
 	if i, ok := e.index[id]; ok {
 		return e.batts[i]
 	}
-	s := &battSubject{id: id, idx: int32(len(e.batts)), due: noDue,
+	// Sized for a minute of 1 Hz readings (the default lateness), so the
+	// buffer does not grow reading by reading.
+	k := len(e.rules.metrics)
+	s := &battSubject{id: id, idx: int32(len(e.batts)), due: noDue, ts: make([]int64, 0, 64), vals: make([]float64, 0, 64*k),
 		thr: make([]thrState, len(e.rules.thresholds)), silent: make([]bool, len(e.rules.silents))}
 	e.index[id] = s.idx
 	e.batts = append(e.batts, s)
