@@ -47,12 +47,16 @@ type SpeedOptions struct {
 	// in Kafka, then a backfill of today's views, over and over. It shows
 	// whether batch work delays the real-time path.
 	WithBatch bool
-	Progress  io.Writer
+	// Alerts evaluates the default alert rules in the speed process (its
+	// alerts.enabled), so their cost shows against a run without.
+	Alerts   bool
+	Progress io.Writer
 }
 
 // SpeedResult is the JSON line of `gridlake bench speed`.
 type SpeedResult struct {
 	Bench          string  `json:"bench"`
+	Alerts         bool    `json:"alerts"`
 	Batteries      int     `json:"batteries"`
 	Events         int64   `json:"events"`
 	EventsPerS     float64 `json:"events_per_s"`
@@ -77,7 +81,7 @@ type SpeedResult struct {
 // at its real rate and measures event-to-visible latency, and reports the
 // speed process's peak RSS.
 func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
-	res := SpeedResult{Bench: "speed", Batteries: o.Batteries}
+	res := SpeedResult{Bench: "speed", Alerts: o.Alerts, Batteries: o.Batteries}
 	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench speed: "+format+"\n", args...) }
 	b, brokers, err := startBroker(ctx, o.Partitions)
 	if err != nil {
@@ -116,7 +120,8 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 		return res, err
 	}
 	cmd := exec.CommandContext(ctx, o.Binary, "speed", "--kafka-brokers", b.Addr(), "--s3-endpoint", s3.Addr(),
-		"--s3-access-key", "bench", "--http-addr", addr, "--data-dir", procDir, "--log-level", "warn")
+		"--s3-access-key", "bench", "--http-addr", addr, "--data-dir", procDir, "--log-level", "warn",
+		"--alerts-enabled="+strconv.FormatBool(o.Alerts))
 	cmd.Env = append(os.Environ(), benchSecretEnv)
 	cmd.Stderr = o.Progress
 	if err := cmd.Start(); err != nil {

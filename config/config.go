@@ -32,6 +32,17 @@ type Config struct {
 	Jobs    Jobs   `yaml:"jobs"`
 	Sim     Sim    `yaml:"simulate"`
 	Auth    Auth   `yaml:"auth"`
+	Alerts  Alerts `yaml:"alerts"`
+}
+
+// Alerts configures the control room's alert rules (DESIGN §11).
+type Alerts struct {
+	Enabled   bool          `yaml:"enabled" help:"evaluate the alert rules in the speed layer and write transitions to gridlake.alerts"`
+	RulesFile string        `yaml:"rules_file" help:"YAML file of alert rules (rules: [...]), reloaded on SIGHUP or when it changes; empty: the built-in defaults"`
+	Lateness  time.Duration `yaml:"lateness" help:"an event counts for alerts when its ts is at most this far behind the greatest record time before it in its partition; alerts wait this long for stragglers"`
+	// SnapshotEvery bounds how much a restarted speed process replays
+	// into its alert evaluators.
+	SnapshotEvery time.Duration `yaml:"snapshot_every" help:"how often the speed layer stores its alert evaluators' state in the object store"`
 }
 
 // Auth configures who may do what (DESIGN §9). Users and tokens live in the
@@ -270,7 +281,8 @@ func Default() Config {
 			Seed:      1,
 			LateDelay: 2 * time.Hour,
 		},
-		Auth: Auth{SessionTTL: 12 * time.Hour},
+		Auth:   Auth{SessionTTL: 12 * time.Hour},
+		Alerts: Alerts{Enabled: true, Lateness: time.Minute, SnapshotEvery: 30 * time.Second},
 	}
 }
 
@@ -306,6 +318,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.Replication < 1 {
 		bad("kafka.replication", "%d must be at least 1", c.Kafka.Replication)
+	}
+	if c.Alerts.Lateness <= 0 || c.Alerts.Lateness > time.Hour {
+		bad("alerts.lateness", "%s must be above 0 and at most 1h", c.Alerts.Lateness)
+	}
+	if c.Alerts.SnapshotEvery < 100*time.Millisecond || c.Alerts.SnapshotEvery > time.Hour {
+		bad("alerts.snapshot_every", "%s must be 100ms to 1h", c.Alerts.SnapshotEvery)
 	}
 	if c.Kafka.Retention < time.Hour {
 		bad("kafka.retention", "%s must be at least 1h: the speed layer replays Kafka from the last batch cut", c.Kafka.Retention)

@@ -16,11 +16,13 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gridlake/gridlake/agg"
+	"github.com/gridlake/gridlake/alerts"
 	"github.com/gridlake/gridlake/internal/wait"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
@@ -48,8 +50,10 @@ type Options struct {
 	// DeadLetters receives rejected messages; nil only counts them.
 	DeadLetters *kafkaio.DeadLetters
 	Metrics     *metrics.Registry
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Alerts turns on the event-time alert rules; nil leaves them off.
+	Alerts *AlertOptions
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 func (o *Options) defaults() error {
@@ -86,7 +90,8 @@ func (o *Options) defaults() error {
 // Layer is one speed process: it answers for the partitions the consumer
 // group assigned to it.
 type Layer struct {
-	opts Options
+	opts     Options
+	alerting *alerting // nil when alerts are off
 
 	mu       sync.RWMutex
 	parts    map[partKey]*part
@@ -125,6 +130,14 @@ type part struct {
 	// published: a batch run may have read them before this process
 	// published its own, so the state rotates there too (see honour).
 	pending []int64
+
+	// alerts evaluates the alert rules over every record read; records
+	// below next (from before the speed start) feed it alone.
+	alerts    *alerts.Evaluator
+	alertsGen int64               // the rules generation it was built with
+	outbox    []alerts.Transition // produced, not yet queued
+	emitted   int64               // transitions produced (under mu)
+	written   *atomic.Int64       // of which written to Kafka (shared with a rebuilt part)
 }
 
 // honour starts a generation at every pending boundary at or below offset,
@@ -149,6 +162,9 @@ func New(o Options) (*Layer, error) {
 	l.late = m.Counter("gridlake_speed_late_total", "events that arrived over a minute after their ts, or for a closed day")
 	l.seededN = m.Counter("gridlake_speed_seeded_total", "overlap records replayed only to seed de-duplication")
 	l.rebuilds = m.Counter("gridlake_speed_rebuilds_total", "partitions rebuilt from a batch cut that fell inside a generation")
+	if o.Alerts != nil {
+		l.alerting = newAlerting(*o.Alerts, m)
+	}
 	for _, r := range schemas.Reasons() {
 		l.rejects[r] = m.Counter("gridlake_speed_rejected_total", "rejected messages by reason", "reason", r.String())
 	}
@@ -177,6 +193,12 @@ func (l *Layer) Run(ctx context.Context) error {
 			}
 		})
 		go l.every(ctx, l.opts.CutPoll, func() { l.publish(ctx) })
+	}
+	if l.alerting != nil {
+		go l.writeAlerts(ctx)
+		if l.opts.Store != nil {
+			go l.saveAlertsLoop(ctx)
+		}
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                l.opts.Group,
@@ -244,6 +266,11 @@ func (l *Layer) assign(gen *kafka.Generation) {
 	}
 	l.mu.Unlock()
 	l.opts.Log.Info("partitions assigned", "generation", gen.ID, "count", len(keep))
+	if l.alerting != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		l.loadAlertState(ctx, keep)
+		cancel()
+	}
 	for k, committed := range keep {
 		gen.Start(func(ctx context.Context) { l.work(ctx, k, committed) })
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gridlake/gridlake/alerts"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
 	"github.com/gridlake/gridlake/schemas"
@@ -17,7 +19,10 @@ import (
 // chunk is how many messages are decoded and applied under one lock.
 const chunk = 1024
 
-var errRebuild = errors.New("cut fell inside a generation: rebuilding the partition from the cut")
+var (
+	errRebuild     = errors.New("cut fell inside a generation: rebuilding the partition from the cut")
+	errReloadRules = errors.New("alert rules reloaded: rebuilding the partition's evaluator from its state")
+)
 
 // work consumes one partition until the group generation ends. It must not
 // return earlier: kafka-go ends the generation when any of its goroutines
@@ -27,6 +32,9 @@ func (l *Layer) work(ctx context.Context, k partKey, committed int64) {
 		err := l.consume(ctx, k, committed)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errReloadRules) {
+			continue
 		}
 		if errors.Is(err, errRebuild) {
 			l.rebuilds.Add(1)
@@ -81,11 +89,14 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 			return err
 		}
 	}
-	if _, err := conn.Seek(p.next, kafka.SeekAbsolute); err != nil {
+	p.mu.Lock()
+	from := l.refreshAlerts(p)
+	p.mu.Unlock()
+	if _, err := conn.Seek(from, kafka.SeekAbsolute); err != nil {
 		if errors.Is(err, kafka.OffsetOutOfRange) {
 			return p.outOfRange()
 		}
-		return fmt.Errorf("seek %s/%d to %d: %w", k.topic, k.id, p.next, err)
+		return fmt.Errorf("seek %s/%d to %d: %w", k.topic, k.id, from, err)
 	}
 	dec := schemas.NewDecoder(l.opts.Limits)
 	msgs := make([]kafka.Message, 0, chunk)
@@ -96,6 +107,9 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		p.mu.RUnlock()
 		if rebuild {
 			return errRebuild
+		}
+		if l.alerting != nil && p.alertsGen != l.alerting.gen.Load() {
+			return errReloadRules
 		}
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond})
 		hwm := batch.HighWaterMark()
@@ -116,8 +130,11 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 				break
 			}
 			evs = l.decode(dec, k.topic, msgs, evs[:0])
-			letters := l.apply(p, evs)
+			letters, out := l.apply(p, evs)
 			l.sendLetters(ctx, p, msgs, evs, letters)
+			if len(out) > 0 {
+				l.sendAlerts(ctx, p, out)
+			}
 		}
 		berr := batch.Close()
 		p.mu.Lock()
@@ -193,6 +210,19 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 		}
 		p.room, p.next, p.seedUntil = newRoomPart(openFrom), start, start
 	}
+	if l.alerting != nil {
+		l.mu.RLock()
+		old := l.parts[k]
+		l.mu.RUnlock()
+		if old != nil && old.alerts != nil { // a rebuild: the evaluator goes on where it was
+			old.mu.Lock()
+			p.alerts, p.alertsGen, p.outbox, p.emitted, p.written = old.alerts, old.alertsGen, old.outbox, old.emitted, old.written
+			old.mu.Unlock()
+		} else {
+			p.alerts, _ = l.newEvaluator(k, p.next)
+			p.alertsGen, p.written = l.alerting.gen.Load(), new(atomic.Int64)
+		}
+	}
 	l.mu.Lock()
 	l.parts[k] = p
 	l.mu.Unlock()
@@ -238,14 +268,27 @@ func (l *Layer) decode(dec *schemas.Decoder, topic string, msgs []kafka.Message,
 }
 
 // apply folds a fetch into the partition state under one lock and returns
-// the indexes of messages to dead-letter.
-func (l *Layer) apply(p *part, evs []decoded) []int {
+// the indexes of messages to dead-letter and the alert transitions the
+// fetch produced.
+func (l *Layer) apply(p *part, evs []decoded) ([]int, []alerts.Transition) {
 	var nEvents, nInvalid, nDups, nLate, nSeeded uint64
 	var letters []int
+	var out []alerts.Transition
 	rejects := map[schemas.Reason]uint64{}
 	p.mu.Lock()
+	if p.alerts != nil {
+		l.observeAlerts(p, evs)
+		if len(p.outbox) > 0 {
+			out = append(out, p.outbox...)
+			clear(p.outbox)
+			p.outbox = p.outbox[:0]
+		}
+	}
 	for i := range evs {
 		d := &evs[i]
+		if d.offset < p.next {
+			continue // read for the alert evaluator only
+		}
 		if len(p.pending) > 0 && p.pending[0] <= d.offset {
 			p.honour(d.offset)
 		}
@@ -288,7 +331,7 @@ func (l *Layer) apply(p *part, evs []decoded) []int {
 			}
 		}
 	}
-	p.next = evs[len(evs)-1].offset + 1
+	p.next = max(p.next, evs[len(evs)-1].offset+1)
 	if len(p.pending) > 0 {
 		p.honour(p.next) // a boundary right after this fetch, before the next record arrives
 	}
@@ -302,7 +345,37 @@ func (l *Layer) apply(p *part, evs []decoded) []int {
 	for r, n := range rejects {
 		l.rejects[r].Add(n)
 	}
-	return letters
+	return letters, out
+}
+
+// refreshAlerts rebuilds the partition's evaluator from its own state when
+// the rules changed, and returns the offset to read from: the evaluator
+// may need records before the speed state's next. Called with p.mu held.
+func (l *Layer) refreshAlerts(p *part) int64 {
+	if p.alerts == nil {
+		return p.next
+	}
+	a := l.alerting
+	if gen := a.gen.Load(); p.alertsGen != gen {
+		ev := alerts.NewEvaluator(*a.rules.Load(), a.opts.Lateness.Milliseconds(), l.opts.Limits.MaxAhead.Milliseconds(), p.key.topic == schemas.TopicBattery)
+		if p.key.topic == schemas.TopicBattery {
+			a.fleetMu.Lock()
+			if a.fleet != nil {
+				wm, ok := p.alerts.Watermark()
+				n := len(p.outbox)
+				p.outbox = a.fleet.Merge(p.key.id, wm, ok, p.alerts.TakeFleet(), p.outbox)
+				p.emitted += int64(len(p.outbox) - n)
+			}
+			a.fleetMu.Unlock()
+		}
+		if err := ev.Restore(p.alerts.Snapshot()); err != nil {
+			l.opts.Log.Error("rebuild alert evaluator", "err", err)
+		} else {
+			p.alerts = ev
+		}
+		p.alertsGen = gen
+	}
+	return min(p.next, p.alerts.ResumeAt())
 }
 
 // maybeRotate starts a new battery generation at the next offset once the

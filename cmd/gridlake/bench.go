@@ -53,6 +53,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fs.IntVar(&o.LatencySeconds, "latency-seconds", 20, "seconds of paced traffic for the latency run")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save pprof CPU and heap profiles of the speed process into this folder")
 		fs.BoolVar(&o.WithBatch, "with-batch", false, "run compaction and backfill jobs beside the latency run (isolation check)")
+		fs.BoolVar(&o.Alerts, "alerts", true, "evaluate the default alert rules in the speed process (--alerts=false measures without)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}

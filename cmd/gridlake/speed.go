@@ -67,6 +67,9 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	mux := processMux(layer, reg, health, brokers, acc)
 	lc := newLifecycle(ctx)
 	lc.add("speed layer", layer.Run)
+	if cfg.Alerts.Enabled && cfg.Alerts.RulesFile != "" {
+		lc.add("alert rules", func(ctx context.Context) error { return watchRules(ctx, cfg.Alerts.RulesFile, layer, log) })
+	}
 	banner := "gridlake speed: %s/speed/v1/status\n"
 	var sv *servingStack
 	if withServing {
@@ -104,9 +107,13 @@ func newSpeed(cfg *config.Config, brokers []string, store *objstore.Store, w kaf
 	if err != nil {
 		return nil, err
 	}
+	al, err := alertOptions(cfg, w)
+	if err != nil {
+		return nil, err
+	}
 	return speed.New(speed.Options{
 		Brokers: brokers, Limits: cfg.Limits(), Location: loc, Store: store,
-		DeadLetters: kafkaio.NewDeadLetters(w), Metrics: reg, Log: log.With("layer", "speed"),
+		DeadLetters: kafkaio.NewDeadLetters(w), Metrics: reg, Log: log.With("layer", "speed"), Alerts: al,
 	})
 }
 
