@@ -27,11 +27,23 @@ type Config struct {
 	Site    Site   `yaml:"site"`
 	Events  Events `yaml:"events"`
 	HTTP    HTTP   `yaml:"http"`
+	Notify  Notify `yaml:"notify"`
 	Batch   Batch  `yaml:"batch"`
 	Serve   Serve  `yaml:"serve"`
 	Jobs    Jobs   `yaml:"jobs"`
 	Sim     Sim    `yaml:"simulate"`
 	Auth    Auth   `yaml:"auth"`
+	Alerts  Alerts `yaml:"alerts"`
+}
+
+// Alerts configures the control room's alert rules (DESIGN §11).
+type Alerts struct {
+	Enabled   bool          `yaml:"enabled" help:"evaluate the alert rules in the speed layer and write transitions to gridlake.alerts"`
+	RulesFile string        `yaml:"rules_file" help:"YAML file of alert rules (rules: [...]), reloaded on SIGHUP or when it changes; empty: the built-in defaults"`
+	Lateness  time.Duration `yaml:"lateness" help:"an event counts for alerts when its ts is at most this far behind the greatest record time before it in its partition; alerts wait this long for stragglers"`
+	// SnapshotEvery bounds how much a restarted speed process replays
+	// into its alert evaluators.
+	SnapshotEvery time.Duration `yaml:"snapshot_every" help:"how often the speed layer stores its alert evaluators' state in the object store"`
 }
 
 // Auth configures who may do what (DESIGN §9). Users and tokens live in the
@@ -256,6 +268,7 @@ func Default() Config {
 			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
 			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20,
 			FlightAddr: "127.0.0.1:8815", FlightMaxConns: 64, FlightMaxMessageBytes: 4 << 20, FlightIdleTimeout: 10 * time.Minute},
+		Notify: defaultNotify(),
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -263,7 +276,8 @@ func Default() Config {
 			Seed:      1,
 			LateDelay: 2 * time.Hour,
 		},
-		Auth: Auth{SessionTTL: 12 * time.Hour},
+		Auth:   Auth{SessionTTL: 12 * time.Hour},
+		Alerts: Alerts{Enabled: true, Lateness: time.Minute, SnapshotEvery: 30 * time.Second},
 	}
 }
 
@@ -299,6 +313,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.Replication < 1 {
 		bad("kafka.replication", "%d must be at least 1", c.Kafka.Replication)
+	}
+	if c.Alerts.Lateness <= 0 || c.Alerts.Lateness > time.Hour {
+		bad("alerts.lateness", "%s must be above 0 and at most 1h", c.Alerts.Lateness)
+	}
+	if c.Alerts.SnapshotEvery < 100*time.Millisecond || c.Alerts.SnapshotEvery > time.Hour {
+		bad("alerts.snapshot_every", "%s must be 100ms to 1h", c.Alerts.SnapshotEvery)
 	}
 	if c.Kafka.Retention < time.Hour {
 		bad("kafka.retention", "%s must be at least 1h: the speed layer replays Kafka from the last batch cut", c.Kafka.Retention)
@@ -426,6 +446,7 @@ func (c *Config) Validate() error {
 	if s.LateDelay >= c.Events.Retention {
 		bad("simulate.late_delay", "%s must be shorter than events.retention %s, or every late event is rejected", s.LateDelay, c.Events.Retention)
 	}
+	c.Notify.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -11,12 +11,13 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gridlake/gridlake/alerts"
 	"github.com/gridlake/gridlake/schemas"
 )
 
-// Topics are the topics gridlake creates: the two event topics and the
-// dead-letter queue.
-var Topics = []string{schemas.TopicBattery, schemas.TopicRoom, schemas.TopicDLQ}
+// Topics are the topics gridlake creates: the two event topics, the
+// dead-letter queue and the alert transitions.
+var Topics = []string{schemas.TopicBattery, schemas.TopicRoom, schemas.TopicDLQ, alerts.Topic}
 
 // TopicSpec says how to create the topics.
 type TopicSpec struct {

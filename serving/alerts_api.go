@@ -36,6 +36,10 @@ func (a *API) WithAlerts(al *Alerts) *API {
 	return a
 }
 
+// RegisterAlerts mounts only the alert endpoints, for a process that
+// wires them after the rest of the API.
+func (a *API) RegisterAlerts(mux *http.ServeMux) { a.registerAlerts(mux) }
+
 func (a *API) registerAlerts(mux *http.ServeMux) {
 	if a.alerts == nil {
 		return
