@@ -27,6 +27,7 @@ type Config struct {
 	Site    Site   `yaml:"site"`
 	Events  Events `yaml:"events"`
 	HTTP    HTTP   `yaml:"http"`
+	Notify  Notify `yaml:"notify"`
 	Batch   Batch  `yaml:"batch"`
 	Serve   Serve  `yaml:"serve"`
 	Jobs    Jobs   `yaml:"jobs"`
@@ -274,6 +275,7 @@ func Default() Config {
 			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
 			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20,
 			FlightAddr: "127.0.0.1:8815", FlightMaxConns: 64, FlightMaxMessageBytes: 4 << 20, FlightIdleTimeout: 10 * time.Minute},
+		Notify: defaultNotify(),
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -457,6 +459,7 @@ func (c *Config) Validate() error {
 	if s.LateDelay >= c.Events.Retention {
 		bad("simulate.late_delay", "%s must be shorter than events.retention %s, or every late event is rejected", s.LateDelay, c.Events.Retention)
 	}
+	c.Notify.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -21,6 +21,8 @@ type API struct {
 	sql *SQL // nil: no SQL endpoint
 	lim Limits
 	tar Tariff
+	// alerts serves /v1/alerts... when set (alerts_api.go).
+	alerts *Alerts
 }
 
 // NewAPI returns the HTTP API over a merger and (optionally) the SQL
@@ -62,6 +64,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	if a.sql != nil {
 		mux.HandleFunc("POST /v1/sql", a.sql.ServeHTTP)
 	}
+	a.registerAlerts(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such endpoint %s %s; the API is described at /v1/openapi.json", r.Method, r.URL.Path)
 	})

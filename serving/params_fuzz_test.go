@@ -30,6 +30,9 @@ var paramRoutes = []struct {
 	{"/v1/hotel/days", []string{"from", "to"}},
 	{"/v1/hotel/days/%s/hours", nil},
 	{"/v1/rooms/%s/hours", []string{"day"}},
+	{"/v1/alerts", []string{"rule", "kind", "severity", "subject"}},
+	{"/v1/alerts/history", []string{"subject", "from", "to", "cursor"}},
+	{"/v1/alerts/history", []string{"limit", "rule", "kind", "severity"}},
 }
 
 // FuzzHTTPParams sends every /v1 GET route fuzzed query values and path
@@ -53,6 +56,9 @@ func FuzzHTTPParams(f *testing.F) {
 		{":", "", "", "0001-01-05", "", ""},
 		{";", "9999-12-31", "", "", "", ""},
 		{"<", "R-0101", "0000-00-00", "", "", ""},
+		{"=", "", "battery_hot", "threshold", "critical", "B-0*"},
+		{">", "", "R-0101/hvac", "2026-11-21T00:00:00Z", "1795434115105", "18446744073709551615"},
+		{"?", "", "10001", "Bad Rule", "loud", "x"},
 	}
 	for _, s := range seeds {
 		route := s[0][0] - '0'
@@ -86,6 +92,12 @@ func FuzzHTTPParams(f *testing.F) {
 		}
 		if d, err := parseDay(v1, today, today); err == nil && (d.Year < 1 || d.Year > 9999) {
 			t.Fatalf("accepted day %q: %s", v1, d)
+		}
+		if p, err := parseHistory(q, lim); err == nil {
+			f := p.filter
+			if p.limit < 1 || p.limit > lim.MaxPage || f.From != 0 && f.To != 0 && f.To <= f.From || f.Rule != "" && !alertRuleName.MatchString(f.Rule) {
+				t.Fatalf("accepted history %v: %+v", q, p)
+			}
 		}
 		// The handler.
 		path := rt.path

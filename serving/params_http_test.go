@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridlake/gridlake/alertd"
+	"github.com/gridlake/gridlake/alerts"
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/internal/testenv"
 	"github.com/gridlake/gridlake/kafkaio"
@@ -63,7 +65,8 @@ func paramEnv(t testing.TB) http.Handler {
 		}
 	}
 	mux := http.NewServeMux()
-	NewAPI(NewMerger(store, rc.Reader(), sp, seoul, sim.Now), nil).Register(mux)
+	NewAPI(NewMerger(store, rc.Reader(), sp, seoul, sim.Now), nil).WithAlerts(&Alerts{Book: alertd.NewBook(100, nil),
+		Silences: alertd.NewSilences(store, 10, nil), Rules: alerts.Defaults, CaughtUp: func() bool { return true }, MaxSilence: time.Hour, Now: time.Now}).Register(mux)
 	sp.Register(mux)
 	return mux
 }

@@ -85,6 +85,11 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 		}
 		defer sched.close()
 		sched.join(lc)
+		al, err := startAlerting(ctx, &cfg, brokers, store, layer, sv, sched, reg, w, health, mux, log)
+		if err != nil {
+			return err
+		}
+		al.join(lc)
 		banner = "gridlake serve: %s/v1/openapi.json  " + sv.pgHint() + "\n" + sv.flightHint()
 	}
 	hl, err := listenHTTP(e, cfg.HTTP, mux, acc, log)

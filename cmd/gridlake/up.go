@@ -73,6 +73,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	defer sched.close()
 	sched.join(lc)
+	al, err := startAlerting(ctx, &cfg, st.Brokers, st.Store, layer, sv, sched, reg, w, health, mux, log)
+	if err != nil {
+		return err
+	}
+	al.join(lc)
 	hl, err := listenHTTP(e, cfg.HTTP, mux, acc, log)
 	if err != nil {
 		return err

@@ -70,6 +70,7 @@ function showFreshness(fr) {
     (fr.closed_through ? ` · closed through <b>${esc(fr.closed_through)}</b>` : "") +
     ` · speed lag <b class="${lagClass}" id="fresh-lag" data-value="${fr.speed_lag_records}">${fmt(fr.speed_lag_records, 0)}</b> records` +
     ` · as of ${fmtTime(Date.parse(fr.as_of))}`;
+  decorateFreshness(); // alerts.js: the ingest state beside the lag
 }
 
 // ---- who is signed in -----------------------------------------------------
@@ -470,7 +471,7 @@ const jobsPage = {
 
 // ---- routing and live refresh -----------------------------------------------
 
-const pages = { "": fleetPage, battery: batteryPage, hotel: hotelPage, room: roomPage, jobs: jobsPage };
+const pages = { "": fleetPage, battery: batteryPage, hotel: hotelPage, room: roomPage, jobs: jobsPage, alerts: alertsPage };
 let current = null, timer = null, seq = 0;
 
 function route() {
@@ -489,6 +490,7 @@ async function refresh() {
   const mine = ++seq, page = current;
   try {
     await page.update();
+    decorateStale(); // alerts.js
     document.body.dataset.loaded = String(mine);
     $("#page .error")?.remove();
   } catch (e) {
@@ -500,6 +502,7 @@ async function refresh() {
 $("#refresh-s").textContent = REFRESH_MS / 1000;
 window.addEventListener("hashchange", route);
 showWho().catch(() => {});
+pollAlerts();
 // Times need the site's zone before any page draws one; without it they
 // would silently be the browser's, so the page says so instead.
 loadSite().catch((e) => { $("#zone").textContent = `site zone unknown (${e.message}): times in UTC`; }).finally(route);

@@ -1,0 +1,160 @@
+package alertd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/gridlake/gridlake/alerts"
+	"github.com/gridlake/gridlake/kafkaio"
+)
+
+// Feed reads every partition of gridlake.alerts from its beginning into a
+// Book. It joins no consumer group on purpose: a group would split the
+// partitions among the serving replicas and each would know only some
+// alerts, and a group per process would need to start from the beginning
+// anyway to rebuild the firing set after a restart. Reading all from the
+// beginning gives every replica the whole stream; the topic's retention
+// (kafka.retention) bounds the replay.
+type Feed struct {
+	Brokers []string
+	Book    *Book
+	Log     *slog.Logger
+	// MaxBytes bounds one message; a bigger one is skipped with a log.
+	MaxBytes int
+
+	caughtUp atomic.Bool
+	ready    chan struct{}
+	once     sync.Once
+}
+
+// CaughtUp reports whether the feed has read every transition that was on
+// the topic when it started: before that, the book may lack firing alerts.
+func (f *Feed) CaughtUp() bool { return f.caughtUp.Load() }
+
+// Ready is closed once the feed caught up.
+func (f *Feed) Ready() <-chan struct{} { return f.readyChan() }
+
+func (f *Feed) readyChan() chan struct{} {
+	f.once.Do(func() { f.ready = make(chan struct{}) })
+	return f.ready
+}
+
+// Run reads until ctx ends.
+func (f *Feed) Run(ctx context.Context) error {
+	ready := f.readyChan()
+	if f.Log == nil {
+		f.Log = slog.New(slog.DiscardHandler)
+	}
+	if f.MaxBytes <= 0 {
+		f.MaxBytes = 1 << 20
+	}
+	n, err := kafkaio.Partitions(ctx, f.Brokers, alerts.Topic)
+	if err != nil {
+		return fmt.Errorf("alert feed: %w", err)
+	}
+	ends := make([]int64, n)
+	for p := range n {
+		if ends[p], err = lastOffset(ctx, f.Brokers, p); err != nil {
+			return fmt.Errorf("alert feed: %w", err)
+		}
+	}
+	var pending atomic.Int64
+	for p := range n {
+		if ends[p] > 0 {
+			pending.Add(1)
+		}
+	}
+	done := func() {
+		if pending.Load() == 0 && f.caughtUp.CompareAndSwap(false, true) {
+			close(ready)
+		}
+	}
+	done()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for p := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[p] = f.read(ctx, p, ends[p], func() { pending.Add(-1); done() })
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+func lastOffset(ctx context.Context, brokers []string, p int) (int64, error) {
+	conn, err := kafkaio.DialLeader(ctx, brokers, alerts.Topic, p)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	first, last, err := conn.ReadOffsets()
+	if err != nil {
+		return 0, fmt.Errorf("offsets of %s/%d: %w", alerts.Topic, p, err)
+	}
+	if last <= first {
+		return 0, nil
+	}
+	return last, nil
+}
+
+// read applies partition p from its first offset; caught is called once
+// the offset end (the end when the feed started) has been read.
+func (f *Feed) read(ctx context.Context, p int, end int64, caught func()) error {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.Brokers, Topic: alerts.Topic, Partition: p,
+		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	defer r.Close()
+	reached := end == 0
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read %s/%d: %w", alerts.Topic, p, err)
+		}
+		if t, ok := f.decode(m); ok {
+			f.Book.Apply(t)
+		}
+		if !reached && m.Offset+1 >= end {
+			reached = true
+			caught()
+		}
+	}
+}
+
+// decode reads one transition; a message that is not one is logged and
+// skipped (the topic is ours, but a bad copy must not stop the feed).
+func (f *Feed) decode(m kafka.Message) (alerts.Transition, bool) {
+	var t alerts.Transition
+	if len(m.Value) > f.MaxBytes {
+		f.Log.Warn("alert transition skipped: too large", "partition", m.Partition, "offset", m.Offset, "bytes", len(m.Value))
+		return t, false
+	}
+	if err := json.Unmarshal(m.Value, &t); err != nil || t.Rule == "" || (t.State != alerts.Firing && t.State != alerts.Resolved) {
+		f.Log.Warn("alert transition skipped: not a transition", "partition", m.Partition, "offset", m.Offset, "err", err)
+		return t, false
+	}
+	return t, true
+}
+
+// Encode is a transition as it goes on the topic: JSON keyed by its ID.
+func Encode(t alerts.Transition) (kafka.Message, error) {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("encode transition %s: %w", t.ID(), err)
+	}
+	return kafka.Message{Topic: alerts.Topic, Key: []byte(t.ID()), Value: b}, nil
+}
