@@ -230,20 +230,20 @@ func rangeOf(q url.Values) (rangeQuery, error) {
 	}
 	rq.res = res
 	var err error
-	rq.from, rq.to, err = spanOf(q)
+	if rq.from, rq.to, err = spanOf(q); err == nil && rq.to <= rq.from {
+		err = badParam("to must be after from")
+	}
 	return rq, err
 }
 
-// spanOf reads from and to as Unix ms; any int64 pair with to > from.
+// spanOf reads from and to as Unix ms; any int64 pair (an empty span
+// answers nothing, as the layer does).
 func spanOf(q url.Values) (from, to int64, err error) {
 	if from, err = strconv.ParseInt(q.Get("from"), 10, 64); err != nil {
 		return 0, 0, badParam("from: send Unix ms")
 	}
 	if to, err = strconv.ParseInt(q.Get("to"), 10, 64); err != nil {
 		return 0, 0, badParam("to: send Unix ms")
-	}
-	if to <= from {
-		return 0, 0, badParam("to must be after from")
 	}
 	return from, to, nil
 }
