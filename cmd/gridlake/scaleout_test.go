@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,13 +46,17 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 	common := []string{"--kafka-brokers", broker, "--s3-endpoint", s3.Endpoint, "--s3-access-key", testenv.AccessKey,
 		"--s3-bucket", s3.Bucket, "--site-timezone", "Asia/Seoul", "--log-level", "warn"}
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	speedProc := func(i int) *chaos.Proc {
+	newSpeedProc := func(i int) *chaos.Proc {
 		a := addr()
 		p := &chaos.Proc{Name: fmt.Sprintf("speed-%d", i), Path: bin, Log: filepath.Join(root, fmt.Sprintf("speed-%d.log", i)),
 			Args: append([]string{"speed", "--http-addr", a, "--data-dir", filepath.Join(root, fmt.Sprintf("speed-%d", i)),
 				"--speed-announce-every", "300ms", "--speed-member-ttl", "2s"}, common...),
 			Ready: chaos.HTTPReady("http://" + a + "/healthz")}
 		t.Cleanup(p.Close)
+		return p
+	}
+	speedProc := func(i int) *chaos.Proc {
+		p := newSpeedProc(i)
 		if err := p.Start(60 * time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +68,7 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 	seoul := mustLoc(t, "Asia/Seoul")
 	today := time.Now().In(seoul)
 	simStart := time.Date(today.Year(), today.Month(), today.Day()-2, 0, 0, 0, 0, seoul).Add(-time.Hour).UTC()
-	sim := simulate.New(simulate.Options{Batteries: 40, Rooms: 8, Rate: 0.1, Seed: 18, Start: simStart,
+	sim := simulate.New(simulate.Options{Batteries: 100, Rooms: 8, Rate: 0.2, Seed: 18, Start: simStart,
 		Faults: simulate.Faults{Duplicate: 0.03, Reorder: 10 * time.Second, Late: 0.01, LateDelay: 20 * time.Minute}})
 	ctx := context.Background()
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 2 * time.Hour, Fast: true}); err != nil {
@@ -173,10 +179,6 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 
 	// SIGKILL one speed process and start another; ask both serves
 	// throughout the rebalance.
-	if killed, err := speeds[0].Kill(); err != nil || !killed {
-		t.Fatalf("SIGKILL speed-0: %v (running: %v)", err, killed)
-	}
-	speeds = append(speeds[1:], speedProc(3))
 	ids := make([]string, 0, len(ref.Readings))
 	for id := range ref.Readings {
 		ids = append(ids, id)
@@ -187,33 +189,42 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 		rooms = append(rooms, id)
 	}
 	sort.Strings(rooms)
+	var mu sync.Mutex
 	var exact, unavailable int
 	var wrong []string
+	// ask records whether an answer was exact (check finds nothing
+	// wrong), a 503 with Retry-After, or anything else.
 	ask := func(a, path string, check func(body []byte) string) {
+		problem, is503 := "", false
 		resp, err := tokenClient(admin, 10*time.Second).Get("http://" + a + path)
 		if err != nil {
-			wrong = append(wrong, fmt.Sprintf("GET %s from %s: %v", path, a, err))
-			return
-		}
-		defer resp.Body.Close()
-		var body json.RawMessage
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		switch {
-		case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
-			unavailable++
-		case resp.StatusCode != http.StatusOK:
-			wrong = append(wrong, fmt.Sprintf("GET %s from %s: HTTP %d %s", path, a, resp.StatusCode, body))
-		default:
-			if p := check(body); p != "" {
-				wrong = append(wrong, fmt.Sprintf("GET %s from %s: %s", path, a, p))
-			} else {
-				exact++
+			problem = err.Error()
+		} else {
+			var body json.RawMessage
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+				is503 = true
+			case resp.StatusCode != http.StatusOK:
+				problem = fmt.Sprintf("HTTP %d %s", resp.StatusCode, body)
+			default:
+				problem = check(body)
 			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case problem != "":
+			wrong = append(wrong, fmt.Sprintf("GET %s from %s: %s", path, a, problem))
+		case is503:
+			unavailable++
+		default:
+			exact++
 		}
 	}
 	fleetWant := ref.FleetWindows(agg.Hourly)
-	deadline := time.Now().Add(3 * time.Minute)
-	for round := 0; ; round++ {
+	askRound := func(round int) {
 		a := serves[round%2]
 		id := ids[round%len(ids)]
 		want := ref.Windows(id, agg.Minutely)
@@ -261,15 +272,45 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 			}
 			return ""
 		})
-		if len(wrong) > 0 {
-			t.Fatalf("during the rebalance (%d exact, %d 503): %v\n%s", exact, unavailable, wrong, logFiles(root))
-		}
-		if m, ok := settled(3); ok && m.Generation != gen1.Generation && round > 20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the speed processes did not settle on new owners within 3 minutes (%d exact, %d 503)\n%s", exact, unavailable, logFiles(root))
-		}
+	}
+	// Four pollers ask both serves from before the kill until the new
+	// owners settled, and at least past the group's session timeout.
+	stop := make(chan struct{})
+	var pollers sync.WaitGroup
+	for i := range 4 {
+		pollers.Add(1)
+		go func() {
+			defer pollers.Done()
+			for round := i; ; round += 4 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				askRound(round)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	killedAt := time.Now()
+	if killed, err := speeds[0].Kill(); err != nil || !killed {
+		t.Fatalf("SIGKILL speed-0: %v (running: %v)", err, killed)
+	}
+	next := newSpeedProc(3)
+	if err := next.Start(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, 3*time.Minute, "the speed processes to settle on new owners", func() bool {
+		m, ok := settled(3)
+		mu.Lock()
+		bad := len(wrong) > 0
+		mu.Unlock()
+		return bad || (ok && m.Generation != gen1.Generation && time.Since(killedAt) > 15*time.Second)
+	}, logFiles(root))
+	close(stop)
+	pollers.Wait()
+	if len(wrong) > 0 {
+		t.Fatalf("during the rebalance (%d exact, %d 503), %d wrong answers:\n%s", exact, unavailable, len(wrong), strings.Join(wrong[:min(len(wrong), 10)], "\n"))
 	}
 	t.Logf("during the rebalance: %d exact answers, %d 503 with Retry-After, none wrong", exact, unavailable)
 	compareAll("after the rebalance")
