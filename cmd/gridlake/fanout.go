@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 
 	"github.com/gridlake/gridlake/config"
 	"github.com/gridlake/gridlake/kafkaio"
@@ -41,7 +44,7 @@ func newFanout(ctx context.Context, cfg *config.Config, brokers []string, store 
 func announce(lc *lifecycle, cfg *config.Config, layer *speed.Layer, store *objstore.Store, base string) {
 	addr := cfg.Speed.AdvertiseURL
 	if addr == "" {
-		addr = base
+		addr = advertised(base)
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -49,4 +52,23 @@ func announce(lc *lifecycle, cfg *config.Config, layer *speed.Layer, store *objs
 	lc.add("speed announcer", func(ctx context.Context) error {
 		return layer.Announce(ctx, store, id, addr, cfg.Speed.AnnounceEvery, cfg.Speed.MemberTTL)
 	})
+}
+
+// advertised is base with an unspecified listen host (0.0.0.0, ::)
+// replaced by this machine's hostname, which a container's peers resolve.
+func advertised(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return base
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			u.Host = net.JoinHostPort(name, port)
+		}
+	}
+	return u.String()
 }
