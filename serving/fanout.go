@@ -197,8 +197,9 @@ func (f *Fanout) speedSources(ctx context.Context, v int64) []Source {
 		return []Source{failingSource{err}}
 	}
 	out := make([]Source, 0, len(set.members))
+	g := &fanGroup{}
 	for i := range set.members {
-		out = append(out, &remoteSource{f: f, set: set, idx: i, version: v})
+		out = append(out, &remoteSource{f: f, set: set, idx: i, version: v, group: g})
 	}
 	return out
 }
