@@ -19,7 +19,9 @@ const speedSynopsis = `Runs a speed-layer process: it joins the consumer group "
 on gridlake.battery and gridlake.room and keeps exact real-time aggregates of
 the records above the newest batch cut. Several processes split the
 partitions; each answers for its share at /speed/v1/... on --http-addr,
-with /metrics, /healthz and /readyz.
+with /metrics, /healthz and /readyz, and announces what it owns in the
+lake (_speed/gridlake-speed/members/) so that gridlake serve processes with
+serve.speed=remote find it and ask it over /speed/v1/source/ (role engineer).
 
 On start it rebuilds its state by replaying Kafka from the newest cut, so
 Kafka retention (kafka.retention) must far exceed the batch interval.
