@@ -45,11 +45,13 @@ type FanoutOptions struct {
 type Fanout struct {
 	opts FanoutOptions
 
-	mu     sync.Mutex
-	set    *ownerSet
-	err    error
-	readAt time.Time
-	stale  bool
+	mu      sync.Mutex
+	set     *ownerSet
+	err     error
+	readAt  time.Time
+	stale   bool          // an owner failed an answer: read again before answering
+	reading chan struct{} // closed when the read under way ends; nil when none
+	last    *ownerSet     // the last set that settled
 }
 
 // NewFanout returns a fanout over the published members of opts.Group.
@@ -93,20 +95,44 @@ type ownerSet struct {
 }
 
 // current returns the owner set, re-reading the members once Refresh
-// passed or after a failed answer.
+// passed or after a failed answer. One read runs at a time, detached from
+// the asking query; meanwhile queries take the previous set unless it
+// failed them (stale), then they wait for the read.
 func (f *Fanout) current(ctx context.Context) (*ownerSet, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	now := f.opts.Now()
-	if !f.stale && now.Sub(f.readAt) < f.opts.Refresh && (f.set != nil || f.err != nil) {
+	known := f.set != nil || f.err != nil
+	if known && !f.stale && (f.reading != nil || now.Sub(f.readAt) < f.opts.Refresh) {
+		defer f.mu.Unlock()
 		return f.set, f.err
 	}
-	ms, err := lake.Members(ctx, f.opts.Store, f.opts.Group)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrOwnersUnsettled, err)
+	if done := f.reading; done != nil {
+		f.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.set, f.err
 	}
-	f.set, f.err = f.settle(ms, now)
-	f.readAt, f.stale = now, false
+	done := make(chan struct{})
+	f.reading, f.stale = done, false
+	f.mu.Unlock()
+	ms, err := lake.Members(context.WithoutCancel(ctx), f.opts.Store, f.opts.Group)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		f.set, f.err = nil, fmt.Errorf("%w: %w", ErrOwnersUnsettled, err)
+	} else {
+		f.set, f.err = f.settle(ms, now)
+	}
+	if f.set != nil {
+		f.last = f.set
+	}
+	f.readAt, f.reading = now, nil
+	close(done)
 	return f.set, f.err
 }
 
@@ -172,8 +198,8 @@ func (f *Fanout) ManifestVersion() int64 {
 	if err != nil {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if f.set != nil {
-			return f.set.version
+		if f.last != nil {
+			return f.last.version
 		}
 		return 0
 	}
