@@ -73,7 +73,7 @@ bench-layers: build deps ## the end-to-end benchmarks, one JSON line each (sever
 
 FUZZTIME ?= 60s
 
-fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, PostgreSQL messages, /v1 parameters, the SQL sandbox, S3 signatures, auth headers and cookies, Flight SQL handles and filters, dead letters' headers, alert silences
+fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, PostgreSQL messages, /v1 parameters, the SQL sandbox, S3 signatures, auth headers and cookies, Flight SQL handles and filters, dead letters' headers, alert silences, the speed source interface's parameters
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -parallel 1 ./schemas
 	$(GO) test -run '^$$' -fuzz '^FuzzPGMessages$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving/pgwire
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPParams$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving
@@ -83,6 +83,7 @@ fuzz: ## fuzz every parser of outside bytes, FUZZTIME (60s) each: Kafka events, 
 	$(GO) test -run '^$$' -fuzz '^FuzzFlightInputs$$' -fuzztime $(FUZZTIME) -parallel 1 ./serving/flightsql
 	$(GO) test -run '^$$' -fuzz '^FuzzReadLetter$$' -fuzztime $(FUZZTIME) -parallel 1 ./kafkaio
 	$(GO) test -run '^$$' -fuzz '^FuzzSilenceBody$$' -fuzztime $(FUZZTIME) -parallel 1 ./alertd
+	$(GO) test -run '^$$' -fuzz '^FuzzSourceParams$$' -fuzztime $(FUZZTIME) -parallel 1 ./speed
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

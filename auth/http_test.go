@@ -61,7 +61,7 @@ func stubServer(t *testing.T, dir *Directory) (*httptest.Server, *Sessions) {
 		p, _ := FromContext(r.Context())
 		io.WriteString(w, p.String())
 	}
-	for _, route := range []string{"GET /healthz", "GET /{$}", "GET /v1/status", "POST /v1/sql", "POST /v1/jobs/{name}/run", "GET /metrics", "GET /debug/pprof/", "GET /speed/v1/status"} {
+	for _, route := range []string{"GET /healthz", "GET /{$}", "GET /v1/status", "POST /v1/sql", "POST /v1/jobs/{name}/run", "GET /metrics", "GET /debug/pprof/", "GET /speed/v1/status", "GET /speed/v1/source/{op}"} {
 		mux.HandleFunc(route, who)
 	}
 	srv := httptest.NewServer(Protect(dir, s, mux))
@@ -99,6 +99,8 @@ func TestProtect_EachRoleAgainstEachRouteClass(t *testing.T) {
 	}{
 		{"GET", "/v1/status", Viewer},
 		{"GET", "/speed/v1/status", Viewer},
+		// A speed process's whole state, for serving processes.
+		{"GET", "/speed/v1/source/windows", Engineer},
 		{"POST", "/v1/sql", Analyst},
 		{"POST", "/v1/jobs/compact/run", Engineer},
 		{"GET", "/metrics", Admin},
@@ -154,6 +156,7 @@ func TestRouteRole_UncleanPathsAreClassifiedClean(t *testing.T) {
 		{"HEAD", "/v1/status", Viewer},
 		{"DELETE", "/v1/jobs/x", Engineer},
 		{"POST", "/speed/v1/status", Admin},
+		{"GET", "/speed/v1/x/../source/fleet", Engineer},
 	} {
 		if got := RouteRole(c.method, c.path); got != c.want {
 			t.Errorf("RouteRole(%s %s) = %s, want %s", c.method, c.path, got, c.want)

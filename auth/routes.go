@@ -12,6 +12,7 @@ import (
 //
 //	public    GET /healthz, /readyz, the sign-in page and its stylesheet; POST /login, /logout
 //	viewer    the dashboard and every GET or HEAD of /v1/... and /speed/v1/...
+//	engineer  GET /speed/v1/source/... (a speed process's whole state, for serving processes)
 //	analyst   POST /v1/sql
 //	engineer  any other method under /v1/ (job triggers, re-runs, backfills)
 //	admin     /metrics, /debug/pprof/ and everything else
@@ -27,6 +28,8 @@ func RouteRole(method, p string) Role {
 		return None
 	case p == "/metrics" || p == "/debug/pprof" || strings.HasPrefix(p, "/debug/pprof/"):
 		return Admin
+	case read && strings.HasPrefix(p, "/speed/v1/source/"):
+		return Engineer
 	case read && (p == "/" || strings.HasPrefix(p, "/ui/") || strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/speed/v1/")):
 		return Viewer
 	case method == http.MethodPost && p == "/v1/sql":

@@ -30,6 +30,7 @@ type Config struct {
 	Notify  Notify `yaml:"notify"`
 	Batch   Batch  `yaml:"batch"`
 	Serve   Serve  `yaml:"serve"`
+	Speed   Speed  `yaml:"speed"`
 	Jobs    Jobs   `yaml:"jobs"`
 	Sim     Sim    `yaml:"simulate"`
 	Auth    Auth   `yaml:"auth"`
@@ -205,6 +206,25 @@ type Serve struct {
 	FlightMaxConns        int           `yaml:"flight_max_conns" help:"concurrent Flight SQL connections; more wait to be accepted"`
 	FlightMaxMessageBytes int           `yaml:"flight_max_message_bytes" help:"largest gRPC message a Flight SQL client may send (queries, bound parameters)"`
 	FlightIdleTimeout     time.Duration `yaml:"flight_idle_timeout" help:"a Flight SQL connection without calls this long is closed"`
+
+	// Speed is where the speed side of the merge comes from.
+	Speed        string        `yaml:"speed" help:"local: run the speed layer in this process (it must own every partition); remote: ask the gridlake speed processes that announce themselves in the lake"`
+	SpeedToken   string        `yaml:"speed_token" secret:"true" help:"with serve.speed=remote: bearer token of an engineer (or admin) that the speed processes' users file knows"`
+	SpeedTimeout time.Duration `yaml:"speed_timeout" help:"with serve.speed=remote: one call to a speed process fails after this"`
+	// SpeedMaxAnswerBytes bounds what one speed process may answer.
+	SpeedMaxAnswerBytes int `yaml:"speed_max_answer_bytes" help:"with serve.speed=remote: largest answer one speed process may send"`
+}
+
+// Speed configures how speed processes and serving processes find each
+// other (DESIGN §12): each gridlake speed process announces itself in the
+// lake; a gridlake serve with serve.speed=remote asks them.
+type Speed struct {
+	// AdvertiseURL is how serving processes reach this speed process.
+	AdvertiseURL  string        `yaml:"advertise_url" help:"base URL serving processes reach this speed process's /speed/v1 at (http://speed-1:8080); empty: http:// and the bound http.addr"`
+	AnnounceEvery time.Duration `yaml:"announce_every" help:"how often a speed process publishes what it owns in the lake (_speed/<group>/members/)"`
+	MemberTTL     time.Duration `yaml:"member_ttl" help:"a speed process that published nothing for this long counts as gone"`
+	// SourceMaxItems bounds one answer of the source interface.
+	SourceMaxItems int `yaml:"source_max_items" help:"most items (battery windows, readings, rooms) one answer of /speed/v1/source/ may hold"`
 }
 
 // Sim configures the device simulator (gridlake simulate, gridlake up --simulate).
@@ -274,8 +294,10 @@ func Default() Config {
 			SQLMaxResultBytes: 64 << 20, SQLMemoryLimit: 1 << 30, SQLMaxSpillBytes: 4 << 30, SQLMaxConcurrent: 4, SQLMaxBodyBytes: 1 << 20, SQLMaxRoomDays: 400,
 			PGMaxConns: 64, PGStartupTimeout: 10 * time.Second, PGIdleTimeout: 10 * time.Minute, PGWriteTimeout: 30 * time.Second,
 			PGMaxMessageBytes: 1 << 20, PGMaxSessionBytes: 16 << 20,
-			FlightAddr: "127.0.0.1:8815", FlightMaxConns: 64, FlightMaxMessageBytes: 4 << 20, FlightIdleTimeout: 10 * time.Minute},
+			FlightAddr: "127.0.0.1:8815", FlightMaxConns: 64, FlightMaxMessageBytes: 4 << 20, FlightIdleTimeout: 10 * time.Minute,
+			Speed: "local", SpeedTimeout: 5 * time.Second, SpeedMaxAnswerBytes: 256 << 20},
 		Notify: defaultNotify(),
+		Speed:  Speed{AnnounceEvery: time.Second, MemberTTL: 5 * time.Second, SourceMaxItems: 2_000_000},
 		Sim: Sim{
 			Batteries: 1000,
 			Rooms:     50,
@@ -419,6 +441,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Serve.FlightMaxMessageBytes < 64<<10 || c.Serve.FlightMaxMessageBytes > 1<<30 {
 		bad("serve.flight_max_message_bytes", "%d must be between 64 KiB and 1 GiB", c.Serve.FlightMaxMessageBytes)
+	}
+	if c.Serve.Speed != "local" && c.Serve.Speed != "remote" {
+		bad("serve.speed", "%q must be local or remote", c.Serve.Speed)
+	}
+	if c.Serve.SpeedTimeout <= 0 || c.Serve.SpeedMaxAnswerBytes < 1<<20 {
+		bad("serve.speed_timeout/speed_max_answer_bytes", "must be positive, and answers at least 1 MiB")
+	}
+	if c.Speed.AnnounceEvery <= 0 || c.Speed.MemberTTL < 2*c.Speed.AnnounceEvery {
+		bad("speed.announce_every/member_ttl", "must be positive, and the TTL at least twice the interval (%s, %s)", c.Speed.AnnounceEvery, c.Speed.MemberTTL)
+	}
+	if c.Speed.SourceMaxItems < 1000 {
+		bad("speed.source_max_items", "%d must be at least 1000", c.Speed.SourceMaxItems)
 	}
 	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
 		bad("http.tls_cert_file/tls_key_file", "set both or neither")

@@ -49,7 +49,11 @@ type Speed interface {
 type Merger struct {
 	store objstore.Bucket
 	views *views.Reader
-	speed Speed
+	speed versioned
+	// local is the in-process speed layer; nil when fan answers for the
+	// speed processes (NewFanoutMerger).
+	local Speed
+	fan   *Fanout
 	loc   *time.Location
 	now   func() time.Time
 	// clock paces store retries and probes; now is the answers' time,
@@ -69,8 +73,27 @@ func NewMerger(store objstore.Bucket, rd *views.Reader, sp Speed, loc *time.Loca
 	if now == nil {
 		now = time.Now
 	}
-	return &Merger{store: store, views: rd, speed: sp, loc: loc, now: now, clock: time.Now, snaps: map[int64]*snapshot{}}
+	return &Merger{store: store, views: rd, speed: sp, local: sp, loc: loc, now: now, clock: time.Now, snaps: map[int64]*snapshot{}}
 }
+
+// NewFanoutMerger returns a merger whose speed side are the speed
+// processes f finds (DESIGN §12).
+func NewFanoutMerger(store objstore.Bucket, rd *views.Reader, f *Fanout, loc *time.Location, now func() time.Time) *Merger {
+	m := NewMerger(store, rd, nil, loc, now)
+	m.speed, m.local, m.fan = f, nil, f
+	return m
+}
+
+// versioned is what the merger asks of the speed side as a whole: the
+// batch version it applied and its lag.
+type versioned interface {
+	ManifestVersion() int64
+	MaxLag() int64
+}
+
+// unsettledRetry bounds how long a query waits for the speed processes to
+// settle on an owner set after a rebalance before it answers 503.
+const unsettledRetry = 3 * time.Second
 
 // Freshness says what an answer is made of: the batch manifest version and
 // its cut time, how many records the speed side trails Kafka by, and
@@ -114,7 +137,11 @@ type snapshot struct {
 // sources are the sides of the merge at version v, batch first: the batch
 // views of snapshot s and the speed state above v's cut.
 func (m *Merger) sources(s *snapshot, v int64) []Source {
-	return []Source{&batchSource{s: s, views: m.views, loc: m.loc}, speedSource{sp: m.speed, version: v}}
+	b := &batchSource{s: s, views: m.views, loc: m.loc}
+	if m.fan != nil {
+		return append([]Source{b}, m.fan.speedSources(context.Background(), v)...)
+	}
+	return []Source{b, speedSource{sp: m.local, version: v}}
 }
 
 // at runs fn on the snapshot of the speed layer's manifest version,
@@ -123,6 +150,7 @@ func (m *Merger) sources(s *snapshot, v int64) []Source {
 // exact only while the speed layer still splits at that version's cut:
 // otherwise the answer is ErrUnavailable, never a wrong number.
 func (m *Merger) at(ctx context.Context, fn func(s *snapshot, v int64) error) error {
+	start := m.clock()
 	for attempt := 0; ; attempt++ {
 		s, v, err := m.pick(ctx)
 		if err != nil {
@@ -138,6 +166,18 @@ func (m *Merger) at(ctx context.Context, fn func(s *snapshot, v int64) error) er
 				return err
 			}
 			continue
+		}
+		// Across a rebalance of the speed processes: ask again until one
+		// consistent owner set answers, else say so (503), never a number
+		// made of a partial owner set.
+		if errors.Is(err, ErrOwnersUnsettled) || (m.fan != nil && errors.Is(err, speed.ErrCutUnavailable)) {
+			if m.clock().Sub(start) < unsettledRetry {
+				if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
+					return err
+				}
+				continue
+			}
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return err
 	}

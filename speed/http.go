@@ -25,6 +25,9 @@ import (
 //	GET /speed/v1/fleet?res=1m&from=..&to=..&version=N
 //	GET /speed/v1/rooms
 //	GET /speed/v1/rooms/{id}/days/{day}?as_of=..
+//
+// The merge's source interface for serving processes is RegisterSource
+// (source_http.go).
 func (l *Layer) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /speed/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, l.Status())

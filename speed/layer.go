@@ -97,6 +97,7 @@ type Layer struct {
 	parts    map[partKey]*part
 	manifest *lake.Manifest // newest seen; nil before the first batch commit
 	cuts     map[int64]lake.Cut
+	groupGen int32 // the consumer-group generation of the current assignment
 
 	events, invalid, dups, late, seededN, rebuilds *metrics.Counter
 	rejects                                        map[schemas.Reason]*metrics.Counter
@@ -126,6 +127,9 @@ type part struct {
 	dlqFrom   int64 // offsets below this were already dead-lettered
 	rotated   time.Time
 	rebuild   bool // set when a cut did not fall on a boundary
+	// replayTo is the partition's end when this state started: until next
+	// reaches it the state is behind what an earlier owner answered.
+	replayTo int64
 	// pending are boundaries above the cut that an earlier process
 	// published: a batch run may have read them before this process
 	// published its own, so the state rotates there too (see honour).
@@ -259,6 +263,7 @@ func (l *Layer) assign(gen *kafka.Generation) {
 		}
 	}
 	l.mu.Lock()
+	l.groupGen = gen.ID
 	for k := range l.parts {
 		if _, ok := keep[k]; !ok {
 			delete(l.parts, k)

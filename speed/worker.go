@@ -177,7 +177,7 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 	if err := lake.CheckBehind("speed", m, k.topic, k.id, last); err != nil {
 		return nil, err
 	}
-	p := &part{key: k, hwm: last, dlqFrom: max(committed, 0), rotated: l.opts.Now()}
+	p := &part{key: k, hwm: last, replayTo: last, dlqFrom: max(committed, 0), rotated: l.opts.Now()}
 	switch k.topic {
 	case schemas.TopicBattery:
 		cut := max(first, 0)

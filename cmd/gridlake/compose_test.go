@@ -145,7 +145,7 @@ func imageEnv(t *testing.T) map[string]string {
 // promise: secrets only from the uncommitted .env (each listed in the
 // example, none with a default, none on a command line), no published
 // MinIO or Kafka port, a healthcheck on every gridlake service, only
-// settings config knows, one serve replica, MinIO pinned like the Makefile,
+// settings config knows, serve fanning out to speed replicas, MinIO pinned like the Makefile,
 // and an image whose data directory is its working directory and volume.
 func TestDeploy_ComposeAndDockerfile(t *testing.T) {
 	c := readCompose(t)
@@ -221,8 +221,12 @@ func TestDeploy_ComposeAndDockerfile(t *testing.T) {
 	}) {
 		t.Errorf("KAFKA_LOG_DIRS %q is not in one of Kafka's volumes %v", got, c.Services["kafka"].Volumes)
 	}
-	if r := c.Services["serve"].Deploy.Replicas; r != 1 {
-		t.Errorf("serve runs %d replicas: its in-process speed layer must own every partition (one, until Step 13)", r)
+	// Serve scales only over a speed layer of its own service (DESIGN §12).
+	if r := c.Services["serve"].Deploy.Replicas; r > 1 && c.Services["serve"].Environment["GRIDLAKE_SERVE_SPEED"] != "remote" {
+		t.Errorf("serve runs %d replicas with its speed layer in-process, which must own every partition: set GRIDLAKE_SERVE_SPEED=remote", r)
+	}
+	if r := c.Services["speed"].Deploy.Replicas; c.Services["serve"].Environment["GRIDLAKE_SERVE_SPEED"] == "remote" && r < 2 {
+		t.Errorf("speed runs %d replicas; serve fans out to it, and the production shape runs at least two", r)
 	}
 	if r := c.Services["jobs"].Deploy.Replicas; r < 2 {
 		t.Errorf("jobs runs %d replicas; the production shape runs at least two", r)

@@ -24,8 +24,12 @@ protocol on --serve-pg-addr (psql -h 127.0.0.1 -p 15432), with the speed
 layer in-process. Every answer merges the newest batch views with the speed
 layer's state above their cut, exactly, and states its freshness.
 
-Run one serve process per deployment: its speed layer joins the consumer
-group "gridlake-speed" and must own every partition.
+With serve.speed=local (the default) the speed layer runs in this process:
+it joins the consumer group "gridlake-speed" and must own every partition,
+so run one such serve process. With serve.speed=remote it runs none and
+asks the gridlake speed processes that announce themselves in the lake
+(with the engineer token of serve.speed_token); run as many serve processes
+as the load needs.
 
 Example: gridlake serve --kafka-brokers kafka:9092 --s3-endpoint minio:9000`
 
@@ -83,7 +87,10 @@ func (s *servingStack) join(lc *lifecycle) {
 
 // startServing mounts the /v1 API on mux and opens the PostgreSQL
 // listener.
-func startServing(ctx context.Context, e *env, cfg *config.Config, store *objstore.Store, layer *speed.Layer, mux *http.ServeMux, acc *access, log *slog.Logger) (*servingStack, error) {
+//
+// The speed side is layer, in this process, or fan, the speed processes
+// that announce themselves in the lake (serve.speed=remote).
+func startServing(ctx context.Context, e *env, cfg *config.Config, store *objstore.Store, layer *speed.Layer, fan *serving.Fanout, mux *http.ServeMux, acc *access, log *slog.Logger) (*servingStack, error) {
 	loc, err := cfg.Location()
 	if err != nil {
 		return nil, err
@@ -94,7 +101,11 @@ func startServing(ctx context.Context, e *env, cfg *config.Config, store *objsto
 		return nil, err
 	}
 	sv.closer = append(sv.closer, func() { rd.Close() })
-	sv.merger = serving.NewMerger(store, rd, layer, loc, nil)
+	if fan != nil {
+		sv.merger = serving.NewFanoutMerger(store, rd, fan, loc, nil)
+	} else {
+		sv.merger = serving.NewMerger(store, rd, layer, loc, nil)
+	}
 	sv.sql, err = serving.NewSQL(ctx, sv.merger, serving.SQLOptions{Timeout: cfg.Serve.SQLTimeout, MaxRows: cfg.Serve.SQLMaxRows,
 		MaxResultBytes: int64(cfg.Serve.SQLMaxResultBytes), MemoryLimit: int64(cfg.Serve.SQLMemoryLimit), MaxSpillBytes: int64(cfg.Serve.SQLMaxSpillBytes),
 		MaxConcurrent: cfg.Serve.SQLMaxConcurrent, MaxBodyBytes: int64(cfg.Serve.SQLMaxBodyBytes), MaxRoomDays: cfg.Serve.SQLMaxRoomDays, DataDir: cfg.DataDir, Log: log})

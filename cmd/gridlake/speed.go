@@ -11,6 +11,7 @@ import (
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/metrics"
 	"github.com/gridlake/gridlake/objstore"
+	"github.com/gridlake/gridlake/serving"
 	"github.com/gridlake/gridlake/speed"
 )
 
@@ -18,7 +19,9 @@ const speedSynopsis = `Runs a speed-layer process: it joins the consumer group "
 on gridlake.battery and gridlake.room and keeps exact real-time aggregates of
 the records above the newest batch cut. Several processes split the
 partitions; each answers for its share at /speed/v1/... on --http-addr,
-with /metrics, /healthz and /readyz.
+with /metrics, /healthz and /readyz, and announces what it owns in the
+lake (_speed/gridlake-speed/members/) so that gridlake serve processes with
+serve.speed=remote find it and ask it over /speed/v1/source/ (role engineer).
 
 On start it rebuilds its state by replaying Kafka from the newest cut, so
 Kafka retention (kafka.retention) must far exceed the batch interval.
@@ -58,22 +61,38 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	w := kafkaio.NewWriter(brokers)
 	defer w.Close()
 	reg := metrics.NewRegistry()
-	layer, err := newSpeed(&cfg, brokers, store, w, reg, log)
-	if err != nil {
-		return err
-	}
 	health := httpx.NewHealth()
 	health.Add("object_store", store.Ping)
-	mux := processMux(layer, reg, health, brokers, acc)
 	lc := newLifecycle(ctx)
-	lc.add("speed layer", layer.Run)
-	if cfg.Alerts.Enabled && cfg.Alerts.RulesFile != "" {
-		lc.add("alert rules", func(ctx context.Context) error { return watchRules(ctx, cfg.Alerts.RulesFile, layer, log) })
+	// A serve process with serve.speed=remote runs no speed layer: it asks
+	// the speed processes (fanout.go).
+	var layer *speed.Layer
+	var fan *serving.Fanout
+	var mux *http.ServeMux
+	if withServing && cfg.Serve.Speed == "remote" {
+		if fan, err = newFanout(ctx, &cfg, brokers, store, log); err != nil {
+			return err
+		}
+		mux = newMux(reg)
+		health.Add("kafka", func(ctx context.Context) error { return kafkaio.Ping(ctx, brokers) })
+		health.Register(mux)
+	} else {
+		if layer, err = newSpeed(&cfg, brokers, store, w, reg, log); err != nil {
+			return err
+		}
+		mux = processMux(layer, reg, health, brokers, acc)
+		lc.add("speed layer", layer.Run)
+		if cfg.Alerts.Enabled && cfg.Alerts.RulesFile != "" {
+			lc.add("alert rules", func(ctx context.Context) error { return watchRules(ctx, cfg.Alerts.RulesFile, layer, log) })
+		}
+	}
+	if !withServing {
+		layer.RegisterSource(mux, cfg.Speed.SourceMaxItems, "speed.source_max_items")
 	}
 	banner := "gridlake speed: %s/speed/v1/status\n"
 	var sv *servingStack
 	if withServing {
-		sv, err = startServing(ctx, e, &cfg, store, layer, mux, acc, log)
+		sv, err = startServing(ctx, e, &cfg, store, layer, fan, mux, acc, log)
 		if err != nil {
 			return err
 		}
@@ -99,6 +118,9 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 	defer hl.close()
 	hl.join(lc)
 	acc.join(lc, log)
+	if !withServing {
+		announce(lc, &cfg, layer, store, hl.base)
+	}
 	fmt.Fprintf(e.stdout, banner, hl.base)
 	if acc.demoToken != "" {
 		fmt.Fprint(e.stdout, tokenBanner(acc, &cfg, hl.base, sv))

@@ -161,8 +161,8 @@ func tailFile(path string) string {
 
 // TestTopology_ComposeServicesEndToEnd starts what docker-compose.yml
 // starts, without Docker: real MinIO, `gridlake broker` standing in for
-// Kafka, one `gridlake serve`, two `gridlake jobs scheduler` and `gridlake
-// simulate`, each with the environment and command compose gives it, the
+// Kafka, the `gridlake speed` replicas, one `gridlake serve` fanning out to
+// them, two `gridlake jobs scheduler` and `gridlake simulate`, each with the environment and command compose gives it, the
 // listeners on 127.0.0.2. Kafka starts without topics, as Apache Kafka
 // does: serve and the schedulers create them. Simulated readings must show
 // in serve's /v1 answers and SQL (HTTP and PostgreSQL), in a compaction run
@@ -175,17 +175,6 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 			"GRIDLAKE_SIMULATE_BATTERIES": "40", "GRIDLAKE_SIMULATE_ROOMS": "5", "GRIDLAKE_SIMULATE_RATE": "2",
 			"GRIDLAKE_JOBS_COMPACT_EVERY": "3s", "GRIDLAKE_LOG_LEVEL": "info",
 		}}
-
-	// MinIO with the credentials .env would give it.
-	srv, _ := testenv.MinIOServer(t)
-	tp.minio = srv.Endpoint
-	tp.secrets = map[string]string{"MINIO_ROOT_USER": testenv.AccessKey, "MINIO_ROOT_PASSWORD": testenv.SecretKey,
-		"GRIDLAKE_SESSION_SECRET": "topology-test-session-secret-0123456789"}
-	for _, k := range envExampleKeys(t) {
-		if _, ok := tp.secrets[k]; !ok {
-			t.Fatalf("%s lists %s, which this test does not set: give it a test value", envExamplePath, k)
-		}
-	}
 
 	// The users file in the folder compose mounts (./gridlake-auth ->
 	// /etc/gridlake, auth.users_file), written with `gridlake auth` as an
@@ -201,6 +190,17 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 		}
 		tokens[role] = strings.TrimSpace(string(out))
 	}
+	// MinIO with the credentials .env would give it.
+	srv, _ := testenv.MinIOServer(t)
+	tp.minio = srv.Endpoint
+	tp.secrets = map[string]string{"MINIO_ROOT_USER": testenv.AccessKey, "MINIO_ROOT_PASSWORD": testenv.SecretKey,
+		"GRIDLAKE_SESSION_SECRET": "topology-test-session-secret-0123456789", "GRIDLAKE_SPEED_TOKEN": tokens["engineer"]}
+	for _, k := range envExampleKeys(t) {
+		if _, ok := tp.secrets[k]; !ok {
+			t.Fatalf("%s lists %s, which this test does not set: give it a test value", envExamplePath, k)
+		}
+	}
+
 	analyst := tokens["analyst"]
 
 	// `gridlake broker` stands in for Kafka; Apache Kafka starts without
@@ -222,6 +222,12 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 		t.Fatalf("topics left after deleting them: %v", got)
 	}
 
+	// The speed replicas first: they create the topics, as serve (which
+	// runs no speed layer) and the schedulers would.
+	var speedAddr string
+	for i := 1; i <= tp.compose.Services["speed"].Deploy.Replicas; i++ {
+		_, speedAddr = tp.start("speed", i)
+	}
 	serve, serveAddr := tp.start("serve", 1)
 	replicas := tp.compose.Services["jobs"].Deploy.Replicas
 	holders := map[string]bool{}
@@ -311,10 +317,10 @@ func TestTopology_ComposeServicesEndToEnd(t *testing.T) {
 	}
 
 	// Each service's compose healthcheck passes, run as Docker would.
-	for _, name := range []string{"serve", "jobs", "simulate"} {
+	for _, name := range []string{"serve", "jobs", "simulate", "speed"} {
 		env, _, addr := tp.service(name)
 		if addr != "" { // point it at the running replica, not a fresh address
-			env = append(env, "GRIDLAKE_HTTP_ADDR="+map[string]string{"serve": serveAddr, "jobs": jobsAddr(t, dir)}[name])
+			env = append(env, "GRIDLAKE_HTTP_ADDR="+map[string]string{"serve": serveAddr, "jobs": jobsAddr(t, dir), "speed": speedAddr}[name])
 		}
 		if err := tp.healthcheck(name, env); err != nil {
 			t.Errorf("service %s: %v", name, err)

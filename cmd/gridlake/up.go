@@ -61,7 +61,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	health := httpx.NewHealth()
 	health.Add("object_store", st.Store.Ping)
 	mux := processMux(layer, reg, health, st.Brokers, acc)
-	sv, err := startServing(ctx, e, &cfg, st.Store, layer, mux, acc, log)
+	sv, err := startServing(ctx, e, &cfg, st.Store, layer, nil, mux, acc, log)
 	if err != nil {
 		return err
 	}
