@@ -126,3 +126,33 @@ func IsTimeout(err error) bool {
 	var te interface{ Timeout() bool }
 	return errors.As(err, &te) && te.Timeout() || errors.Is(err, kafka.RequestTimedOut)
 }
+
+// HighWatermarks returns the sum of the high watermarks of topics'
+// partitions: it moves when any record arrives.
+func HighWatermarks(ctx context.Context, brokers []string, topics ...string) (int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, topic := range topics {
+		n, err := Partitions(ctx, brokers, topic)
+		if err != nil {
+			return 0, err
+		}
+		for p := range n {
+			req[topic] = append(req[topic], kafka.LastOffsetOf(p))
+		}
+	}
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return 0, fmt.Errorf("high watermarks of %v: %w", topics, err)
+	}
+	var sum int64
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return 0, fmt.Errorf("high watermark of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			sum += p.LastOffset
+		}
+	}
+	return sum, nil
+}

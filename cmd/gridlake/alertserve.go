@@ -57,7 +57,7 @@ func startAlerting(ctx context.Context, cfg *config.Config, brokers []string, st
 	if err := al.silences.Refresh(ctx); err != nil {
 		log.Warn("silences not read yet; retrying every notify.silence_poll", "err", err)
 	}
-	al.pipeline = &alertd.Pipeline{Rules: al.rules.Rules, Probe: newAlertProbe(layer, sv.merger, jobs, reg), Book: book,
+	al.pipeline = &alertd.Pipeline{Rules: al.rules.Rules, Probe: newAlertProbe(layer, brokers, sv.merger, jobs, reg), Book: book,
 		Every: cfg.Notify.PipelineEvery, Log: log, Write: func(ctx context.Context, ts ...alerts.Transition) error {
 			msgs := make([]kafka.Message, 0, len(ts))
 			for _, t := range ts {
@@ -154,7 +154,8 @@ func (al *alerting) reloadRules(ctx context.Context) error {
 
 // alertProbe is what the pipeline rules watch in this process.
 type alertProbe struct {
-	layer   *speed.Layer
+	layer   *speed.Layer // nil when serve fans out to speed processes
+	brokers []string
 	merger  *serving.Merger
 	jobs    *processJobs
 	letters *metrics.Counter
@@ -164,19 +165,33 @@ type alertProbe struct {
 	failing []alertd.FailedJob
 }
 
-func newAlertProbe(layer *speed.Layer, m *serving.Merger, jobs *processJobs, reg *metrics.Registry) *alertProbe {
+func newAlertProbe(layer *speed.Layer, brokers []string, m *serving.Merger, jobs *processJobs, reg *metrics.Registry) *alertProbe {
 	// The speed layer's count of the messages it sent to the dead-letter
 	// queue (the same counter, looked up by name).
-	return &alertProbe{layer: layer, merger: m, jobs: jobs, letters: reg.Counter("gridlake_speed_invalid_total", "rejected messages")}
+	return &alertProbe{layer: layer, brokers: brokers, merger: m, jobs: jobs, letters: reg.Counter("gridlake_speed_invalid_total", "rejected messages")}
 }
 
-func (p *alertProbe) SpeedLag() int64     { return p.layer.MaxLag() }
+// SpeedLag is the local speed layer's lag; a serve that fans out has none
+// (each speed process reports its own on /metrics and /speed/v1/status).
+func (p *alertProbe) SpeedLag() int64 {
+	if p.layer == nil {
+		return 0
+	}
+	return p.layer.MaxLag()
+}
 func (p *alertProbe) DeadLetters() uint64 { return p.letters.Value() }
 
 // Records is the sum of the event partitions' high watermarks as the
 // speed layer fetched them: it moves when a record reaches the layer, not
 // when the layer replays. ok once every partition caught up.
 func (p *alertProbe) Records() (int64, bool) {
+	if p.layer == nil {
+		// Fanning out: the event topics' high watermarks, from Kafka.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := kafkaio.HighWatermarks(ctx, p.brokers, schemas.TopicBattery, schemas.TopicRoom)
+		return n, err == nil
+	}
 	var n int64
 	parts := 0
 	for _, pi := range p.layer.Status().Partitions {
