@@ -52,4 +52,3 @@ func TestSearchMaxRate(t *testing.T) {
 		})
 	}
 }
-
