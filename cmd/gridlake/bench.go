@@ -59,7 +59,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fs := flag.NewFlagSet("gridlake bench speed", flag.ContinueOnError)
 		fs.SetOutput(e.stderr)
 		o := bench.SpeedOptions{Progress: e.stderr}
-		fleetFlags(fs, &o.Fleet)
+		// Half an hour of the fleet (55.8M events): a window of about 30 s
+		// at the speed layer's rate, so the figure is sustained.
+		fleetFlags(fs, &o.Fleet, 1800)
 		fs.IntVar(&o.LatencySeconds, "latency-seconds", 20, "seconds of paced traffic for the latency run")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save pprof CPU and heap profiles of the speed process into this folder")
 		fs.BoolVar(&o.WithBatch, "with-batch", false, "run compaction and backfill jobs beside the latency run (isolation check)")
@@ -81,7 +83,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fs := flag.NewFlagSet("gridlake bench compact", flag.ContinueOnError)
 		fs.SetOutput(e.stderr)
 		o := bench.CompactOptions{Progress: e.stderr}
-		fleetFlags(fs, &o.Fleet)
+		fleetFlags(fs, &o.Fleet, 60)
 		fs.IntVar(&o.Concurrency, "concurrency", 4, "partitions compacted at once")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save a pprof CPU profile of the run into this folder")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -110,7 +112,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fs := flag.NewFlagSet("gridlake bench serve", flag.ContinueOnError)
 		fs.SetOutput(e.stderr)
 		o := bench.ServeOptions{Progress: e.stderr}
-		fleetFlags(fs, &o.Fleet)
+		fleetFlags(fs, &o.Fleet, 60)
 		fs.IntVar(&o.Rate, "rate", 2000, "requests per second")
 		fs.IntVar(&o.Seconds, "seconds", 20, "seconds of measured traffic at --rate")
 		fs.IntVar(&o.Conns, "conns", 16, "keep-alive connections of the load process")
@@ -158,6 +160,22 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		return json.NewEncoder(e.stdout).Encode(res)
+	case "kafka-read":
+		fs := flag.NewFlagSet("gridlake bench kafka-read", flag.ContinueOnError)
+		fs.SetOutput(e.stderr)
+		brokers := fs.String("kafka-brokers", "", "bootstrap servers, comma separated")
+		partitions := fs.Int("partitions", 12, "partitions per topic")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *brokers == "" || *partitions < 1 || *partitions > 10000 {
+			return fmt.Errorf("%w: send --kafka-brokers and 1 to 10000 --partitions", errUsage)
+		}
+		res, err := bench.KafkaRead(ctx, strings.Split(*brokers, ","), *partitions)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(e.stdout).Encode(res)
 	case "sql":
 		fs := flag.NewFlagSet("gridlake bench sql", flag.ContinueOnError)
 		fs.SetOutput(e.stderr)
@@ -178,9 +196,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 }
 
 // fleetFlags binds the reference-fleet settings every benchmark shares.
-func fleetFlags(fs *flag.FlagSet, f *bench.Fleet) {
+func fleetFlags(fs *flag.FlagSet, f *bench.Fleet, fillSeconds int) {
 	fs.IntVar(&f.Batteries, "batteries", 30000, "batteries in the fleet")
 	fs.IntVar(&f.Rooms, "rooms", 1000, "hotel rooms")
 	fs.IntVar(&f.Partitions, "partitions", 12, "partitions per topic")
-	fs.IntVar(&f.FillSeconds, "fill-seconds", 60, "fleet-seconds preloaded before measuring")
+	fs.IntVar(&f.FillSeconds, "fill-seconds", fillSeconds, "fleet-seconds preloaded before measuring")
 }
