@@ -75,46 +75,38 @@ func duckCompact(ctx context.Context, dir string) (secs float64, batteryRows, ba
 	return secs, n, st.Size(), nil
 }
 
-// duckRecompute is the peer of the recompute: the same views of one hour
-// of raw readings in plain DuckDB SQL, each its own GROUP BY over the raw
-// files (local copies), written as zstd Parquet. It returns the seconds.
-func duckRecompute(ctx context.Context, paths []string, dir string) (float64, error) {
+// duckRecompute is the peer of the recompute: the view that carries its
+// cost, the battery 1-minute stats of one hour of raw readings, as one
+// plain DuckDB GROUP BY over local copies of the raw files, written as
+// zstd Parquet in the view's order. (The recompute's other views derive
+// from its minutes, a 60th of the rows.) It returns the seconds and the
+// rows written.
+func duckRecompute(ctx context.Context, paths []string, dir string) (float64, int64, error) {
 	db, err := views.OpenDuckDB(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer db.Close()
-	raw := "(SELECT battery_id, epoch_ms(ts) AS ts_ms, " + strings.Join(views.Metrics, ", ") +
-		" FROM read_parquet(" + views.ParquetList(paths) + ") WHERE NOT duplicate)"
-	var stats, fleet, last []string
+	var stats []string
 	for _, m := range views.Metrics {
-		stats = append(stats, fmt.Sprintf("min(%[1]s) AS %[1]s_min, max(%[1]s) AS %[1]s_max, avg(%[1]s) AS %[1]s_mean, var_pop(%[1]s) * count(*) AS %[1]s_m2, arg_max(%[1]s, ts_ms) AS last_%[1]s", m))
-		fleet = append(fleet, fmt.Sprintf("min(%[1]s) AS %[1]s_min, max(%[1]s) AS %[1]s_max, avg(%[1]s) AS %[1]s_mean", m))
-		last = append(last, fmt.Sprintf("arg_max(%[1]s, ts_ms) AS %[1]s", m))
+		stats = append(stats, fmt.Sprintf("min(%[1]s) AS %[1]s_min, max(%[1]s) AS %[1]s_max, avg(%[1]s) AS %[1]s_mean, "+
+			"var_pop(%[1]s) * count(*) AS %[1]s_m2, arg_max(%[1]s, ts_ms) AS last_%[1]s", m))
 	}
-	perBattery := func(width int64) string {
-		return fmt.Sprintf("SELECT battery_id, ts_ms // %[1]d * %[1]d AS window_ms, count(*) AS n, %[2]s, max(ts_ms) AS last_ts_ms FROM %[3]s GROUP BY ALL ORDER BY ALL",
-			width, strings.Join(stats, ", "), raw)
-	}
-	perFleet := func(width int64) string {
-		return fmt.Sprintf("SELECT ts_ms // %[1]d * %[1]d AS window_ms, count(*) AS readings, count(DISTINCT battery_id) AS batteries, %[2]s FROM %[3]s GROUP BY ALL ORDER BY ALL",
-			width, strings.Join(fleet, ", "), raw)
-	}
-	queries := map[string]string{
-		"battery_1m": perBattery(60_000),
-		"battery_1h": perBattery(3_600_000),
-		"fleet_1m":   perFleet(60_000),
-		"fleet_1h":   perFleet(3_600_000),
-		"latest":     "SELECT battery_id, max(ts_ms) AS ts_ms, " + strings.Join(last, ", ") + " FROM " + raw + " GROUP BY battery_id ORDER BY battery_id",
-	}
+	q := fmt.Sprintf(`SELECT battery_id, ts_ms // 60000 * 60000 AS window_ms, count(*) AS n, %s, max(ts_ms) AS last_ts_ms
+		FROM (SELECT *, epoch_ms(ts) AS ts_ms FROM read_parquet(%s) WHERE NOT duplicate)
+		GROUP BY battery_id, window_ms ORDER BY battery_id, window_ms`,
+		strings.Join(stats, ", "), views.ParquetList(paths))
+	out := filepath.Join(dir, "battery_1m.parquet")
 	t0 := time.Now()
-	for name, q := range queries {
-		out := filepath.Join(dir, name+".parquet")
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT PARQUET, COMPRESSION ZSTD)", q, sqlString(out))); err != nil {
-			return 0, fmt.Errorf("DuckDB %s: %w", name, err)
-		}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT PARQUET, COMPRESSION ZSTD)", q, sqlString(out))); err != nil {
+		return 0, 0, fmt.Errorf("DuckDB battery 1m stats: %w", err)
 	}
-	return time.Since(t0).Seconds(), nil
+	secs := time.Since(t0).Seconds()
+	n, err := countRows(ctx, db, out)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count the rows of %s: %w", out, err)
+	}
+	return secs, n, nil
 }
 
 // countRows counts the rows of a local Parquet file.

@@ -31,10 +31,11 @@ type RecomputeResult struct {
 	GenSeconds   float64 `json:"generate_seconds"`
 	ViewsWritten int     `json:"views_written"`
 	// The peer: plain DuckDB SQL over local copies of the same raw files
-	// (fetched untimed), one GROUP BY per view (battery 1m and 1h, fleet 1m
-	// and 1h, latest), written as zstd Parquet.
+	// (fetched untimed): the battery 1-minute stats, one GROUP BY to zstd
+	// Parquet.
 	DuckSeconds  float64 `json:"duckdb_seconds"`
 	DuckRowsPerS float64 `json:"duckdb_rows_per_s"`
+	DuckWindows  int64   `json:"duckdb_windows"`                      // battery-minutes written: 30,000 × 60 for the reference fleet
 	OverDuck     float64 `json:"recompute_over_duckdb_seconds_ratio"` // <= 1.2 is the target
 }
 
@@ -96,11 +97,11 @@ func Recompute(ctx context.Context, o RecomputeOptions) (RecomputeResult, error)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return res, err
 	}
-	secs, err := duckRecompute(ctx, paths, out)
+	secs, windows, err := duckRecompute(ctx, paths, out)
 	if err != nil {
 		return res, err
 	}
-	res.DuckSeconds = round2(secs)
+	res.DuckSeconds, res.DuckWindows = round2(secs), windows
 	res.DuckRowsPerS = round0(float64(res.Readings) / secs)
 	res.OverDuck = round2(res.Seconds / secs)
 	return res, nil
