@@ -61,6 +61,7 @@ type LoadResult struct {
 	Errors      int                        `json:"errors"`
 	FirstError  string                     `json:"first_error,omitempty"`
 	WorstP99    float64                    `json:"worst_p99_ms"`
+	Worst       string                     `json:"worst_endpoint"`
 	SendLagP99  float64                    `json:"send_lag_p99_ms"` // how late the client itself sent: queueing behind busy connections
 	Endpoints   map[string]EndpointFigures `json:"endpoints"`
 }
@@ -123,7 +124,9 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		f := figures(lr.latency[i])
 		f.Share = e.Share
 		res.Endpoints[e.Name] = f
-		res.WorstP99 = max(res.WorstP99, f.P99)
+		if f.P99 >= res.WorstP99 {
+			res.WorstP99, res.Worst = f.P99, e.Name
+		}
 	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import "context"
 type RateStep struct {
 	Rate   int     `json:"rate"`
 	P99    float64 `json:"worst_p99_ms"`
+	Worst  string  `json:"worst_endpoint"`
 	Errors int     `json:"errors"`
 	OK     bool    `json:"ok"`
 }

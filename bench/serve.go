@@ -60,6 +60,7 @@ type ServeResult struct {
 	FirstError     string                     `json:"first_error,omitempty"`
 	TargetP99      float64                    `json:"target_p99_ms"`
 	WorstP99       float64                    `json:"worst_p99_ms"`
+	Worst          string                     `json:"worst_endpoint"`
 	MeetsTarget    bool                       `json:"meets_target"`
 	SendLagP99     float64                    `json:"send_lag_p99_ms"`
 	BatteryHourP50 float64                    `json:"battery_last_hour_p50_ms"`
@@ -212,7 +213,7 @@ func measureServe(ctx context.Context, o ServeOptions, res ServeResult, begin ti
 		return res, err
 	}
 	res.AchievedRPS, res.Requests, res.Errors, res.FirstError = lr.AchievedRPS, lr.Requests, lr.Errors, lr.FirstError
-	res.Endpoints, res.WorstP99, res.SendLagP99 = lr.Endpoints, lr.WorstP99, lr.SendLagP99
+	res.Endpoints, res.WorstP99, res.Worst, res.SendLagP99 = lr.Endpoints, lr.WorstP99, lr.Worst, lr.SendLagP99
 	res.BatteryHourP50, res.BatteryHourP99 = res.Endpoints["battery_last_hour_1m"].P50, res.Endpoints["battery_last_hour_1m"].P99
 	res.MeetsTarget = passes(lr, o.TargetP99)
 
@@ -223,11 +224,11 @@ func measureServe(ctx context.Context, o ServeOptions, res ServeResult, begin ti
 			if err != nil {
 				return RateStep{}, err
 			}
-			s := RateStep{Rate: rate, P99: lr.WorstP99, Errors: lr.Errors, OK: passes(lr, o.TargetP99)}
-			say("%d requests/s: worst p99 %.1f ms, %d errors", rate, s.P99, s.Errors)
+			s := RateStep{Rate: rate, P99: lr.WorstP99, Worst: lr.Worst, Errors: lr.Errors, OK: passes(lr, o.TargetP99)}
+			say("%d requests/s: worst p99 %.1f ms (%s), %d errors", rate, s.P99, s.Worst, s.Errors)
 			return s, nil
 		}
-		first := RateStep{Rate: o.Rate, P99: lr.WorstP99, Errors: lr.Errors, OK: res.MeetsTarget}
+		first := RateStep{Rate: o.Rate, P99: lr.WorstP99, Worst: lr.Worst, Errors: lr.Errors, OK: res.MeetsTarget}
 		res.MaxRate, res.Search, err = searchMaxRate(ctx, searchOptions{Steps: o.SearchSteps, Ceiling: o.SearchCeiling, Resolution: max(o.Rate/20, 50)}, first, step)
 		if err != nil {
 			return res, err
