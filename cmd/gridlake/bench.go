@@ -21,14 +21,19 @@ Layers:
   speed   fill the embedded broker with the reference fleet (30,000 batteries,
           1,000 rooms), measure events/s through a speed process, then its
           p99 event-to-visible latency at the fleet's real rate, and its peak
-          RSS. Targets: >= 300,000 events/s, p99 < 1 s, RSS < 512 MB.
+          RSS. The peer: a bare kafka-go consumer process reading the same
+          backlog (default --fill-seconds 1800: a window of 30 s or more);
+          speed_over_bare_ratio. Targets: DESIGN §8.
           --with-batch runs batch jobs (compaction, backfill) beside the
           latency run, to show they do not delay the real-time path.
   compact fill the broker with the reference fleet, compact it once to Parquet
           in MinIO (bin/minio from make deps; else the embedded S3 server).
-          Targets: >= 500,000 rows/s, <= 8 bytes per battery reading.
+          The peer: DuckDB read_json -> zstd Parquet of the same messages
+          (exported to NDJSON, untimed); compact_over_duckdb_ratio.
   recompute generate one hour of the fleet (108M readings) as raw Parquet in
-          MinIO and time the DuckDB recompute of its views. Target: < 30 s.
+          MinIO and time the DuckDB recompute of its views. The peer: the
+          battery 1m stats in plain DuckDB SQL over the same files;
+          recompute_over_duckdb_seconds_ratio.
   serve   the previous UTC hour of the fleet compacted in MinIO and the last
           --fill-seconds in Kafka above the cut, then the /v1 API with the
           dashboard mix (72.5% a battery's last-hour 1m stats, 25% its latest
