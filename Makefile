@@ -70,6 +70,7 @@ bench-layers: build deps ## the end-to-end benchmarks, one JSON line each (sever
 	$(BIN)/gridlake bench speed
 	$(BIN)/gridlake bench compact
 	$(BIN)/gridlake bench recompute
+	$(BIN)/gridlake bench serve
 
 FUZZTIME ?= 60s
 

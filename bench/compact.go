@@ -33,6 +33,13 @@ type CompactResult struct {
 	BytesPerReading float64 `json:"bytes_per_reading"`
 	Files           int     `json:"files"`
 	RawMB           float64 `json:"raw_mb"`
+	// The peer: DuckDB read_json of the same messages (exported to NDJSON
+	// files, untimed) to zstd Parquet, one file per topic.
+	DuckRowsPerS        float64 `json:"duckdb_rows_per_s"`
+	DuckSeconds         float64 `json:"duckdb_seconds"`
+	DuckBytesPerReading float64 `json:"duckdb_bytes_per_reading"`
+	OverDuck            float64 `json:"compact_over_duckdb_ratio"` // rows/s over DuckDB's
+	BytesOverDuck       float64 `json:"bytes_per_reading_over_duckdb_ratio"`
 }
 
 // Compact fills the embedded broker with the reference fleet and measures
@@ -105,5 +112,35 @@ func Compact(ctx context.Context, o CompactOptions) (CompactResult, error) {
 	if batRows > 0 {
 		res.BytesPerReading = float64(batBytes) / float64(batRows)
 	}
+	if o.ProfileDir != "" {
+		pprof.StopCPUProfile() // the peer is not part of the profile
+	}
+
+	// The peer, on the same messages.
+	ndDir := filepath.Join(dir, "ndjson")
+	if err := os.MkdirAll(ndDir, 0o755); err != nil {
+		return res, err
+	}
+	say("exporting the %d messages to NDJSON for DuckDB", sent)
+	n, err := exportNDJSON(ctx, brokers, o.Partitions, ndDir)
+	if err != nil {
+		return res, fmt.Errorf("export NDJSON: %w", err)
+	}
+	if n != res.Rows {
+		return res, fmt.Errorf("exported %d messages, compaction wrote %d rows", n, res.Rows)
+	}
+	say("DuckDB read_json -> zstd Parquet")
+	secs, duckBat, duckBytes, err := duckCompact(ctx, ndDir)
+	if err != nil {
+		return res, err
+	}
+	if duckBat != batRows {
+		return res, fmt.Errorf("DuckDB wrote %d battery rows, compaction %d", duckBat, batRows)
+	}
+	res.DuckSeconds = round2(secs)
+	res.DuckRowsPerS = round0(float64(n) / secs)
+	res.DuckBytesPerReading = round2(float64(duckBytes) / float64(duckBat))
+	res.OverDuck = round2(res.RowsPerS / res.DuckRowsPerS)
+	res.BytesOverDuck = round2(res.BytesPerReading / res.DuckBytesPerReading)
 	return res, nil
 }

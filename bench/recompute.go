@@ -11,6 +11,7 @@ import (
 
 	"github.com/gridlake/gridlake/batch"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/views"
 )
 
 // RecomputeOptions configure the recompute benchmark.
@@ -29,6 +30,13 @@ type RecomputeResult struct {
 	RowsPerS     float64 `json:"rows_per_s"`
 	GenSeconds   float64 `json:"generate_seconds"`
 	ViewsWritten int     `json:"views_written"`
+	// The peer: plain DuckDB SQL over local copies of the same raw files
+	// (fetched untimed): the battery 1-minute stats, one GROUP BY to zstd
+	// Parquet.
+	DuckSeconds  float64 `json:"duckdb_seconds"`
+	DuckRowsPerS float64 `json:"duckdb_rows_per_s"`
+	DuckWindows  int64   `json:"duckdb_windows"`                      // battery-minutes written: 30,000 × 60 for the reference fleet
+	OverDuck     float64 `json:"recompute_over_duckdb_seconds_ratio"` // <= 1.2 is the target
 }
 
 // Recompute generates one hour of fleet readings as raw Parquet in MinIO
@@ -75,5 +83,26 @@ func Recompute(ctx context.Context, o RecomputeOptions) (RecomputeResult, error)
 	res.Seconds = time.Since(t1).Seconds()
 	res.RowsPerS = float64(res.Readings) / res.Seconds
 	res.ViewsWritten = n
+
+	say("plain DuckDB SQL over local copies of the same raw files")
+	cache, err := views.NewCache(filepath.Join(dir, "peer-cache"), store)
+	if err != nil {
+		return res, err
+	}
+	paths, err := cache.Files(ctx, files)
+	if err != nil {
+		return res, fmt.Errorf("fetch the raw files for DuckDB: %w", err)
+	}
+	out := filepath.Join(dir, "peer-views")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return res, err
+	}
+	secs, windows, err := duckRecompute(ctx, paths, out)
+	if err != nil {
+		return res, err
+	}
+	res.DuckSeconds, res.DuckWindows = round2(secs), windows
+	res.DuckRowsPerS = round0(float64(res.Readings) / secs)
+	res.OverDuck = round2(res.Seconds / secs)
 	return res, nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +11,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
-	"sort"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
@@ -28,9 +29,18 @@ import (
 // ServeOptions configure the serving benchmark.
 type ServeOptions struct {
 	Fleet
-	Rate     int // requests per second, open loop
-	Seconds  int // measuring time
-	Progress io.Writer
+	Binary  string // the gridlake binary, run as the load process
+	Rate    int    // requests per second, open loop
+	Seconds int    // measuring time at Rate
+	Conns   int    // keep-alive connections of the load process
+	// TargetP99 is the p99 every endpoint must stay under (ms).
+	TargetP99 float64
+	// The search for the highest rate meeting TargetP99: at most
+	// SearchSteps runs of StepSeconds, rates up to SearchCeiling.
+	SearchSteps   int
+	StepSeconds   int
+	SearchCeiling int
+	Progress      io.Writer
 	// ProfileDir, when set, receives a CPU profile of the measured part.
 	ProfileDir string
 }
@@ -38,35 +48,42 @@ type ServeOptions struct {
 // ServeResult is the JSON line of `gridlake bench serve`.
 type ServeResult struct {
 	Bench          string                     `json:"bench"`
+	Target         string                     `json:"target,omitempty"` // an outside server (--target); empty: the bench's own
 	Batteries      int                        `json:"batteries"`
 	BatchReadings  int64                      `json:"batch_readings"`
 	SpeedEvents    int64                      `json:"speed_events"`
 	TargetRPS      int                        `json:"target_requests_per_s"`
 	AchievedRPS    float64                    `json:"achieved_requests_per_s"`
+	Conns          int                        `json:"conns"`
 	Requests       int                        `json:"requests"`
 	Errors         int                        `json:"errors"`
+	FirstError     string                     `json:"first_error,omitempty"`
+	TargetP99      float64                    `json:"target_p99_ms"`
+	WorstP99       float64                    `json:"worst_p99_ms"`
+	Worst          string                     `json:"worst_endpoint"`
+	MeetsTarget    bool                       `json:"meets_target"`
+	SendLagP99     float64                    `json:"send_lag_p99_ms"`
 	BatteryHourP50 float64                    `json:"battery_last_hour_p50_ms"`
 	BatteryHourP99 float64                    `json:"battery_last_hour_p99_ms"`
 	Endpoints      map[string]EndpointFigures `json:"endpoints"`
-}
-
-// EndpointFigures are the latency percentiles of one endpoint.
-type EndpointFigures struct {
-	Share    float64 `json:"share"`
-	Requests int     `json:"requests"`
-	P50      float64 `json:"p50_ms"`
-	P99      float64 `json:"p99_ms"`
-	Max      float64 `json:"max_ms"`
+	MaxRate        int                        `json:"max_requests_per_s_within_target"`
+	Search         []RateStep                 `json:"search"`
+	LoadSeconds    float64                    `json:"load_seconds"`
+	Seconds        float64                    `json:"seconds"`
 }
 
 // Serve loads the reference fleet's data as the serving layer sees it in
 // steady state (the previous UTC hour compacted and recomputed in MinIO, the
 // last FillSeconds in Kafka above the cut, held by an in-process speed
-// layer) and measures the /v1 API at a fixed open-loop request rate: the
-// latency of each request is measured from its scheduled send time, so a
-// slow server cannot hide queueing (no coordinated omission).
+// layer) and measures the /v1 API with the dashboard mix sent by a separate
+// process (`gridlake bench serve-load`) at a fixed open-loop rate over
+// several keep-alive connections: the latency of each request is measured
+// from its scheduled send time, so a slow server cannot hide queueing (no
+// coordinated omission). Then a short search finds the highest rate at
+// which every endpoint's p99 stays under the target.
 func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
-	res := ServeResult{Bench: "serve", Batteries: o.Batteries, TargetRPS: o.Rate}
+	begin := time.Now()
+	res := ServeResult{Bench: "serve", Batteries: o.Batteries, TargetRPS: o.Rate, Conns: o.Conns, TargetP99: o.TargetP99}
 	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench serve: "+format+"\n", args...) }
 	dir, err := os.MkdirTemp("", "gridlake-bench-")
 	if err != nil {
@@ -155,31 +172,29 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	srv := &http.Server{Handler: protected}
 	go srv.Serve(ln)
 	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	return measureServe(ctx, o, res, begin, "http://"+ln.Addr().String(), token)
+}
 
-	type endpoint struct {
-		name  string
-		share float64
-		path  func(r *rand.Rand) string
-	}
-	batteryID := func(r *rand.Rand) string { return fmt.Sprintf("B-%05d", r.IntN(o.Batteries)) }
-	endpoints := []endpoint{
-		{"battery_last_hour_1m", 0.74, func(r *rand.Rand) string { return "/v1/batteries/" + batteryID(r) + "/stats?res=1m" }},
-		{"battery_latest", 0.249, func(r *rand.Rand) string { return "/v1/batteries/" + batteryID(r) }},
-		// The dashboard fleet page of five viewers (one request each per 5 s).
-		{"fleet_now", 0.0005, func(*rand.Rand) string { return "/v1/fleet/now" }},
-		{"out_of_range_page", 0.0005, func(*rand.Rand) string { return "/v1/batteries?soc_below=20&limit=50" }},
-		{"fleet_last_hour_1m", 0.005, func(*rand.Rand) string { return "/v1/fleet/stats?res=1m" }},
-		{"hotel_today", 0.005, func(*rand.Rand) string { return "/v1/hotel/days/today?limit=20" }},
-	}
-	cl := &http.Client{Transport: withToken(token, &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}), Timeout: 10 * time.Second}
+// ServeTarget measures a serving process already running at base (for
+// instance two `gridlake serve` processes over three speed processes) the
+// way Serve measures its own, with token as the credential.
+func ServeTarget(ctx context.Context, o ServeOptions, base, token string) (ServeResult, error) {
+	res := ServeResult{Bench: "serve", Target: base, Batteries: o.Batteries, TargetRPS: o.Rate, Conns: o.Conns, TargetP99: o.TargetP99}
+	return measureServe(ctx, o, res, time.Now(), base, token)
+}
+
+// measureServe warms base up, runs the load process at o.Rate and searches
+// the highest rate within the target.
+func measureServe(ctx context.Context, o ServeOptions, res ServeResult, begin time.Time, base, token string) (ServeResult, error) {
+	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench serve: "+format+"\n", args...) }
 	// Warm up: touch every row group once, as a server in steady state has.
 	say("warming up")
+	warmCl := &http.Client{Transport: withToken(token, nil), Timeout: 10 * time.Second}
 	warm := rand.New(rand.NewPCG(2, 2))
+	mix := dashboardMix(o.Batteries)
 	for i := 0; i < 2000; i++ {
-		get(cl, base+endpoints[0].path(warm))
+		get(warmCl, base+mix[i%len(mix)].Path(warm))
 	}
-	say("measuring %d requests/s for %d s", o.Rate, o.Seconds)
 	if o.ProfileDir != "" {
 		f, err := os.Create(filepath.Join(o.ProfileDir, "serve-cpu.pprof"))
 		if err != nil {
@@ -188,57 +203,64 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	var mu sync.Mutex
-	lat := map[string][]float64{}
-	var wg sync.WaitGroup
-	r := rand.New(rand.NewPCG(1, 1))
-	interval := time.Second / time.Duration(o.Rate)
-	start := time.Now()
-	total := o.Rate * o.Seconds
-	for i := 0; i < total; i++ {
-		at := start.Add(time.Duration(i) * interval)
-		if err := wait.Sleep(ctx, time.Until(at)); err != nil {
-			wg.Wait()
+	load := func(ctx context.Context, rate int, d time.Duration) (LoadResult, error) {
+		return runLoadProcess(ctx, o.Binary, token, LoadOptions{Target: base, Rate: rate, Duration: d, Conns: o.Conns, Batteries: o.Batteries, Seed: 1}, o.Progress)
+	}
+	say("measuring %d requests/s for %d s over %d connections, from a separate process", o.Rate, o.Seconds, o.Conns)
+	t0 := time.Now()
+	lr, err := load(ctx, o.Rate, time.Duration(o.Seconds)*time.Second)
+	if err != nil {
+		return res, err
+	}
+	res.AchievedRPS, res.Requests, res.Errors, res.FirstError = lr.AchievedRPS, lr.Requests, lr.Errors, lr.FirstError
+	res.Endpoints, res.WorstP99, res.Worst, res.SendLagP99 = lr.Endpoints, lr.WorstP99, lr.Worst, lr.SendLagP99
+	res.BatteryHourP50, res.BatteryHourP99 = res.Endpoints["battery_last_hour_1m"].P50, res.Endpoints["battery_last_hour_1m"].P99
+	res.MeetsTarget = passes(lr, o.TargetP99)
+
+	if o.SearchSteps > 0 {
+		say("searching the highest rate with every p99 < %g ms: at most %d runs of %d s", o.TargetP99, o.SearchSteps, o.StepSeconds)
+		step := func(ctx context.Context, rate int) (RateStep, error) {
+			lr, err := load(ctx, rate, time.Duration(o.StepSeconds)*time.Second)
+			if err != nil {
+				return RateStep{}, err
+			}
+			s := RateStep{Rate: rate, P99: lr.WorstP99, Worst: lr.Worst, Errors: lr.Errors, OK: passes(lr, o.TargetP99)}
+			say("%d requests/s: worst p99 %.1f ms (%s), %d errors", rate, s.P99, s.Worst, s.Errors)
+			return s, nil
+		}
+		first := RateStep{Rate: o.Rate, P99: lr.WorstP99, Worst: lr.Worst, Errors: lr.Errors, OK: res.MeetsTarget}
+		res.MaxRate, res.Search, err = searchMaxRate(ctx, searchOptions{Steps: o.SearchSteps, Ceiling: o.SearchCeiling, Resolution: max(o.Rate/20, 50)}, first, step)
+		if err != nil {
 			return res, err
 		}
-		x, ep := r.Float64(), endpoints[len(endpoints)-1]
-		for _, e := range endpoints {
-			if x < e.share {
-				ep = e
-				break
-			}
-			x -= e.share
-		}
-		url := base + ep.path(r)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok := get(cl, url)
-			ms := float64(time.Since(at).Microseconds()) / 1000
-			mu.Lock()
-			defer mu.Unlock()
-			if !ok {
-				res.Errors++
-				return
-			}
-			lat[ep.name] = append(lat[ep.name], ms)
-		}()
 	}
-	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	res.Requests = total
-	res.AchievedRPS = float64(total) / elapsed
-	res.Endpoints = map[string]EndpointFigures{}
-	for _, e := range endpoints {
-		xs := lat[e.name]
-		sort.Float64s(xs)
-		f := EndpointFigures{Share: e.share, Requests: len(xs), P50: percentile(xs, 0.5), P99: percentile(xs, 0.99)}
-		if len(xs) > 0 {
-			f.Max = xs[len(xs)-1]
-		}
-		res.Endpoints[e.name] = f
+	res.LoadSeconds = round2(time.Since(t0).Seconds())
+	res.Seconds = round2(time.Since(begin).Seconds())
+	return res, nil
+}
+
+// passes says whether a run met the target: no errors and every
+// endpoint's p99 under it.
+func passes(lr LoadResult, targetP99 float64) bool {
+	return lr.Errors == 0 && lr.Requests > 0 && lr.WorstP99 < targetP99
+}
+
+// runLoadProcess runs `gridlake bench serve-load` against o.Target and
+// reads its JSON line; the token goes by environment, never as a flag.
+func runLoadProcess(ctx context.Context, bin, token string, o LoadOptions, progress io.Writer) (LoadResult, error) {
+	var res LoadResult
+	cmd := exec.CommandContext(ctx, bin, "bench", "serve-load", "--target", o.Target, "--rate", strconv.Itoa(o.Rate),
+		"--duration", o.Duration.String(), "--conns", strconv.Itoa(o.Conns), "--batteries", strconv.Itoa(o.Batteries),
+		"--seed", strconv.FormatUint(o.Seed, 10))
+	cmd.Env = append(os.Environ(), "GRIDLAKE_TOKEN="+token)
+	cmd.Stderr = progress
+	out, err := cmd.Output()
+	if err != nil {
+		return res, fmt.Errorf("load process at %d requests/s: %w", o.Rate, err)
 	}
-	res.BatteryHourP50, res.BatteryHourP99 = res.Endpoints["battery_last_hour_1m"].P50, res.Endpoints["battery_last_hour_1m"].P99
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, fmt.Errorf("read the load process's line %q: %w", out, err)
+	}
 	return res, nil
 }
 

@@ -55,11 +55,17 @@ type SpeedOptions struct {
 
 // SpeedResult is the JSON line of `gridlake bench speed`.
 type SpeedResult struct {
-	Bench          string  `json:"bench"`
-	Alerts         bool    `json:"alerts"`
-	Batteries      int     `json:"batteries"`
-	Events         int64   `json:"events"`
-	EventsPerS     float64 `json:"events_per_s"`
+	Bench      string  `json:"bench"`
+	Alerts     bool    `json:"alerts"`
+	Batteries  int     `json:"batteries"`
+	Events     int64   `json:"events"`
+	EventsPerS float64 `json:"events_per_s"`
+	WindowS    float64 `json:"throughput_window_s"` // how long the events/s were measured over
+	// The peer: a bare kafka-go consumer reading the same records in its
+	// own process, and the speed process's share of its rate.
+	BareEventsPerS float64 `json:"bare_consumer_events_per_s"`
+	BareWindowS    float64 `json:"bare_consumer_window_s"`
+	SpeedOverBare  float64 `json:"speed_over_bare_ratio"`
 	FillEventsPerS float64 `json:"fill_events_per_s"`
 	LatencyRate    float64 `json:"latency_run_events_per_s"`
 	P50Ms          float64 `json:"p50_ms"`
@@ -108,6 +114,18 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 		return res, err
 	}
 
+	// The peer: a bare consumer reads the same backlog first.
+	say("a bare kafka-go consumer reads the %d records", res.Events)
+	peer, err := runKafkaRead(ctx, o.Binary, b.Addr(), o.Partitions, o.Progress)
+	if err != nil {
+		return res, err
+	}
+	if peer.Records != res.Events {
+		return res, fmt.Errorf("the bare consumer read %d records, want %d", peer.Records, res.Events)
+	}
+	res.BareEventsPerS, res.BareWindowS = peer.RecordsPerS, peer.Seconds
+	say("bare consumer: %.0f records/s over %.1fs", peer.RecordsPerS, peer.Seconds)
+
 	// Throughput: a speed process consumes the backlog.
 	port, err := freeport.Get()
 	if err != nil {
@@ -150,8 +168,12 @@ func Speed(ctx context.Context, o SpeedOptions) (SpeedResult, error) {
 			}
 			if n >= res.Events {
 				el := time.Since(start).Seconds()
-				res.EventsPerS = float64(n-startN) / el
+				res.EventsPerS, res.WindowS = float64(n-startN)/el, round2(el)
+				res.SpeedOverBare = round2(res.EventsPerS / res.BareEventsPerS)
 				say("consumed %d events in %.1fs: %.0f events/s", n-startN, el, res.EventsPerS)
+				if el < 30 {
+					say("the window is under 30 s: raise --fill-seconds for a sustained figure")
+				}
 				break
 			}
 		}
