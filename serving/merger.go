@@ -59,6 +59,8 @@ type Merger struct {
 	mu     sync.Mutex
 	snaps  map[int64]*snapshot
 	health storeHealth
+
+	latest latestCache // merge_cache.go
 }
 
 // NewMerger returns a merger. loc is the site's time zone (room days).

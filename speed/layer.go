@@ -100,6 +100,8 @@ type Layer struct {
 
 	events, invalid, dups, late, seededN, rebuilds *metrics.Counter
 	rejects                                        map[schemas.Reason]*metrics.Counter
+	// seq moves after every change of the battery state (StateSeq).
+	seq atomic.Uint64
 
 	// failure is the error that stopped Run (a partition behind the cut);
 	// stopRun ends Run's context. Both are set once, under failMu.
@@ -265,6 +267,7 @@ func (l *Layer) assign(gen *kafka.Generation) {
 		}
 	}
 	l.mu.Unlock()
+	l.seq.Add(1)
 	l.opts.Log.Info("partitions assigned", "generation", gen.ID, "count", len(keep))
 	if l.alerting != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -366,6 +369,7 @@ func (l *Layer) pollCut(ctx context.Context) error {
 		}
 		p.mu.Unlock()
 	}
+	l.seq.Add(1)
 	l.opts.Log.Info("batch cut applied", "version", m.Version)
 	return nil
 }

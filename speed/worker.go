@@ -226,6 +226,7 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 	l.mu.Lock()
 	l.parts[k] = p
 	l.mu.Unlock()
+	l.seq.Add(1)
 	l.opts.Log.Info("partition state started", "topic", k.topic, "partition", k.id, "from", p.next, "seed_until", p.seedUntil, "high_watermark", last)
 	return p, nil
 }
@@ -337,6 +338,9 @@ func (l *Layer) apply(p *part, evs []decoded) ([]int, []alerts.Transition) {
 	}
 	l.maybeRotate(p)
 	p.mu.Unlock()
+	if nEvents > 0 {
+		l.seq.Add(1)
+	}
 	l.events.Add(nEvents)
 	l.invalid.Add(nInvalid)
 	l.dups.Add(nDups)
