@@ -118,12 +118,15 @@ type partKey struct {
 // part is the state of one owned partition. Its worker goroutine is the
 // only writer; queries take the read lock.
 type part struct {
-	mu        sync.RWMutex
-	key       partKey
-	bat       *batteryPart
-	room      *roomPart
-	next      int64 // next offset to apply
-	hwm       int64 // high watermark at the last fetch
+	mu   sync.RWMutex
+	key  partKey
+	bat  *batteryPart
+	room *roomPart
+	next int64 // next offset to apply
+	hwm  int64 // high watermark at the last fetch
+	// lag is hwm - next, kept so that every answer's freshness reads it
+	// without waiting for the apply to release mu.
+	lag       atomic.Int64
 	seedUntil int64 // offsets below this only seed de-duplication
 	dlqFrom   int64 // offsets below this were already dead-lettered
 	rotated   time.Time

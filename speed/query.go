@@ -245,9 +245,13 @@ func (l *Layer) RoomEvents(ctx context.Context, room string, version int64, from
 // MaxLag is the largest consumer lag (records) over the owned partitions:
 // how far the speed side trails Kafka.
 func (l *Layer) MaxLag() int64 {
+	// Every answer's freshness asks: no Status, which sorts and copies,
+	// and no partition lock, which the apply holds for a chunk.
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	var lag int64
-	for _, p := range l.Status().Partitions {
-		lag = max(lag, p.Lag)
+	for _, p := range l.parts {
+		lag = max(lag, p.lag.Load())
 	}
 	return lag
 }
