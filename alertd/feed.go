@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gridlake/gridlake/alerts"
+	"github.com/gridlake/gridlake/internal/wait"
 	"github.com/gridlake/gridlake/kafkaio"
 )
 
@@ -56,14 +57,18 @@ func (f *Feed) Run(ctx context.Context) error {
 	if f.MaxBytes <= 0 {
 		f.MaxBytes = 1 << 20
 	}
-	n, err := kafkaio.Partitions(ctx, f.Brokers, alerts.Topic)
-	if err != nil {
-		return fmt.Errorf("alert feed: %w", err)
-	}
-	ends := make([]int64, n)
-	for p := range n {
-		if ends[p], err = lastOffset(ctx, f.Brokers, p); err != nil {
-			return fmt.Errorf("alert feed: %w", err)
+	// A broker that is down at start delays the feed; it never stops the
+	// process (DESIGN: a consumer never dies on its input).
+	var n int
+	var ends []int64
+	for attempt := 0; ; attempt++ {
+		var err error
+		if n, ends, err = f.ends(ctx); err == nil {
+			break
+		}
+		f.Log.Warn("alert feed: gridlake.alerts not readable yet; retrying", "err", err)
+		if wait.Sleep(ctx, backoff(attempt)) != nil {
+			return nil
 		}
 	}
 	var pending atomic.Int64
@@ -94,6 +99,27 @@ func (f *Feed) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// ends are the topic's partition count and each partition's end offset.
+func (f *Feed) ends(ctx context.Context) (int, []int64, error) {
+	n, err := kafkaio.Partitions(ctx, f.Brokers, alerts.Topic)
+	if err != nil {
+		return 0, nil, fmt.Errorf("alert feed: %w", err)
+	}
+	ends := make([]int64, n)
+	for p := range n {
+		if ends[p], err = lastOffset(ctx, f.Brokers, p); err != nil {
+			return 0, nil, fmt.Errorf("alert feed: %w", err)
+		}
+	}
+	return n, ends, nil
+}
+
+// backoff is the wait before retry attempt (0, 1, ...): 100 ms doubling
+// to 5 s.
+func backoff(attempt int) time.Duration {
+	return min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
+}
+
 func lastOffset(ctx context.Context, brokers []string, p int) (int64, error) {
 	conn, err := kafkaio.DialLeader(ctx, brokers, alerts.Topic, p)
 	if err != nil {
@@ -113,24 +139,42 @@ func lastOffset(ctx context.Context, brokers []string, p int) (int64, error) {
 // read applies partition p from its first offset; caught is called once
 // the offset end (the end when the feed started) has been read.
 func (f *Feed) read(ctx context.Context, p int, end int64, caught func()) error {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.Brokers, Topic: alerts.Topic, Partition: p,
-		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond, StartOffset: kafka.FirstOffset})
-	defer r.Close()
 	reached := end == 0
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	next := kafka.FirstOffset
+	for attempt := 0; ; {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.Brokers, Topic: alerts.Topic, Partition: p,
+			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond, StartOffset: kafka.FirstOffset})
+		if next >= 0 {
+			if err := r.SetOffset(next); err != nil {
+				r.Close()
+				return fmt.Errorf("read %s/%d from %d: %w", alerts.Topic, p, next, err)
 			}
-			return fmt.Errorf("read %s/%d: %w", alerts.Topic, p, err)
 		}
-		if t, ok := f.decode(m); ok {
-			f.Book.Apply(t)
-		}
-		if !reached && m.Offset+1 >= end {
-			reached = true
-			caught()
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				if ctx.Err() != nil {
+					return nil
+				}
+				// The broker is down or moved: read on from the next
+				// offset once it answers again.
+				f.Log.Warn("alert feed: read failed; retrying", "partition", p, "offset", next, "err", err)
+				if wait.Sleep(ctx, backoff(attempt)) != nil {
+					return nil
+				}
+				attempt++
+				break
+			}
+			attempt = 0
+			next = m.Offset + 1
+			if t, ok := f.decode(m); ok {
+				f.Book.Apply(t)
+			}
+			if !reached && m.Offset+1 >= end {
+				reached = true
+				caught()
+			}
 		}
 	}
 }

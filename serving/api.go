@@ -197,6 +197,10 @@ func (a *API) batteryStats(w http.ResponseWriter, r *http.Request) {
 		for i := range wins {
 			out[i] = windowOut(wins[i].Start, &wins[i].Stats)
 		}
+		if body, ok := batteryStatsJSON(id, res.String(), from, to, out, fr); ok {
+			writeRawJSON(w, body)
+			return
+		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"battery_id": id, "res": res.String(),
 			"from": time.UnixMilli(from).UTC(), "to": time.UnixMilli(to).UTC(), "windows": out, "freshness": fr})
 	}

@@ -91,10 +91,19 @@ func (m *Merger) BatteryLatest(ctx context.Context, id string) (l Latest, fr Fre
 	return l, fr, found, err
 }
 
-// BatteryLatestAll returns every battery's newest reading, by id.
+// BatteryLatestAll returns every battery's newest reading, by id. The
+// slice may be shared with other callers (merge_cache.go): read it only.
 func (m *Merger) BatteryLatestAll(ctx context.Context) (all []Latest, fr Freshness, err error) {
 	err = m.at(ctx, func(s *snapshot, v int64) error {
 		fr = m.freshness(s)
+		seq, cacheable := m.speedSeq()
+		if cacheable {
+			if hit, ok := m.latest.get(s, v, seq); ok {
+				all = hit
+				return nil
+			}
+			defer func() { m.latest.put(s, v, seq, all) }()
+		}
 		// Sized for the fleet the batch side knows: growing a map of 30,000
 		// batteries entry by entry costs more than the fold.
 		merged, err := foldLatest(ctx, m.sources(s, v), "", len(s.latest))

@@ -63,6 +63,8 @@ type Merger struct {
 	mu     sync.Mutex
 	snaps  map[int64]*snapshot
 	health storeHealth
+
+	latest latestCache // merge_cache.go
 }
 
 // NewMerger returns a merger. loc is the site's time zone (room days).
@@ -132,6 +134,9 @@ type snapshot struct {
 	roomDays map[string]map[string][]views.RoomDayRow // day → room → rows
 	// endState is each room's state at the end of the last closed day.
 	endState map[string]agg.RoomState
+	// fleet holds the fleet view files read (snapshot_cache.go); shared
+	// by the copies pick makes.
+	fleet *fleetFileCache
 }
 
 // sources are the sides of the merge at version v, batch first: the batch
@@ -369,6 +374,7 @@ func (m *Merger) load(ctx context.Context, s *snapshot, v int64) error {
 	s.latest = map[string]agg.Reading{}
 	s.roomDays = map[string]map[string][]views.RoomDayRow{}
 	s.endState = map[string]agg.RoomState{}
+	s.fleet = &fleetFileCache{}
 	if v == 0 {
 		return nil
 	}

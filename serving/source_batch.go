@@ -39,7 +39,7 @@ func (b *batchSource) Windows(ctx context.Context, id string, res agg.Res, from,
 
 func (b *batchSource) FleetWindows(ctx context.Context, res agg.Res, from, to int64, fn func(agg.FleetWindow)) error {
 	if view, ok := views.FleetView(res); ok {
-		return b.views.ReadFleet(ctx, b.s.viewFiles(view, from, to), func(w agg.FleetWindow) {
+		return b.s.fleet.read(ctx, b.views, b.s.viewFiles(view, from, to), func(w agg.FleetWindow) {
 			if w.Start >= from && w.Start < to {
 				fn(w)
 			}

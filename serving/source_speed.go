@@ -42,6 +42,9 @@ func (p speedSource) Batteries(ctx context.Context, res agg.Res, starts []int64,
 	if len(starts) == 0 {
 		return nil
 	}
+	if fb, ok := p.sp.(fleetBatteries); ok {
+		return fb.FleetBatteries(ctx, res, starts, p.version, fn)
+	}
 	// The layer bounds the minutes it reads by [from, to): to must lie
 	// past the last window's end, not at its start.
 	want := make(map[int64]bool, len(starts))

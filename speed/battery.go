@@ -25,6 +25,8 @@ type batteryPart struct {
 	// pruned by record time, never by the wall clock, so replays and
 	// backfills keep the same de-duplication horizon as live traffic.
 	watermark int64
+	// fleet is the fleet aggregates of the counted readings (fleetindex.go).
+	fleet fleetIndex
 }
 
 // generation is an offset range of the partition: [start, end), end = -1
@@ -36,6 +38,10 @@ type generation struct {
 
 type battery struct {
 	minutes map[int64]*cell // minute start (Unix ms) -> cell
+	// spans and last index the counted readings for fleet queries and the
+	// newest reading (fleetindex.go).
+	spans []span
+	last  []genLast
 }
 
 // cell is one battery-minute.
@@ -51,7 +57,7 @@ type genStats struct {
 }
 
 func newBatteryPart(start int64) *batteryPart {
-	return &batteryPart{gens: []generation{{id: 1, start: start, end: -1}}, batts: map[string]*battery{}}
+	return &batteryPart{gens: []generation{{id: 1, start: start, end: -1}}, batts: map[string]*battery{}, fleet: newFleetIndex()}
 }
 
 // outcome of applying one event.
@@ -91,11 +97,19 @@ func (p *batteryPart) apply(b *schemas.Battery, recordMS int64, seedOnly bool) o
 		return seeded
 	}
 	gen := p.gens[len(p.gens)-1].id
-	if n := len(c.stats); n == 0 || c.stats[n-1].gen != gen {
-		c.stats = append(c.stats, genStats{gen: gen})
+	prevGen := uint32(0)
+	if n := len(c.stats); n > 0 {
+		prevGen = c.stats[n-1].gen
 	}
-	c.stats[len(c.stats)-1].s.Add(agg.Reading{TS: b.TS, Metrics: agg.Metrics{
-		VoltageV: b.VoltageV, CurrentA: b.CurrentA, TemperatureC: b.TemperatureC, SOCPct: b.SOCPct}})
+	if prevGen != gen {
+		c.stats = append(c.stats, genStats{gen: gen})
+		bt.countSpans(&p.fleet, b.TS, gen)
+	}
+	r := agg.Reading{TS: b.TS, Metrics: agg.Metrics{
+		VoltageV: b.VoltageV, CurrentA: b.CurrentA, TemperatureC: b.TemperatureC, SOCPct: b.SOCPct}}
+	c.stats[len(c.stats)-1].s.Add(r)
+	p.fleet.add(minute, gen, prevGen, &r)
+	bt.noteLatest(gen, &r)
 	return counted
 }
 
@@ -129,7 +143,9 @@ func (p *batteryPart) dropBelow(offset int64, horizon time.Duration) bool {
 	}
 	firstKept := p.gens[i].id
 	p.gens = append(p.gens[:0], p.gens[i:]...)
+	p.fleet.dropBelow(firstKept)
 	for id, bt := range p.batts {
+		bt.dropIndexBelow(firstKept)
 		for m, c := range bt.minutes {
 			k := 0
 			for _, g := range c.stats {
@@ -216,12 +232,9 @@ func (bt *battery) windows(res agg.Res, from, to int64, gen uint32, fn func(star
 func (bt *battery) latest(gen uint32) (agg.Reading, bool) {
 	var best agg.Reading
 	found := false
-	for _, c := range bt.minutes {
-		for i := range c.stats {
-			g := &c.stats[i]
-			if g.gen >= gen && g.s.N > 0 && (!found || g.s.Last.TS > best.TS) {
-				best, found = g.s.Last, true
-			}
+	for i := range bt.last {
+		if l := &bt.last[i]; l.gen >= gen && (!found || l.r.TS > best.TS) {
+			best, found = l.r, true
 		}
 	}
 	return best, found

@@ -101,6 +101,8 @@ type Layer struct {
 
 	events, invalid, dups, late, seededN, rebuilds *metrics.Counter
 	rejects                                        map[schemas.Reason]*metrics.Counter
+	// seq moves after every change of the battery state (StateSeq).
+	seq atomic.Uint64
 
 	// failure is the error that stopped Run (a partition behind the cut);
 	// stopRun ends Run's context. Both are set once, under failMu.
@@ -117,12 +119,15 @@ type partKey struct {
 // part is the state of one owned partition. Its worker goroutine is the
 // only writer; queries take the read lock.
 type part struct {
-	mu        sync.RWMutex
-	key       partKey
-	bat       *batteryPart
-	room      *roomPart
-	next      int64 // next offset to apply
-	hwm       int64 // high watermark at the last fetch
+	mu   sync.RWMutex
+	key  partKey
+	bat  *batteryPart
+	room *roomPart
+	next int64 // next offset to apply
+	hwm  int64 // high watermark at the last fetch
+	// lag is hwm - next, kept so that every answer's freshness reads it
+	// without waiting for the apply to release mu.
+	lag       atomic.Int64
 	seedUntil int64 // offsets below this only seed de-duplication
 	dlqFrom   int64 // offsets below this were already dead-lettered
 	rotated   time.Time
@@ -270,6 +275,7 @@ func (l *Layer) assign(gen *kafka.Generation) {
 		}
 	}
 	l.mu.Unlock()
+	l.seq.Add(1)
 	l.opts.Log.Info("partitions assigned", "generation", gen.ID, "count", len(keep))
 	if l.alerting != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -371,6 +377,7 @@ func (l *Layer) pollCut(ctx context.Context) error {
 		}
 		p.mu.Unlock()
 	}
+	l.seq.Add(1)
 	l.opts.Log.Info("batch cut applied", "version", m.Version)
 	return nil
 }

@@ -139,6 +139,7 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 		berr := batch.Close()
 		p.mu.Lock()
 		p.hwm = max(p.hwm, hwm)
+		p.lag.Store(max(0, p.hwm-p.next))
 		l.maybeRotate(p)
 		p.mu.Unlock()
 		if errors.Is(berr, kafka.OffsetOutOfRange) {
@@ -223,9 +224,11 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 			p.alertsGen, p.written = l.alerting.gen.Load(), new(atomic.Int64)
 		}
 	}
+	p.lag.Store(max(0, p.hwm-p.next))
 	l.mu.Lock()
 	l.parts[k] = p
 	l.mu.Unlock()
+	l.seq.Add(1)
 	l.opts.Log.Info("partition state started", "topic", k.topic, "partition", k.id, "from", p.next, "seed_until", p.seedUntil, "high_watermark", last)
 	return p, nil
 }
@@ -332,11 +335,15 @@ func (l *Layer) apply(p *part, evs []decoded) ([]int, []alerts.Transition) {
 		}
 	}
 	p.next = max(p.next, evs[len(evs)-1].offset+1)
+	p.lag.Store(max(0, p.hwm-p.next))
 	if len(p.pending) > 0 {
 		p.honour(p.next) // a boundary right after this fetch, before the next record arrives
 	}
 	l.maybeRotate(p)
 	p.mu.Unlock()
+	if nEvents > 0 {
+		l.seq.Add(1)
+	}
 	l.events.Add(nEvents)
 	l.invalid.Add(nInvalid)
 	l.dups.Add(nDups)

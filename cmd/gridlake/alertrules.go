@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -24,39 +23,18 @@ func alertOptions(cfg *config.Config, w kafkaio.Writer) (*speed.AlertOptions, er
 	rules := alerts.Defaults()
 	if cfg.Alerts.RulesFile != "" {
 		var err error
-		if rules, err = readRules(cfg.Alerts.RulesFile); err != nil {
+		if rules, err = alerts.ReadFile(cfg.Alerts.RulesFile); err != nil {
 			return nil, err
 		}
 	}
 	return &speed.AlertOptions{Rules: rules, Lateness: cfg.Alerts.Lateness, Writer: w, SnapshotEvery: cfg.Alerts.SnapshotEvery}, nil
 }
 
-func readRules(path string) ([]alerts.Rule, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("alerts.rules_file: %w", err)
-	}
-	defer f.Close()
-	b := make([]byte, alerts.MaxRulesBytes+1)
-	n, _ := f.Read(b)
-	for n < len(b) {
-		m, err := f.Read(b[n:])
-		n += m
-		if err != nil || m == 0 {
-			break
-		}
-	}
-	rules, err := alerts.Parse(b[:n])
-	if err != nil {
-		return nil, fmt.Errorf("alerts.rules_file %s: %w", path, err)
-	}
-	return rules, nil
-}
-
 // watchRules reloads the rules file on SIGHUP and when its modification
-// time changes; a file that does not parse is logged and the rules in use
-// stay.
-func watchRules(ctx context.Context, path string, layer *speed.Layer, log *slog.Logger) error {
+// time changes, and hands the rules to apply; a file that does not parse
+// is logged and the rules in use stay. The speed layer and the serving
+// process each watch with their own apply.
+func watchRules(ctx context.Context, path string, log *slog.Logger, apply func([]alerts.Rule)) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -80,12 +58,12 @@ func watchRules(ctx context.Context, path string, layer *speed.Layer, log *slog.
 			}
 		}
 		seen = mtime()
-		rules, err := readRules(path)
+		rules, err := alerts.ReadFile(path)
 		if err != nil {
 			log.Error("alert rules not reloaded: the rules in use stay", "err", err)
 			continue
 		}
-		layer.SetRules(rules)
+		apply(rules)
 		log.Info("alert rules reloaded", "file", path, "rules", len(rules))
 	}
 }

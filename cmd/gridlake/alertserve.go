@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -116,40 +113,9 @@ func (al *alerting) join(lc *lifecycle) {
 	}
 }
 
-// reloadRules re-reads the rules file on SIGHUP and when it changes; a
-// file that does not parse is logged and the rules in use stay.
+// reloadRules re-reads the rules file on SIGHUP and when it changes.
 func (al *alerting) reloadRules(ctx context.Context) error {
-	path := al.cfg.Alerts.RulesFile
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	mtime := func() time.Time {
-		if fi, err := os.Stat(path); err == nil {
-			return fi.ModTime()
-		}
-		return time.Time{}
-	}
-	seen := mtime()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-		case <-tick.C:
-			if m := mtime(); m.Equal(seen) {
-				continue
-			}
-		}
-		seen = mtime()
-		rules, err := alerts.ReadFile(path)
-		if err != nil {
-			al.log.Error("alert rules not reloaded: the rules in use stay", "err", err)
-			continue
-		}
-		al.rules.Set(rules)
-	}
+	return watchRules(ctx, al.cfg.Alerts.RulesFile, al.log, al.rules.Set)
 }
 
 // alertProbe is what the pipeline rules watch in this process.

@@ -83,7 +83,7 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 		mux = processMux(layer, reg, health, brokers, acc)
 		lc.add("speed layer", layer.Run)
 		if cfg.Alerts.Enabled && cfg.Alerts.RulesFile != "" {
-			lc.add("alert rules", func(ctx context.Context) error { return watchRules(ctx, cfg.Alerts.RulesFile, layer, log) })
+			lc.add("alert rules", func(ctx context.Context) error { return watchRules(ctx, cfg.Alerts.RulesFile, log, layer.SetRules) })
 		}
 	}
 	if !withServing {

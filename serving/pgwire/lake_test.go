@@ -2,20 +2,13 @@ package pgwire
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/gridlake/gridlake/batch"
-	"github.com/gridlake/gridlake/internal/testenv"
-	"github.com/gridlake/gridlake/kafkaio"
-	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/serving"
-	"github.com/gridlake/gridlake/simulate"
-	"github.com/gridlake/gridlake/speed"
+	"github.com/gridlake/gridlake/serving/servingtest"
 )
 
 // lakeServer starts the real SQL engine over a lake with one committed
@@ -25,48 +18,8 @@ func lakeServer(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	addr := testenv.Kafka(t, 1)
-	store := testenv.Store(t)
-	w := kafkaio.NewWriter([]string{addr})
-	defer w.Close()
-	sp, err := speed.New(speed.Options{Brokers: []string{addr}, Limits: schemas.DefaultLimits(), Store: store, Location: time.UTC,
-		GenEvery: 100 * time.Millisecond, CutPoll: 100 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- sp.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	sim := simulate.New(simulate.Options{Batteries: 5, Rooms: 2, Rate: 1, Seed: 11, Start: time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Minute)})
-	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 10 * time.Minute, Fast: true}); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: t.TempDir(), Site: batch.Site{CloseGrace: time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rc.Close() })
-	c := batch.NewCompactor(batch.CompactOptions{Brokers: []string{addr}, Store: store, Limits: schemas.DefaultLimits(), Views: rc})
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no batch commit within 60 s")
-		}
-		m, err := c.Run(ctx)
-		if errors.Is(err, batch.ErrNothingToDo) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for sp.ManifestVersion() != m.Version {
-			if time.Now().After(deadline) {
-				t.Fatalf("speed layer did not apply version %d", m.Version)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		break
-	}
-	q, err := serving.NewSQL(ctx, serving.NewMerger(store, rc.Reader(), sp, time.UTC, nil), serving.SQLOptions{})
+	m := servingtest.LakeAt(t, time.Now().UTC().Add(-30*time.Minute).Truncate(time.Minute))
+	q, err := serving.NewSQL(ctx, m, serving.SQLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

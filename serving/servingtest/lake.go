@@ -25,6 +25,12 @@ import (
 // the cut). Everything stops when the test ends.
 func Lake(t testing.TB) *serving.Merger {
 	t.Helper()
+	return LakeAt(t, time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+}
+
+// LakeAt is Lake with the simulation starting at start.
+func LakeAt(t testing.TB, start time.Time) *serving.Merger {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	addr := testenv.Kafka(t, 1)
@@ -39,7 +45,7 @@ func Lake(t testing.TB) *serving.Merger {
 	done := make(chan error, 1)
 	go func() { done <- sp.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	sim := simulate.New(simulate.Options{Batteries: 5, Rooms: 2, Rate: 1, Seed: 11, Start: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)})
+	sim := simulate.New(simulate.Options{Batteries: 5, Rooms: 2, Rate: 1, Seed: 11, Start: start})
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 10 * time.Minute, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
