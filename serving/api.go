@@ -287,16 +287,30 @@ func (a *API) fleetNow(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"fleet": now, "freshness": fr})
 }
 
-func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// roomDay parses a room's path id and its ?day= (today when absent),
+// answering 400 itself when either is bad.
+func (a *API) roomDay(w http.ResponseWriter, r *http.Request) (id string, day agg.Day, ok bool) {
+	id = r.PathValue("id")
 	if err := checkID("room id", id); err != nil {
 		badRequest(w, err)
-		return
+		return "", day, false
 	}
 	today := a.today()
 	day, err := parseDay(r.URL.Query().Get("day"), today, today)
 	if err != nil {
 		badRequest(w, fmt.Errorf("day: %w", err))
+		return "", day, false
+	}
+	return id, day, true
+}
+
+func roomNotFound(w http.ResponseWriter, id string, day agg.Day) {
+	fail(w, http.StatusNotFound, "room %q has no event up to %s; the hotel's rooms are in GET /v1/hotel/days/today", id, day)
+}
+
+func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
+	id, day, ok := a.roomDay(w, r)
+	if !ok {
 		return
 	}
 	tl, fr, found, err := a.m.RoomTimeline(r.Context(), id, day)
@@ -304,7 +318,7 @@ func (a *API) roomTimeline(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		internal(w, err)
 	case !found:
-		fail(w, http.StatusNotFound, "room %q has no event up to %s; the hotel's rooms are in GET /v1/hotel/days/today", id, day)
+		roomNotFound(w, id, day)
 	default:
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"room_id": id, "day": day.String(), "timeline": tl, "freshness": fr})
 	}

@@ -60,15 +60,8 @@ func (a *API) hotelHours(w http.ResponseWriter, r *http.Request) {
 // roomHours answers GET /v1/rooms/{id}/hours?day=: one room's use per
 // local hour of the day.
 func (a *API) roomHours(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := checkID("room id", id); err != nil {
-		badRequest(w, err)
-		return
-	}
-	today := a.today()
-	day, err := parseDay(r.URL.Query().Get("day"), today, today)
-	if err != nil {
-		badRequest(w, fmt.Errorf("day: %w", err))
+	id, day, ok := a.roomDay(w, r)
+	if !ok {
 		return
 	}
 	h, fr, found, err := a.m.RoomHours(r.Context(), id, day)
@@ -76,7 +69,7 @@ func (a *API) roomHours(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		internal(w, err)
 	case !found:
-		fail(w, http.StatusNotFound, "room %q has no event up to %s; the hotel's rooms are in GET /v1/hotel/days/today", id, day)
+		roomNotFound(w, id, day)
 	default:
 		a.writeHours(w, h, fr, map[string]any{"room_id": id})
 	}
