@@ -36,8 +36,13 @@ type Evaluator struct {
 	batts []*battSubject
 	rooms []*roomSubject
 	index map[string]int32
-	due   dueHeap
+	due   dueWheel
 
+	// swept is false while the watermark moved past what was released:
+	// subjects are released once per Drain (a Kafka fetch), not per record,
+	// which gives the same transitions (nothing on time can come before the
+	// watermark either way) at a fraction of the cost.
+	swept bool
 	out   []Transition
 	fleet FleetDelta
 	vals  [4]float64 // scratch for a reading's metric values
@@ -59,7 +64,7 @@ type mark struct{ off, rec int64 }
 // topic it reads. lateness is alerts.lateness in ms.
 // maxAhead is events.max_ahead in ms.
 func NewEvaluator(rules []Rule, lateness, maxAhead int64, battery bool) *Evaluator {
-	return &Evaluator{rules: compile(rules), lateness: lateness, maxAhead: maxAhead, battery: battery, wm: math.MinInt64,
+	return &Evaluator{rules: compile(rules), lateness: lateness, maxAhead: maxAhead, battery: battery, wm: math.MinInt64, swept: true,
 		index: map[string]int32{}, fleet: FleetDelta{}}
 }
 
@@ -86,11 +91,19 @@ func (e *Evaluator) Watermark() (int64, bool) { return e.wm, e.observed }
 // its decoded event; ev is nil for a rejected message, which only moves
 // the watermark. Records below Next are ignored.
 func (e *Evaluator) Observe(offset, recordMS int64, ev *schemas.Event) {
+	e.ObserveAt(offset, recordMS, ev, nil)
+}
+
+// ObserveAt is Observe with a caller's slot for the event's battery: the
+// evaluator keeps the battery's index there and checks it on the next
+// reading, sparing a map lookup per reading. A slot must stay with one
+// battery; nil or a stale value is looked up.
+func (e *Evaluator) ObserveAt(offset, recordMS int64, ev *schemas.Event, slot *int32) {
 	if offset < e.next {
 		if offset >= e.refill {
 			e.refill = offset + 1
 			if ev != nil && ev.TS() >= e.wm {
-				e.buffer(ev)
+				e.buffer(ev, slot)
 			}
 		}
 		return
@@ -106,23 +119,23 @@ func (e *Evaluator) Observe(offset, recordMS int64, ev *schemas.Event) {
 		if ev.TS() < e.wm {
 			e.late++
 		} else {
-			e.buffer(ev)
+			e.buffer(ev, slot)
 		}
 	}
 	if !e.observed || recordMS > e.maxRec {
 		e.maxRec, e.observed = recordMS, true
 		if w := recordMS - e.lateness; w > e.wm {
 			e.wm = w
-			e.sweep()
+			e.swept = false
 		}
 	}
 }
 
 // buffer adds an on-time event to its subject's buffer.
-func (e *Evaluator) buffer(ev *schemas.Event) {
+func (e *Evaluator) buffer(ev *schemas.Event, slot *int32) {
 	if ev.Kind == schemas.KindBattery {
 		if e.battery {
-			e.bufferReading(&ev.Battery)
+			e.bufferReading(&ev.Battery, slot)
 		}
 	} else if !e.battery {
 		e.bufferRoom(ev)
@@ -164,8 +177,11 @@ func (e *Evaluator) pruneMarks() {
 	}
 }
 
-// Drain appends the transitions produced since the last Drain to dst.
+// Drain releases every buffered event and silence deadline the watermark
+// passed, and appends the transitions produced since the last Drain to dst.
+// Call it after each batch of records (a fetch) and before Snapshot.
 func (e *Evaluator) Drain(dst []Transition) []Transition {
+	e.release()
 	dst = append(dst, e.out...)
 	clear(e.out)
 	e.out = e.out[:0]
@@ -175,6 +191,7 @@ func (e *Evaluator) Drain(dst []Transition) []Transition {
 // TakeFleet returns the reporting counts released since the last call, for
 // the process's Fleet; the evaluator starts a new delta.
 func (e *Evaluator) TakeFleet() FleetDelta {
+	e.release()
 	if len(e.fleet) == 0 {
 		return nil
 	}
@@ -183,32 +200,40 @@ func (e *Evaluator) TakeFleet() FleetDelta {
 	return d
 }
 
-// sweep releases every subject with something due before the watermark,
-// in (due time, subject order) order.
-func (e *Evaluator) sweep() {
-	for len(e.due) > 0 && e.due[0].t < e.wm {
-		it := e.due.pop()
-		if e.battery {
-			s := e.batts[it.idx]
-			if s.due != it.t {
-				continue // rescheduled since
-			}
-			s.due = noDue
-			e.releaseBattery(s)
-			if s.due != noDue {
-				e.due.push(dueItem{s.due, it.idx})
-			}
-		} else {
-			s := e.rooms[it.idx]
-			if s.due != it.t {
-				continue
-			}
-			s.due = noDue
-			e.releaseRoom(s)
-			if s.due != noDue {
-				e.due.push(dueItem{s.due, it.idx})
-			}
+// release releases every subject with something due before the
+// watermark. Transitions of one subject come out in time order; those of
+// different subjects released by one Drain in no set order.
+func (e *Evaluator) release() {
+	if e.swept {
+		return
+	}
+	e.swept = true
+	e.due.release(e.wm, e.releaseDue)
+}
+
+// releaseDue releases the subject of a due entry, unless it was
+// rescheduled since, and schedules its next due time.
+func (e *Evaluator) releaseDue(it dueItem) {
+	if e.battery {
+		s := e.batts[it.idx]
+		if s.due != it.t {
+			return
 		}
+		s.due = noDue
+		e.releaseBattery(s)
+		if s.due != noDue {
+			e.due.push(dueItem{s.due, it.idx})
+		}
+		return
+	}
+	s := e.rooms[it.idx]
+	if s.due != it.t {
+		return
+	}
+	s.due = noDue
+	e.releaseRoom(s)
+	if s.due != noDue {
+		e.due.push(dueItem{s.due, it.idx})
 	}
 }
 
@@ -221,54 +246,7 @@ func (e *Evaluator) schedule(due *int64, idx int32, t int64) {
 	}
 }
 
-const noDue = math.MaxInt64
-
-type dueItem struct {
-	t   int64
-	idx int32
-}
-
-// dueHeap is a min-heap of (time, subject index); stale entries (a subject
-// rescheduled earlier) are skipped when popped.
-type dueHeap []dueItem
-
-func (h dueHeap) less(i, j int) bool {
-	return h[i].t < h[j].t || (h[i].t == h[j].t && h[i].idx < h[j].idx)
-}
-
-func (h *dueHeap) push(it dueItem) {
-	*h = append(*h, it)
-	a := *h
-	for i := len(a) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !a.less(i, p) {
-			break
-		}
-		a[i], a[p] = a[p], a[i]
-		i = p
-	}
-}
-
-func (h *dueHeap) pop() dueItem {
-	a := *h
-	top := a[0]
-	n := len(a) - 1
-	a[0] = a[n]
-	a = a[:n]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && a.less(l, m) {
-			m = l
-		}
-		if r < n && a.less(r, m) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		a[i], a[m] = a[m], a[i]
-		i = m
-	}
-	*h = a
-	return top
-}
+const (
+	noDue   = math.MaxInt64
+	minTime = math.MinInt64
+)

@@ -100,6 +100,7 @@ func runReload(t testing.TB, rules, reload []alerts.Rule, recs []reference.Recor
 	for _, rec := range recs {
 		byPart[key{rec.Topic, rec.Partition}] = append(byPart[key{rec.Topic, rec.Partition}], rec)
 	}
+	slots := map[string]*int32{}
 	cuts := map[int]bool{}
 	for i := 0; i < restarts; i++ {
 		cuts[r.IntN(len(recs))] = true
@@ -108,13 +109,36 @@ func runReload(t testing.TB, rules, reload []alerts.Rule, recs []reference.Recor
 		rec := recs[i]
 		k := key{rec.Topic, rec.Partition}
 		ev := evs[k]
-		ev.Observe(rec.Offset, rec.RecordMS, rec.Event)
-		buf = ev.Drain(buf[:0])
-		if rec.Topic == schemas.TopicBattery {
-			wm, ok := ev.Watermark()
-			buf = fleet.Merge(rec.Partition, wm, ok, ev.TakeFleet(), buf)
+		// Like the speed layer, hand the evaluator a slot per battery,
+		// sometimes holding another battery's index (a slot is a hint).
+		var slot *int32
+		if rec.Event != nil && rec.Event.Kind == schemas.KindBattery {
+			id := rec.Event.Battery.BatteryID
+			if slots[id] == nil {
+				slots[id] = new(int32)
+			}
+			slot = slots[id]
+			if r.IntN(50) == 0 {
+				*slot = int32(r.IntN(8)) - 1
+			}
 		}
-		collect(buf)
+		ev.ObserveAt(rec.Offset, rec.RecordMS, rec.Event, slot)
+		// The speed layer drains once per fetch: here after a random
+		// number of records, and every partition before a snapshot.
+		if !cuts[i] && i < len(recs)-1 && r.IntN(40) > 0 {
+			continue
+		}
+		for k, ev := range evs {
+			if !cuts[i] && i < len(recs)-1 && k != (key{rec.Topic, rec.Partition}) {
+				continue
+			}
+			buf = ev.Drain(buf[:0])
+			if k.topic == schemas.TopicBattery {
+				wm, ok := ev.Watermark()
+				buf = fleet.Merge(k.p, wm, ok, ev.TakeFleet(), buf)
+			}
+			collect(buf)
+		}
 		if !cuts[i] {
 			continue
 		}

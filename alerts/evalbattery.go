@@ -13,8 +13,12 @@ type battSubject struct {
 	idx int32
 	due int64 // when its next buffered reading or silence deadline falls due
 
-	ts   []int64   // buffered readings' ts, ascending
-	vals []float64 // their watched metrics, stride len(rules.metrics)
+	// The buffered readings are ts[head:] (ascending) with their watched
+	// metrics vals[head*k:] (stride k = len(rules.metrics)); released ones
+	// only move head, and the slices are compacted when half is spent.
+	head int
+	ts   []int64
+	vals []float64
 
 	last       int64 // ts of the last released reading
 	released   bool  // last is set
@@ -54,17 +58,32 @@ func (e *Evaluator) batt(id string) *battSubject {
 // bufferReading adds an on-time reading to its battery's buffer, keeping
 // the buffer sorted by ts; a second reading of the same ts (the same
 // identity) is a duplicate and the first copy stays.
-func (e *Evaluator) bufferReading(b *schemas.Battery) {
-	s := e.batt(b.BatteryID)
+func (e *Evaluator) bufferReading(b *schemas.Battery, slot *int32) {
+	var s *battSubject
+	if slot != nil {
+		if i := *slot; i >= 0 && int(i) < len(e.batts) && e.batts[i].id == b.BatteryID {
+			s = e.batts[i]
+		}
+	}
+	if s == nil {
+		s = e.batt(b.BatteryID)
+		if slot != nil {
+			*slot = s.idx
+		}
+	}
 	e.vals = [4]float64{b.TemperatureC, b.SOCPct, b.VoltageV, b.CurrentA}
 	k := len(e.rules.metrics)
 	// Readings arrive mostly in order: find the slot from the end.
 	i := len(s.ts)
-	for i > 0 && s.ts[i-1] > b.TS {
+	for i > s.head && s.ts[i-1] > b.TS {
 		i--
 	}
-	if i > 0 && s.ts[i-1] == b.TS {
+	if i > s.head && s.ts[i-1] == b.TS {
 		return
+	}
+	if i == len(s.ts) && len(s.ts) == cap(s.ts) && s.head >= cap(s.ts)/2 {
+		s.compact(k) // room at the end without growing; else append doubles
+		i = len(s.ts)
 	}
 	s.ts = append(s.ts, 0)
 	copy(s.ts[i+1:], s.ts[i:])
@@ -87,7 +106,7 @@ func (e *Evaluator) bufferReading(b *schemas.Battery) {
 // leaves s.due at the next due time.
 func (e *Evaluator) releaseBattery(s *battSubject) {
 	k := len(e.rules.metrics)
-	n := 0 // readings released
+	n := s.head // readings released up to n
 	for {
 		dl := int64(noDue)
 		if s.released {
@@ -113,13 +132,15 @@ func (e *Evaluator) releaseBattery(s *battSubject) {
 			}
 		}
 	}
-	if n > 0 {
-		s.ts = s.ts[:copy(s.ts, s.ts[n:])]
-		s.vals = s.vals[:copy(s.vals, s.vals[n*k:])]
+	s.head = n
+	if n == len(s.ts) {
+		s.head, s.ts, s.vals = 0, s.ts[:0], s.vals[:0]
+	} else if n > cap(s.ts)/2 {
+		s.compact(k)
 	}
 	s.due = noDue
-	if len(s.ts) > 0 {
-		s.due = s.ts[0]
+	if s.head < len(s.ts) {
+		s.due = s.ts[s.head]
 	}
 	if s.released {
 		for i := range e.rules.silents {
@@ -128,6 +149,13 @@ func (e *Evaluator) releaseBattery(s *battSubject) {
 			}
 		}
 	}
+}
+
+// compact moves the buffered readings to the front of their slices.
+func (s *battSubject) compact(k int) {
+	s.ts = s.ts[:copy(s.ts, s.ts[s.head:])]
+	s.vals = s.vals[:copy(s.vals, s.vals[s.head*k:])]
+	s.head = 0
 }
 
 // applyReading runs one released reading through the battery's rules.

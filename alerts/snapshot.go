@@ -54,8 +54,10 @@ type DeviceSnap struct {
 }
 
 // Snapshot returns the evaluator's state. Call it between Observe calls,
-// after TakeFleet (the fleet counts belong to the Fleet's snapshot).
+// after Drain and TakeFleet (the transitions and fleet counts released up
+// to the watermark belong with the state that released them).
 func (e *Evaluator) Snapshot() PartState {
+	e.release()
 	ps := PartState{Next: e.next, Refill: e.replayFrom(), MaxRec: e.maxRec, Observed: e.observed, Late: e.late,
 		Batts: make([]BattState, 0, len(e.batts)), Rooms: make([]RoomSnap, 0, len(e.rooms))}
 	for _, s := range e.batts {

@@ -198,14 +198,14 @@ func (l *Layer) loadAlertState(ctx context.Context, owned map[partKey]int64) {
 }
 
 // observeAlerts hands a chunk's records to the partition's evaluator and
-// collects its transitions; called with p.mu held.
+// collects its transitions; called with p.amu held.
 func (l *Layer) observeAlerts(p *part, evs []decoded) {
 	ev := p.alerts
 	late := ev.Late()
 	for i := range evs {
 		d := &evs[i]
 		if d.rej.OK() {
-			ev.Observe(d.offset, d.record, &d.ev)
+			ev.ObserveAt(d.offset, d.record, &d.ev, d.slot)
 		} else {
 			ev.Observe(d.offset, d.record, nil)
 		}
@@ -227,7 +227,7 @@ func (l *Layer) observeAlerts(p *part, evs []decoded) {
 }
 
 // sendAlerts queues the partition's transitions for the writer, waiting
-// while the queue is full; called without p.mu.
+// while the queue is full; called without p.mu or p.amu.
 func (l *Layer) sendAlerts(ctx context.Context, p *part, out []alerts.Transition) {
 	for _, t := range out {
 		v, err := json.Marshal(t)
@@ -320,7 +320,7 @@ func (l *Layer) SaveAlertState(ctx context.Context) error {
 	st := alertState{Parts: map[string]alerts.PartState{}, Saved: l.opts.Now()}
 	need := make([]int64, len(parts))
 	for _, p := range parts {
-		p.mu.Lock()
+		p.amu.Lock()
 	}
 	offs := map[int]int64{}
 	for i, p := range parts {
@@ -339,7 +339,7 @@ func (l *Layer) SaveAlertState(ctx context.Context) error {
 	}
 	a.fleetMu.Unlock()
 	for _, p := range parts {
-		p.mu.Unlock()
+		p.amu.Unlock()
 	}
 	for i, p := range parts {
 		for p.written != nil && p.written.Load() < need[i] {

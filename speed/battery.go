@@ -38,6 +38,9 @@ type generation struct {
 
 type battery struct {
 	minutes map[int64]*cell // minute start (Unix ms) -> cell
+	// alertSlot is the battery's place in the partition's alert evaluator,
+	// a hint that spares the evaluator its own lookup (alerts.Evaluator.ObserveAt).
+	alertSlot int32
 	// spans and last index the counted readings for fleet queries and the
 	// newest reading (fleetindex.go).
 	spans []span
@@ -71,7 +74,7 @@ const (
 
 // apply adds a reading. seedOnly readings (the overlap before the cut) only
 // mark their identity as seen.
-func (p *batteryPart) apply(b *schemas.Battery, recordMS int64, seedOnly bool) outcome {
+func (p *batteryPart) apply(b *schemas.Battery, recordMS int64, seedOnly bool) (outcome, *battery) {
 	bt := p.batts[b.BatteryID]
 	if bt == nil {
 		bt = &battery{minutes: make(map[int64]*cell, 4)}
@@ -89,12 +92,12 @@ func (p *batteryPart) apply(b *schemas.Battery, recordMS int64, seedOnly bool) o
 	// Readings arrive mostly in order, so look from the newest back.
 	for i := len(c.seen) - 1; i >= 0; i-- {
 		if c.seen[i] == ms {
-			return duplicate
+			return duplicate, bt
 		}
 	}
 	c.seen = append(c.seen, ms)
 	if seedOnly {
-		return seeded
+		return seeded, bt
 	}
 	gen := p.gens[len(p.gens)-1].id
 	prevGen := uint32(0)
@@ -110,7 +113,7 @@ func (p *batteryPart) apply(b *schemas.Battery, recordMS int64, seedOnly bool) o
 	c.stats[len(c.stats)-1].s.Add(r)
 	p.fleet.add(minute, gen, prevGen, &r)
 	bt.noteLatest(gen, &r)
-	return counted
+	return counted, bt
 }
 
 // rotate closes the active generation at offset and opens the next.

@@ -141,11 +141,14 @@ type part struct {
 	pending []int64
 
 	// alerts evaluates the alert rules over every record read; records
-	// below next (from before the speed start) feed it alone.
+	// below next (from before the speed start) feed it alone. It has its
+	// own lock, amu, taken after mu is released: evaluating alerts does not
+	// delay when a fetch becomes visible to queries.
+	amu       sync.Mutex
 	alerts    *alerts.Evaluator
 	alertsGen int64               // the rules generation it was built with
 	outbox    []alerts.Transition // produced, not yet queued
-	emitted   int64               // transitions produced (under mu)
+	emitted   int64               // transitions produced (under amu)
 	written   *atomic.Int64       // of which written to Kafka (shared with a rebuilt part)
 }
 

@@ -70,6 +70,9 @@ type decoded struct {
 	rej    schemas.Rejection
 	offset int64
 	record int64 // record timestamp, Unix ms
+	// slot is the battery's alert-evaluator hint, set by the apply of a
+	// battery reading to the speed state (nil: the evaluator looks it up).
+	slot *int32
 }
 
 func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
@@ -89,9 +92,12 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 			return err
 		}
 	}
-	p.mu.Lock()
-	from := l.refreshAlerts(p)
-	p.mu.Unlock()
+	p.mu.RLock()
+	from := p.next
+	p.mu.RUnlock()
+	p.amu.Lock()
+	from = l.refreshAlerts(p, from)
+	p.amu.Unlock()
 	if _, err := conn.Seek(from, kafka.SeekAbsolute); err != nil {
 		if errors.Is(err, kafka.OffsetOutOfRange) {
 			return p.outOfRange()
@@ -216,9 +222,9 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 		old := l.parts[k]
 		l.mu.RUnlock()
 		if old != nil && old.alerts != nil { // a rebuild: the evaluator goes on where it was
-			old.mu.Lock()
+			old.amu.Lock()
 			p.alerts, p.alertsGen, p.outbox, p.emitted, p.written = old.alerts, old.alertsGen, old.outbox, old.emitted, old.written
-			old.mu.Unlock()
+			old.amu.Unlock()
 		} else {
 			p.alerts, _ = l.newEvaluator(k, p.next)
 			p.alertsGen, p.written = l.alerting.gen.Load(), new(atomic.Int64)
@@ -264,7 +270,7 @@ func (l *Layer) decode(dec *schemas.Decoder, topic string, msgs []kafka.Message,
 	out = out[:len(msgs)] // capacity is chunk; no per-message copy of decoded
 	for i := range msgs {
 		m, d := &msgs[i], &out[i]
-		d.offset, d.record = m.Offset, m.Time.UnixMilli()
+		d.offset, d.record, d.slot = m.Offset, m.Time.UnixMilli(), nil
 		d.rej = dec.Decode(topic, m.Key, m.Value, m.Time, &d.ev)
 	}
 	return out
@@ -279,14 +285,6 @@ func (l *Layer) apply(p *part, evs []decoded) ([]int, []alerts.Transition) {
 	var out []alerts.Transition
 	rejects := map[schemas.Reason]uint64{}
 	p.mu.Lock()
-	if p.alerts != nil {
-		l.observeAlerts(p, evs)
-		if len(p.outbox) > 0 {
-			out = append(out, p.outbox...)
-			clear(p.outbox)
-			p.outbox = p.outbox[:0]
-		}
-	}
 	for i := range evs {
 		d := &evs[i]
 		if d.offset < p.next {
@@ -308,7 +306,9 @@ func (l *Layer) apply(p *part, evs []decoded) ([]int, []alerts.Transition) {
 		}
 		switch {
 		case p.bat != nil:
-			switch p.bat.apply(&d.ev.Battery, d.record, seedOnly) {
+			res, bt := p.bat.apply(&d.ev.Battery, d.record, seedOnly)
+			d.slot = &bt.alertSlot
+			switch res {
 			case counted:
 				nEvents++
 				if d.record-d.ev.Battery.TS > 60_000 {
@@ -352,15 +352,25 @@ func (l *Layer) apply(p *part, evs []decoded) ([]int, []alerts.Transition) {
 	for r, n := range rejects {
 		l.rejects[r].Add(n)
 	}
+	if p.alerts != nil {
+		p.amu.Lock()
+		l.observeAlerts(p, evs)
+		if len(p.outbox) > 0 {
+			out = append(out, p.outbox...)
+			clear(p.outbox)
+			p.outbox = p.outbox[:0]
+		}
+		p.amu.Unlock()
+	}
 	return letters, out
 }
 
 // refreshAlerts rebuilds the partition's evaluator from its own state when
 // the rules changed, and returns the offset to read from: the evaluator
-// may need records before the speed state's next. Called with p.mu held.
-func (l *Layer) refreshAlerts(p *part) int64 {
+// may need records before the speed state's next. Called with p.amu held.
+func (l *Layer) refreshAlerts(p *part, next int64) int64 {
 	if p.alerts == nil {
-		return p.next
+		return next
 	}
 	a := l.alerting
 	if gen := a.gen.Load(); p.alertsGen != gen {
@@ -382,7 +392,7 @@ func (l *Layer) refreshAlerts(p *part) int64 {
 		}
 		p.alertsGen = gen
 	}
-	return min(p.next, p.alerts.ResumeAt())
+	return min(next, p.alerts.ResumeAt())
 }
 
 // maybeRotate starts a new battery generation at the next offset once the

@@ -22,7 +22,7 @@ Layers:
           1,000 rooms), measure events/s through a speed process, then its
           p99 event-to-visible latency at the fleet's real rate, and its peak
           RSS. The peer: a bare kafka-go consumer process reading the same
-          backlog (default --fill-seconds 1800: a window of 30 s or more);
+          backlog (default --fill-seconds 2400: 72M events, a window of 30 s or more);
           speed_over_bare_ratio. Targets: DESIGN §8.
           --with-batch runs batch jobs (compaction, backfill) beside the
           latency run, to show they do not delay the real-time path.
@@ -66,7 +66,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		o := bench.SpeedOptions{Progress: e.stderr}
 		// Half an hour of the fleet (55.8M events): a window of about 30 s
 		// at the speed layer's rate, so the figure is sustained.
-		fleetFlags(fs, &o.Fleet, 1800)
+		fleetFlags(fs, &o.Fleet, 2400)
 		fs.IntVar(&o.LatencySeconds, "latency-seconds", 20, "seconds of paced traffic for the latency run")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save pprof CPU and heap profiles of the speed process into this folder")
 		fs.BoolVar(&o.WithBatch, "with-batch", false, "run compaction and backfill jobs beside the latency run (isolation check)")
