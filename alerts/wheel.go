@@ -13,6 +13,10 @@ type dueWheel struct {
 	cur   int64 // the first second that may hold entries: all before it were released
 	n     int   // entries held
 	spare []dueItem
+	// free holds the arrays of slots that emptied: only the few seconds
+	// around the watermark hold entries, so a slot's array is handed on
+	// rather than kept by each of the ring's slots.
+	free [][]dueItem
 }
 
 const wheelSlots = 512
@@ -39,6 +43,10 @@ func (w *dueWheel) push(it dueItem) {
 	i := sec % wheelSlots
 	if i < 0 {
 		i += wheelSlots
+	}
+	if w.slots[i] == nil && len(w.free) > 0 {
+		w.slots[i] = w.free[len(w.free)-1]
+		w.free = w.free[:len(w.free)-1]
 	}
 	w.slots[i] = append(w.slots[i], it)
 }
@@ -70,6 +78,12 @@ func (w *dueWheel) release(wm int64, fn func(dueItem)) {
 		added := w.slots[i]
 		w.slots[i] = append(items[:k], added...)
 		w.spare = added[:0]
+		if len(w.slots[i]) == 0 {
+			if len(w.free) < 8 && cap(w.slots[i]) > 0 {
+				w.free = append(w.free, w.slots[i])
+			}
+			w.slots[i] = nil
+		}
 	}
 	if w.n > 0 {
 		w.cur = max(w.cur, second(wm))
