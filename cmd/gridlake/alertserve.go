@@ -28,6 +28,7 @@ import (
 type alerting struct {
 	cfg        *config.Config
 	rules      *alerts.Active
+	layer      *speed.Layer // nil when serve fans out to speed processes
 	feed       *alertd.Feed
 	pipeline   *alertd.Pipeline
 	silences   *alertd.Silences
@@ -47,7 +48,7 @@ func startAlerting(ctx context.Context, cfg *config.Config, brokers []string, st
 			return nil, err
 		}
 	}
-	al := &alerting{cfg: cfg, rules: alerts.NewActive(rules), log: log}
+	al := &alerting{cfg: cfg, rules: alerts.NewActive(rules), layer: layer, log: log}
 	book := alertd.NewBook(cfg.Notify.HistoryLimit, reg)
 	al.feed = &alertd.Feed{Brokers: brokers, Book: book, Log: log}
 	al.silences = alertd.NewSilences(store, cfg.Notify.MaxSilences, nil)
@@ -113,9 +114,17 @@ func (al *alerting) join(lc *lifecycle) {
 	}
 }
 
-// reloadRules re-reads the rules file on SIGHUP and when it changes.
+// reloadRules re-reads the rules file on SIGHUP and when it changes, for
+// the pipeline rules and /v1/alerts/rules and, when the speed layer runs
+// in this process (up, serve.speed=local), for its evaluators too: one
+// watcher, so the two never hold different rules.
 func (al *alerting) reloadRules(ctx context.Context) error {
-	return watchRules(ctx, al.cfg.Alerts.RulesFile, al.log, al.rules.Set)
+	return watchRules(ctx, al.cfg.Alerts.RulesFile, al.log, func(rules []alerts.Rule) {
+		al.rules.Set(rules)
+		if al.layer != nil {
+			al.layer.SetRules(rules)
+		}
+	})
 }
 
 // alertProbe is what the pipeline rules watch in this process.

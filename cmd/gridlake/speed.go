@@ -82,7 +82,9 @@ func runLayerProcess(ctx context.Context, e *env, args []string, name, synopsis 
 		}
 		mux = processMux(layer, reg, health, brokers, acc)
 		lc.add("speed layer", layer.Run)
-		if cfg.Alerts.Enabled && cfg.Alerts.RulesFile != "" {
+		// A serve process reloads its layer's rules with its own
+		// (alertserve.go).
+		if !withServing && cfg.Alerts.Enabled && cfg.Alerts.RulesFile != "" {
 			lc.add("alert rules", func(ctx context.Context) error { return watchRules(ctx, cfg.Alerts.RulesFile, log, layer.SetRules) })
 		}
 	}
