@@ -34,6 +34,10 @@ type Feed struct {
 	caughtUp atomic.Bool
 	ready    chan struct{}
 	once     sync.Once
+
+	// pos is each partition's next offset to read, for Sync.
+	posMu sync.Mutex
+	pos   []atomic.Int64
 }
 
 // CaughtUp reports whether the feed has read every transition that was on
@@ -71,6 +75,10 @@ func (f *Feed) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+	pos := make([]atomic.Int64, n)
+	f.posMu.Lock()
+	f.pos = pos
+	f.posMu.Unlock()
 	var pending atomic.Int64
 	for p := range n {
 		if ends[p] > 0 {
@@ -89,7 +97,7 @@ func (f *Feed) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[p] = f.read(ctx, p, ends[p], func() { pending.Add(-1); done() })
+			errs[p] = f.read(ctx, p, ends[p], &pos[p], func() { pending.Add(-1); done() })
 		}()
 	}
 	wg.Wait()
@@ -136,9 +144,36 @@ func lastOffset(ctx context.Context, brokers []string, p int) (int64, error) {
 	return last, nil
 }
 
-// read applies partition p from its first offset; caught is called once
-// the offset end (the end when the feed started) has been read.
-func (f *Feed) read(ctx context.Context, p int, end int64, caught func()) error {
+// Sync waits until the feed has read every transition on the topic when
+// it was called: what another process wrote before is then in the book.
+func (f *Feed) Sync(ctx context.Context) error {
+	n, ends, err := f.ends(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		f.posMu.Lock()
+		pos := f.pos
+		f.posMu.Unlock()
+		behind := pos == nil
+		// Partitions added after the feed started are not read: they
+		// cannot be waited for.
+		for p := 0; p < min(n, len(pos)); p++ {
+			behind = behind || pos[p].Load() < ends[p]
+		}
+		if !behind {
+			return nil
+		}
+		if err := wait.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return fmt.Errorf("read %s up to its end: %w", alerts.Topic, err)
+		}
+	}
+}
+
+// read applies partition p from its first offset, keeping its position
+// in pos; caught is called once the offset end (the end when the feed
+// started) has been read.
+func (f *Feed) read(ctx context.Context, p int, end int64, pos *atomic.Int64, caught func()) error {
 	reached := end == 0
 	next := kafka.FirstOffset
 	for attempt := 0; ; {
@@ -171,6 +206,7 @@ func (f *Feed) read(ctx context.Context, p int, end int64, caught func()) error 
 			if t, ok := f.decode(m); ok {
 				f.Book.Apply(t)
 			}
+			pos.Store(next)
 			if !reached && m.Offset+1 >= end {
 				reached = true
 				caught()

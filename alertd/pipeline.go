@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -48,29 +49,48 @@ const (
 // speed layer's, so every consumer reads one stream. An alert's start is
 // when its condition began (wall clock ms): for ingest_stale the time the
 // last record reached the speed layer.
+//
+// With several serving processes one writes (Leader); the others evaluate
+// too, so /readyz and a takeover know what holds, but write nothing. A
+// process that becomes the writer first reads the topic to its end (Sync)
+// and takes over from the book what fires, identity and all, so a
+// handover neither starts a second alert for a condition nor loses one.
 type Pipeline struct {
 	Rules func() []alerts.Rule
 	Probe Probe
 	// Write puts transitions on the topic; a failed write is tried again
 	// at the next evaluation.
 	Write func(ctx context.Context, ts ...alerts.Transition) error
-	// Book is read once before the first evaluation: pipeline alerts a
-	// previous process left firing are taken over (same identity) and
-	// resolved when their condition no longer holds.
-	Book  *Book
+	// Book is read whenever this process becomes the writer (the first
+	// evaluation, when Leader is nil): pipeline alerts a previous writer
+	// left firing are taken over (same identity) and resolved when their
+	// condition no longer holds.
+	Book *Book
+	// Leader says whether this process writes; nil: it always does.
+	Leader Leader
+	// Sync, if not nil, waits until Book holds every transition on the
+	// topic; it runs before the book is read on becoming the writer.
+	Sync  func(ctx context.Context) error
 	Every time.Duration
 	Now   func() time.Time
 	Log   *slog.Logger
 
-	mu          sync.Mutex
-	conds       map[string]*condition // rule|subject
-	adopted     bool
+	mu    sync.Mutex
+	conds map[string]*condition // rule|subject
+	// term is the lead this process took the book over for (Leading's
+	// context), nil while it does not lead: a new term, even right after
+	// an old one, reads the book again.
+	term context.Context
+	// orphans are firing copies of a condition already held under
+	// another identity (two writers once overlapped): resolved on the
+	// first write after the book is read.
+	orphans     []alerts.Transition
 	lastRecords int64
 	lastArrival time.Time // zero until the speed layer caught up
-	// adoptedSilence is the start of an ingest_stale alert a previous
-	// process left firing.
-	adoptedSilence time.Time
-	dlq            []dlqSample
+	// moved: this process saw a record arrive (the count change), so
+	// lastArrival is its own observation, not its start.
+	moved bool
+	dlq   []dlqSample
 }
 
 type condition struct {
@@ -121,6 +141,13 @@ func (p *Pipeline) Run(ctx context.Context, ready <-chan struct{}) error {
 	}
 }
 
+func (p *Pipeline) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Log
+}
+
 func (p *Pipeline) now() time.Time {
 	if p.Now == nil {
 		return time.Now()
@@ -155,27 +182,47 @@ func (p *Pipeline) ingestRule() (alerts.Rule, bool) {
 
 // Evaluate runs every pipeline rule once.
 func (p *Pipeline) Evaluate(ctx context.Context) error {
-	now := p.now()
+	lead, leadCtx := true, context.Background()
+	if p.Leader != nil {
+		leadCtx, lead = p.Leader.Leading()
+	}
 	p.mu.Lock()
 	if p.conds == nil {
 		p.conds = map[string]*condition{}
 	}
-	if !p.adopted && p.Book != nil {
-		for _, t := range p.Book.Firing(Filter{Kind: string(alerts.KindPipeline)}) {
-			p.conds[t.Rule+"|"+t.Subject] = &condition{rule: t.Rule, subject: t.Subject, start: t.Start, firing: true}
-			if t.Subject == SubjectFleet {
-				// The fleet went silent before this process started.
-				p.adoptedSilence = time.UnixMilli(t.Start)
-			}
+	was := p.term
+	p.term = nil
+	p.mu.Unlock()
+	switch {
+	case lead && leadCtx != was:
+		if err := p.takeOver(ctx); err != nil {
+			return err // not taken over: the next evaluation tries again
 		}
+	case !lead && was != nil:
+		p.log().Info("pipeline alerts: another process writes them now")
 	}
-	p.adopted = true
-	if n, ok := p.Probe.Records(); ok {
+	if lead {
+		p.mu.Lock()
+		p.term = leadCtx
+		p.mu.Unlock()
+	}
+	now := p.now()
+	n, caught := p.Probe.Records()
+	silent, silentSince := p.bookSilence()
+	p.mu.Lock()
+	if caught {
 		switch {
-		case p.lastArrival.IsZero() && !p.adoptedSilence.IsZero():
-			p.lastRecords, p.lastArrival = n, p.adoptedSilence
-		case p.lastArrival.IsZero() || n != p.lastRecords:
+		case p.lastArrival.IsZero():
 			p.lastRecords, p.lastArrival = n, now
+		case n != p.lastRecords:
+			p.lastRecords, p.lastArrival, p.moved = n, now, true
+		}
+		// Until this process sees a record arrive, a silence the book
+		// says began earlier (another process, or this one before a
+		// restart, saw it begin) is the silence: /readyz and a takeover
+		// agree with the alert.
+		if !p.moved && silent && silentSince.Before(p.lastArrival) {
+			p.lastArrival = silentSince
 		}
 	}
 	p.mu.Unlock()
@@ -226,9 +273,27 @@ func (p *Pipeline) Evaluate(ctx context.Context) error {
 			out = p.clear(k, c, now, out)
 		}
 	}
+	for _, o := range p.orphans {
+		o.State, o.At, o.Summary = alerts.Resolved, now.UnixMilli(), fmt.Sprintf("%s on %s: a copy under another identity, cleared", o.Rule, o.Subject)
+		out = append(out, o)
+	}
 	p.mu.Unlock()
-	if len(out) > 0 {
-		if err := p.Write(ctx, out...); err != nil {
+	// A process that does not lead writes nothing but follows each
+	// condition as if it had (what it fired, it would resolve), so its
+	// conditions start and end when it sees them; the book overrides them
+	// when it takes over.
+	if len(out) > 0 && !lead {
+		p.commit(out)
+	}
+	if len(out) > 0 && lead {
+		// The write ends with the lead: a process that lost it must not
+		// write on.
+		wctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(leadCtx, cancel)
+		err := p.Write(wctx, out...)
+		stop()
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("write %d transitions to %s: %w", len(out), alerts.Topic, err))
 		} else {
 			p.commit(out)
@@ -289,6 +354,7 @@ func (p *Pipeline) clear(key string, c *condition, now time.Time, out []alerts.T
 func (p *Pipeline) commit(out []alerts.Transition) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.orphans = nil
 	for _, t := range out {
 		key := t.Rule + "|" + t.Subject
 		c := p.conds[key]
@@ -301,6 +367,61 @@ func (p *Pipeline) commit(out []alerts.Transition) {
 			delete(p.conds, key)
 		}
 	}
+}
+
+// takeOver makes this process the writer: once the book holds what the
+// previous writer wrote, each pipeline condition firing there goes on
+// under its identity, and a condition this process saw begin but no
+// writer fired stays pending with the start this process saw.
+func (p *Pipeline) takeOver(ctx context.Context) error {
+	if p.Book == nil {
+		return nil
+	}
+	if p.Sync != nil {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := p.Sync(sctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("take over the pipeline alerts: %w", err)
+		}
+	}
+	firing := p.Book.Firing(Filter{Kind: string(alerts.KindPipeline)})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conds {
+		c.firing = false
+	}
+	// Oldest first (per severity), so the oldest identity of a condition
+	// is the one kept.
+	sort.SliceStable(firing, func(i, j int) bool { return firing[i].Start < firing[j].Start })
+	p.orphans = p.orphans[:0]
+	for _, t := range firing {
+		key := t.Rule + "|" + t.Subject
+		if c := p.conds[key]; c != nil && c.firing {
+			p.orphans = append(p.orphans, t)
+			continue
+		}
+		p.conds[key] = &condition{rule: t.Rule, subject: t.Subject, start: t.Start, firing: true}
+	}
+	p.log().Info("pipeline alerts: this process writes them; taken over from the book", "firing", len(firing)-len(p.orphans), "copies_to_resolve", len(p.orphans))
+	return nil
+}
+
+// bookSilence is the start of the oldest fleet silence firing in the
+// book.
+func (p *Pipeline) bookSilence() (bool, time.Time) {
+	if p.Book == nil {
+		return false, time.Time{}
+	}
+	f := p.Book.Firing(Filter{Kind: string(alerts.KindPipeline), Subject: SubjectFleet})
+	if len(f) == 0 {
+		return false, time.Time{}
+	}
+	oldest := f[0].Start
+	for _, t := range f {
+		oldest = min(oldest, t.Start)
+	}
+	return true, time.UnixMilli(oldest)
 }
 
 func summary(r *alerts.Rule, s string) string {

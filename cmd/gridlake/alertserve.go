@@ -30,6 +30,7 @@ type alerting struct {
 	rules      *alerts.Active
 	layer      *speed.Layer // nil when serve fans out to speed processes
 	feed       *alertd.Feed
+	leader     *alertd.Leadership
 	pipeline   *alertd.Pipeline
 	silences   *alertd.Silences
 	deliverers []*alertd.Deliverer
@@ -55,7 +56,11 @@ func startAlerting(ctx context.Context, cfg *config.Config, brokers []string, st
 	if err := al.silences.Refresh(ctx); err != nil {
 		log.Warn("silences not read yet; retrying every notify.silence_poll", "err", err)
 	}
+	// One serving process at a time writes the pipeline transitions, or
+	// each replica would alert with its own start (alertd/leader.go).
+	al.leader = alertd.NewLeadership(brokers, reg, log)
 	al.pipeline = &alertd.Pipeline{Rules: al.rules.Rules, Probe: newAlertProbe(layer, brokers, sv.merger, jobs, reg), Book: book,
+		Leader: al.leader, Sync: al.feed.Sync,
 		Every: cfg.Notify.PipelineEvery, Log: log, Write: func(ctx context.Context, ts ...alerts.Transition) error {
 			msgs := make([]kafka.Message, 0, len(ts))
 			for _, t := range ts {
@@ -101,6 +106,7 @@ func apiLimits(cfg *config.Config) serving.Limits {
 // join adds the alerting actors to the process's lifecycle.
 func (al *alerting) join(lc *lifecycle) {
 	lc.add("alert feed", al.feed.Run)
+	lc.add("pipeline alerts leader election", al.leader.Run)
 	lc.add("pipeline alert rules", func(ctx context.Context) error { return al.pipeline.Run(ctx, al.feed.Ready()) })
 	lc.add("silences", func(ctx context.Context) error {
 		al.silences.Poll(ctx, al.cfg.Notify.SilencePoll, func(err error) { al.log.Warn("read silences", "err", err) })
