@@ -34,9 +34,19 @@ type Evaluator struct {
 	late     uint64
 
 	batts []*battSubject
+	ids   []string // batts[i].id, kept apart for the check of a caller's slot
 	rooms []*roomSubject
 	index map[string]int32
-	due   dueWheel
+	due   dueWheel // rooms' due times; batteries' silence deadlines
+
+	// The buffered battery readings by the second of their ts (evalbattery.go);
+	// hot is the buffer of hotSec, where most readings go next.
+	secs     map[int64]*secBuf
+	minSec   int64 // no buffered second before it
+	hot      *secBuf
+	hotSec   int64
+	keys     []int64
+	freeSecs []*secBuf
 
 	// swept is false while the watermark moved past what was released:
 	// subjects are released once per Drain (a Kafka fetch), not per record,
@@ -65,7 +75,7 @@ type mark struct{ off, rec int64 }
 // maxAhead is events.max_ahead in ms.
 func NewEvaluator(rules []Rule, lateness, maxAhead int64, battery bool) *Evaluator {
 	return &Evaluator{rules: compile(rules), lateness: lateness, maxAhead: maxAhead, battery: battery, wm: math.MinInt64, swept: true,
-		index: map[string]int32{}, fleet: FleetDelta{}}
+		index: map[string]int32{}, fleet: FleetDelta{}, secs: map[int64]*secBuf{}, minSec: noDue}
 }
 
 // Next is the offset of the next record the evaluator expects; records
@@ -208,6 +218,9 @@ func (e *Evaluator) release() {
 		return
 	}
 	e.swept = true
+	if e.battery {
+		e.releaseReadings()
+	}
 	e.due.release(e.wm, e.releaseDue)
 }
 
@@ -220,10 +233,7 @@ func (e *Evaluator) releaseDue(it dueItem) {
 			return
 		}
 		s.due = noDue
-		e.releaseBattery(s)
-		if s.due != noDue {
-			e.due.push(dueItem{s.due, it.idx})
-		}
+		e.expireSilence(s)
 		return
 	}
 	s := e.rooms[it.idx]

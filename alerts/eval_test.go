@@ -33,8 +33,12 @@ func testRules() []alerts.Rule {
 // records partitions a stream like a keyed producer and validates each
 // message like the speed layer.
 func records(t testing.TB, seed uint64, parts int) []reference.Record {
-	msgs := reference.AlertStream(reference.StreamOptions{Seed: seed, Batteries: 40, Rooms: 8, Start: time.UnixMilli(1_795_000_000_000),
-		Duration: 40 * time.Minute, Every: 10 * time.Second, Lateness: time.Minute})
+	return recordsOf(t, reference.StreamOptions{Seed: seed, Batteries: 40, Rooms: 8, Start: time.UnixMilli(1_795_000_000_000),
+		Duration: 40 * time.Minute, Every: 10 * time.Second, Lateness: time.Minute}, parts)
+}
+
+func recordsOf(t testing.TB, o reference.StreamOptions, parts int) []reference.Record {
+	msgs := reference.AlertStream(o)
 	next := map[string]int64{}
 	out := make([]reference.Record, 0, len(msgs))
 	for _, m := range msgs {
@@ -255,5 +259,64 @@ func TestEvaluator_ReloadKeepsAlertsOfKeptRules(t *testing.T) {
 			return out
 		}
 		compare(t, kept(got), kept(want))
+	}
+}
+
+// Readings several times a second, out of order within a second: each
+// battery must still see its readings in ts order.
+func TestEvaluator_SubSecondReadingsInOrder(t *testing.T) {
+	const parts = 2
+	rules := testRules()
+	for seed := uint64(2); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			recs := recordsOf(t, reference.StreamOptions{Seed: seed, Batteries: 6, Rooms: 4, Start: time.UnixMilli(1_795_000_000_000),
+				Duration: 25 * time.Minute, Every: 300 * time.Millisecond, Lateness: time.Minute}, parts)
+			want := reference.Alerts(rules, time.Minute, parts, recs)
+			compare(t, run(t, rules, recs, parts, 3, seed), want)
+		})
+	}
+}
+
+// A reading exactly After after the last one is in time; one millisecond
+// later is a silence, fired at the deadline whether a reading or the
+// watermark passes it, and only once the watermark is past the deadline.
+func TestEvaluator_SilenceBoundary(t *testing.T) {
+	rules := []alerts.Rule{{Name: "silent", Kind: alerts.KindSilent, Severity: "warning", After: alerts.Duration(2 * time.Minute)}}
+	if err := alerts.Validate(rules); err != nil {
+		t.Fatal(err)
+	}
+	const lateness, after = 60_000, 120_000
+	ev := alerts.NewEvaluator(rules, lateness, 300_000, true)
+	ev.SetNext(0)
+	off := int64(0)
+	reading := func(id string, ts, rec int64) {
+		e := schemas.Event{Kind: schemas.KindBattery, Battery: schemas.Battery{BatteryID: id, TS: ts, TemperatureC: 20, SOCPct: 50}}
+		ev.Observe(off, rec, &e)
+		off++
+	}
+	drain := func() []string {
+		var got []string
+		for _, tr := range ev.Drain(nil) {
+			got = append(got, fmt.Sprintf("%s@%d", tr.State, tr.At))
+		}
+		return got
+	}
+	reading("b", 0, 0)
+	reading("b", after, after)         // exactly After later: in time
+	reading("b", 2*after+1, 2*after+1) // one ms too late: silent from 2*after
+	reading("clock", 2*after+2+lateness, 2*after+2+lateness)
+	want := fmt.Sprint([]string{fmt.Sprintf("%s@%d", alerts.Firing, 2*after), fmt.Sprintf("%s@%d", alerts.Resolved, 2*after+1)})
+	if got := fmt.Sprint(drain()); got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	// Now b stops: the watermark reaching its deadline is not enough, passing it is.
+	dl := int64(2*after + 1 + after)
+	reading("clock", dl+lateness, dl+lateness)
+	if got := drain(); len(got) != 0 {
+		t.Fatalf("at the deadline: got %v, want nothing", got)
+	}
+	reading("clock", dl+lateness+1, dl+lateness+1)
+	if got, want := fmt.Sprint(drain()), fmt.Sprint([]string{fmt.Sprintf("%s@%d", alerts.Firing, dl)}); got != want {
+		t.Fatalf("past the deadline: got %s, want %s", got, want)
 	}
 }

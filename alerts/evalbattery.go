@@ -1,24 +1,19 @@
 package alerts
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/gridlake/gridlake/schemas"
 )
 
-// battSubject is one battery's alert state and its buffer of on-time
-// readings not yet released, sorted by ts.
+// battSubject is one battery's alert state. Its on-time readings not yet
+// released wait in the evaluator's per-second buffers (secBuf).
 type battSubject struct {
 	id  string
 	idx int32
-	due int64 // when its next buffered reading or silence deadline falls due
-
-	// The buffered readings are ts[head:] (ascending) with their watched
-	// metrics vals[head*k:] (stride k = len(rules.metrics)); released ones
-	// only move head, and the slices are compacted when half is spent.
-	head int
-	ts   []int64
-	vals []float64
+	due int64 // when its earliest silence deadline was scheduled (noDue: none)
 
 	last       int64 // ts of the last released reading
 	released   bool  // last is set
@@ -41,121 +36,192 @@ type thrState struct {
 	start int64
 }
 
+// secBuf holds the buffered readings of one second of ts, in arrival
+// order (sorted by ts when released). Buffers by second, not by battery,
+// are written and read back in sequence: a per-battery buffer cost a
+// cache miss on each reading's way in and again on its way out.
+type secBuf struct {
+	items  []bufReading
+	vals   []float64 // watched metrics, stride len(rules.metrics)
+	sorted bool      // items are in ts order
+}
+
+type bufReading struct {
+	ts  int64
+	idx int32 // battery
+	at  int32 // its metrics: vals[at : at+k]
+}
+
 func (e *Evaluator) batt(id string) *battSubject {
 	if i, ok := e.index[id]; ok {
 		return e.batts[i]
 	}
-	// Sized for a minute of 1 Hz readings (the default lateness), so the
-	// buffer does not grow reading by reading.
-	k := len(e.rules.metrics)
-	s := &battSubject{id: id, idx: int32(len(e.batts)), due: noDue, ts: make([]int64, 0, 64), vals: make([]float64, 0, 64*k),
+	s := &battSubject{id: id, idx: int32(len(e.batts)), due: noDue,
 		thr: make([]thrState, len(e.rules.thresholds)), silent: make([]bool, len(e.rules.silents))}
 	e.index[id] = s.idx
 	e.batts = append(e.batts, s)
+	e.ids = append(e.ids, id)
 	return s
 }
 
-// bufferReading adds an on-time reading to its battery's buffer, keeping
-// the buffer sorted by ts; a second reading of the same ts (the same
-// identity) is a duplicate and the first copy stays.
+// bufferReading adds an on-time reading to the buffer of its second. A
+// second reading of the same battery and ts (the same identity) is a
+// duplicate: it is dropped when released (see applyBuffered).
 func (e *Evaluator) bufferReading(b *schemas.Battery, slot *int32) {
-	var s *battSubject
+	idx := int32(-1)
 	if slot != nil {
-		if i := *slot; i >= 0 && int(i) < len(e.batts) && e.batts[i].id == b.BatteryID {
-			s = e.batts[i]
+		if i := *slot; i >= 0 && int(i) < len(e.ids) && e.ids[i] == b.BatteryID {
+			idx = i
 		}
 	}
-	if s == nil {
-		s = e.batt(b.BatteryID)
+	if idx < 0 {
+		idx = e.batt(b.BatteryID).idx
 		if slot != nil {
-			*slot = s.idx
+			*slot = idx
 		}
 	}
-	e.vals = [4]float64{b.TemperatureC, b.SOCPct, b.VoltageV, b.CurrentA}
-	k := len(e.rules.metrics)
-	// Readings arrive mostly in order: find the slot from the end.
-	i := len(s.ts)
-	for i > s.head && s.ts[i-1] > b.TS {
-		i--
+	sec := second(b.TS)
+	sb := e.hot
+	if sb == nil || e.hotSec != sec {
+		if sb = e.secs[sec]; sb == nil {
+			sb = e.newSecBuf()
+			e.secs[sec] = sb
+			e.minSec = min(e.minSec, sec)
+		}
+		e.hot, e.hotSec = sb, sec
 	}
-	if i > s.head && s.ts[i-1] == b.TS {
+	if n := len(sb.items); n > 0 && sb.items[n-1].ts > b.TS {
+		sb.sorted = false
+	}
+	sb.items = append(sb.items, bufReading{ts: b.TS, idx: idx, at: int32(len(sb.vals))})
+	e.vals = [4]float64{b.TemperatureC, b.SOCPct, b.VoltageV, b.CurrentA}
+	for _, m := range e.rules.metrics {
+		sb.vals = append(sb.vals, e.vals[m])
+	}
+}
+
+func (e *Evaluator) newSecBuf() *secBuf {
+	if n := len(e.freeSecs); n > 0 {
+		sb := e.freeSecs[n-1]
+		e.freeSecs = e.freeSecs[:n-1]
+		return sb
+	}
+	return &secBuf{sorted: true}
+}
+
+// releaseReadings applies every buffered reading before the watermark,
+// second by second, each second in ts order (arrival order among equal
+// ts), so each battery sees its readings in ts order.
+func (e *Evaluator) releaseReadings() {
+	if len(e.secs) == 0 || e.minSec*1000 >= e.wm {
 		return
 	}
-	if i == len(s.ts) && len(s.ts) == cap(s.ts) && s.head >= cap(s.ts)/2 {
-		s.compact(k) // room at the end without growing; else append doubles
-		i = len(s.ts)
-	}
-	s.ts = append(s.ts, 0)
-	copy(s.ts[i+1:], s.ts[i:])
-	s.ts[i] = b.TS
-	if k > 0 {
-		for j := 0; j < k; j++ {
-			s.vals = append(s.vals, 0)
-		}
-		copy(s.vals[(i+1)*k:], s.vals[i*k:])
-		for j, m := range e.rules.metrics {
-			s.vals[i*k+j] = e.vals[m]
+	keys := e.keys[:0]
+	next := int64(noDue)
+	for sec := range e.secs {
+		if sec*1000 < e.wm {
+			keys = append(keys, sec)
+		} else {
+			next = min(next, sec)
 		}
 	}
-	e.schedule(&s.due, s.idx, b.TS)
-}
-
-// releaseBattery applies, in time order, the battery's buffered readings
-// and silence deadlines before the watermark; a reading at a deadline
-// comes first (silent for exactly After is not longer than After). It
-// leaves s.due at the next due time.
-func (e *Evaluator) releaseBattery(s *battSubject) {
-	k := len(e.rules.metrics)
-	n := s.head // readings released up to n
-	for {
-		dl := int64(noDue)
-		if s.released {
-			for i := range e.rules.silents {
-				if !s.silent[i] {
-					dl = min(dl, s.last+e.rules.silents[i].afterMS)
-				}
-			}
+	slices.Sort(keys)
+	k := int32(len(e.rules.metrics))
+	for _, sec := range keys {
+		sb := e.secs[sec]
+		if !sb.sorted {
+			slices.SortStableFunc(sb.items, func(a, b bufReading) int { return cmp.Compare(a.ts, b.ts) })
+			sb.sorted = true
 		}
-		if n < len(s.ts) && s.ts[n] < e.wm && s.ts[n] <= dl {
-			e.applyReading(s, s.ts[n], s.vals[n*k:(n+1)*k])
-			n++
+		n := 0
+		for ; n < len(sb.items) && sb.items[n].ts < e.wm; n++ {
+			it := &sb.items[n]
+			e.applyBuffered(e.batts[it.idx], it.ts, sb.vals[it.at:it.at+k])
+		}
+		if n < len(sb.items) { // the second the watermark is in
+			sb.items = sb.items[n:]
+			next = min(next, sec)
 			continue
 		}
-		if dl >= e.wm {
-			break
+		delete(e.secs, sec)
+		if e.hot == sb {
+			e.hot = nil
 		}
-		for i := range e.rules.silents {
-			r := &e.rules.silents[i]
-			if !s.silent[i] && s.last+r.afterMS == dl {
-				s.silent[i] = true
-				e.out = append(e.out, r.transition(s.id, s.last, dl, Firing, float64(r.afterMS)/1000, "s", s.id+" sent nothing for longer than "+time.Duration(r.After).String()))
-			}
+		if len(e.freeSecs) < 16 {
+			sb.items, sb.vals, sb.sorted = sb.items[:0], sb.vals[:0], true
+			e.freeSecs = append(e.freeSecs, sb)
 		}
 	}
-	s.head = n
-	if n == len(s.ts) {
-		s.head, s.ts, s.vals = 0, s.ts[:0], s.vals[:0]
-	} else if n > cap(s.ts)/2 {
-		s.compact(k)
-	}
-	s.due = noDue
-	if s.head < len(s.ts) {
-		s.due = s.ts[s.head]
-	}
+	e.keys = keys[:0]
+	e.minSec = next
+}
+
+// applyBuffered releases one buffered reading: a silence the gap before
+// it passed fires first (a reading exactly After later is in time), then
+// the reading runs through the rules.
+func (e *Evaluator) applyBuffered(s *battSubject, ts int64, vals []float64) {
 	if s.released {
+		if ts == s.last {
+			return // a copy of the reading just released
+		}
 		for i := range e.rules.silents {
-			if !s.silent[i] {
-				s.due = min(s.due, s.last+e.rules.silents[i].afterMS)
+			if r := &e.rules.silents[i]; !s.silent[i] && ts > s.last+r.afterMS {
+				e.fireSilent(s, i)
 			}
 		}
+	}
+	e.applyReading(s, ts, vals)
+	if s.due == noDue {
+		e.scheduleSilence(s)
 	}
 }
 
-// compact moves the buffered readings to the front of their slices.
-func (s *battSubject) compact(k int) {
-	s.ts = s.ts[:copy(s.ts, s.ts[s.head:])]
-	s.vals = s.vals[:copy(s.vals, s.vals[s.head*k:])]
-	s.head = 0
+// fireSilent fires silent rule i of s: nothing came for After after its
+// last reading.
+func (e *Evaluator) fireSilent(s *battSubject, i int) {
+	r := &e.rules.silents[i]
+	s.silent[i] = true
+	e.out = append(e.out, r.transition(s.id, s.last, s.last+r.afterMS, Firing, float64(r.afterMS)/1000, "s",
+		s.id+" sent nothing for longer than "+time.Duration(r.After).String()))
+}
+
+// scheduleSilence puts s on the wheel at its earliest silence deadline.
+// Later readings move the deadline on without touching the wheel: when
+// the entry comes due, expireSilence finds the real deadline.
+func (e *Evaluator) scheduleSilence(s *battSubject) {
+	if !s.released {
+		return
+	}
+	dl := int64(noDue)
+	for i := range e.rules.silents {
+		if !s.silent[i] {
+			dl = min(dl, s.last+e.rules.silents[i].afterMS)
+		}
+	}
+	if dl != noDue {
+		s.due = dl
+		e.due.push(dueItem{dl, s.idx})
+	}
+}
+
+// expireSilence fires the silent rules of s whose deadline the watermark
+// passed (every reading before the watermark is released by now), in
+// deadline order, and schedules the next one.
+func (e *Evaluator) expireSilence(s *battSubject) {
+	for {
+		first := -1
+		for i := range e.rules.silents {
+			if !s.silent[i] && s.last+e.rules.silents[i].afterMS < e.wm &&
+				(first < 0 || e.rules.silents[i].afterMS < e.rules.silents[first].afterMS) {
+				first = i
+			}
+		}
+		if first < 0 {
+			break
+		}
+		e.fireSilent(s, first)
+	}
+	e.scheduleSilence(s)
 }
 
 // applyReading runs one released reading through the battery's rules.

@@ -121,13 +121,7 @@ func (e *Evaluator) Restore(ps PartState) error {
 				}
 			}
 		}
-		if s.released {
-			for i := range e.rules.silents {
-				if !s.silent[i] {
-					e.schedule(&s.due, s.idx, s.last+e.rules.silents[i].afterMS)
-				}
-			}
-		}
+		e.scheduleSilence(s)
 	}
 	for _, rs := range ps.Rooms {
 		s := e.roomOf(rs.ID)
