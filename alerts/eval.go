@@ -22,6 +22,7 @@ import (
 // has a ts below the watermark, so it is late and dropped: no set of
 // identities outlives the buffer.
 type Evaluator struct {
+	src      []Rule
 	rules    compiled
 	lateness int64
 	maxAhead int64 // events.max_ahead: no valid event's ts is further ahead of its record time
@@ -74,9 +75,12 @@ type mark struct{ off, rec int64 }
 // topic it reads. lateness is alerts.lateness in ms.
 // maxAhead is events.max_ahead in ms.
 func NewEvaluator(rules []Rule, lateness, maxAhead int64, battery bool) *Evaluator {
-	return &Evaluator{rules: compile(rules), lateness: lateness, maxAhead: maxAhead, battery: battery, wm: math.MinInt64, swept: true,
+	return &Evaluator{src: rules, rules: compile(rules), lateness: lateness, maxAhead: maxAhead, battery: battery, wm: math.MinInt64, swept: true,
 		index: map[string]int32{}, fleet: FleetDelta{}, secs: map[int64]*secBuf{}, minSec: noDue}
 }
+
+// Rules are the rules the evaluator was built with.
+func (e *Evaluator) Rules() []Rule { return e.src }
 
 // Next is the offset of the next record the evaluator expects; records
 // below it were observed already and are ignored.

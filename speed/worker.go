@@ -97,7 +97,13 @@ func (l *Layer) consume(ctx context.Context, k partKey, committed int64) error {
 	p.mu.RUnlock()
 	p.amu.Lock()
 	from = l.refreshAlerts(p, from)
+	retired := append([]alerts.Transition(nil), p.outbox...) // alerts of removed rules
+	clear(p.outbox)
+	p.outbox = p.outbox[:0]
 	p.amu.Unlock()
+	if len(retired) > 0 {
+		l.sendAlerts(ctx, p, retired)
+	}
 	if _, err := conn.Seek(from, kafka.SeekAbsolute); err != nil {
 		if errors.Is(err, kafka.OffsetOutOfRange) {
 			return p.outOfRange()
@@ -374,7 +380,8 @@ func (l *Layer) refreshAlerts(p *part, next int64) int64 {
 	}
 	a := l.alerting
 	if gen := a.gen.Load(); p.alertsGen != gen {
-		ev := alerts.NewEvaluator(*a.rules.Load(), a.opts.Lateness.Milliseconds(), l.opts.Limits.MaxAhead.Milliseconds(), p.key.topic == schemas.TopicBattery)
+		rules := *a.rules.Load()
+		ev := alerts.NewEvaluator(rules, a.opts.Lateness.Milliseconds(), l.opts.Limits.MaxAhead.Milliseconds(), p.key.topic == schemas.TopicBattery)
 		if p.key.topic == schemas.TopicBattery {
 			a.fleetMu.Lock()
 			if a.fleet != nil {
@@ -385,7 +392,13 @@ func (l *Layer) refreshAlerts(p *part, next int64) int64 {
 			}
 			a.fleetMu.Unlock()
 		}
-		if err := ev.Restore(p.alerts.Snapshot()); err != nil {
+		snap := p.alerts.Snapshot()
+		if wm, ok := p.alerts.Watermark(); ok {
+			retired := alerts.Retired(p.alerts.Rules(), rules, snap, wm)
+			p.outbox = append(p.outbox, retired...)
+			p.emitted += int64(len(retired))
+		}
+		if err := ev.Restore(snap); err != nil {
 			l.opts.Log.Error("rebuild alert evaluator", "err", err)
 		} else {
 			p.alerts = ev
