@@ -7,7 +7,6 @@
 
 // alertState is the newest GET /v1/alerts answer (null before the first).
 let alertState = null;
-const alertRules = { list: [] };
 
 async function pollAlerts() {
   try {
@@ -74,7 +73,7 @@ function decorateFreshness() {
 function decorateStale() {
   const ing = alertState && alertState.ingest;
   const stale = !!(ing && ing.stale);
-  document.querySelectorAll("#fleet-cards .card, #battery-cards .card").forEach((c) => {
+  document.querySelectorAll("#fleet-cards .card, #battery-latest .card").forEach((c) => {
     c.classList.toggle("stale", stale);
     let m = c.querySelector(".stale-mark");
     if (stale && !m) {
@@ -135,7 +134,6 @@ const alertsPage = {
       sil.silences.map((s) => `<tr><td>${s.matchers.map((m) => `${esc(m.field)} ${m.prefix ? "starts with" : "="} ${esc(m.value)}`).join(", ")}</td>
         <td>${fmtDateTime(Date.parse(s.starts_at))}</td><td>${fmtDateTime(Date.parse(s.ends_at))}</td><td>${esc(s.created_by)}</td><td>${esc(s.comment)}</td>
         <td><button data-silence="${esc(s.id)}">delete</button></td></tr>`).join("")}</table>` : `<p class="sub">No silences.</p>`;
-    alertRules.list = rules.rules;
     $("#alerts-rules").innerHTML = `<table><tr><th>rule</th><th>kind</th><th>severity</th><th>condition</th></tr>${rules.rules.map((r) =>
       `<tr><td>${esc(r.name)}</td><td>${esc(r.kind)}</td><td>${esc(r.severity)}</td><td>${esc(ruleText(r))}</td></tr>`).join("")}</table>`;
   },

@@ -83,14 +83,17 @@ async function showWho() {
 
 // ---- charts ----------------------------------------------------------------
 
-// bandChart draws mean lines with a min–max band per window.
-// setRange fixes its time axis to the queried range (ms).
-function bandChart(el, title, unit, color) {
-  let xr = null;
+// bandChart draws mean lines with a min–max band per window of metric,
+// and a dashed line at each threshold rule's fire value on it.
+// setRange fixes its time axis to the queried range (ms); setThresholds
+// takes the rules in force (thresholds.js) before the next setData.
+function bandChart(el, title, unit, color, metric) {
+  let xr = null, lines = [];
   const opts = {
     title, width: Math.max(el.clientWidth - 4, 280), height: 200,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), site.timezone),
-    scales: { x: { time: true, range: (u, min, max) => xr || [min, max] } },
+    scales: { x: { time: true, range: (u, min, max) => xr || [min, max] }, y: { range: (u, min, max) => thresholdRange(min, max, lines) } },
+    hooks: { draw: [(u) => drawThresholdLines(u, lines)] },
     axes: [{ stroke: "#8a94a6", grid: { stroke: "#273040" } }, { stroke: "#8a94a6", grid: { stroke: "#273040" }, size: 56 }],
     series: [{},
       { label: "max", stroke: color + "66", width: 1, value: (u, v) => fmt(v, 2) + unit },
@@ -101,28 +104,44 @@ function bandChart(el, title, unit, color) {
   const chart = new uPlot(opts, [[], [], [], []], el);
   new ResizeObserver(() => chart.setSize({ width: Math.max(el.clientWidth - 4, 280), height: 200 })).observe(el);
   chart.setRange = (fromMs, toMs) => { xr = [fromMs / 1000, toMs / 1000]; };
+  chart.setThresholds = () => { lines = rulesFor(metric); };
+  // The chart on its element, so a test (or the console) can map a
+  // line's pixel back to a value with the chart's own scale.
+  el.dataset.metric = metric;
+  el.uplot = chart;
   return chart;
 }
 
 // ---- pages -----------------------------------------------------------------
 
-const thresholds = { temp_above: 40, soc_below: 20, voltage_below: 49 };
+// The fleet lists' filters start where the alert rules fire
+// (listDefault); a value typed in or carried by a link wins. listStart is
+// only for a metric no threshold rule watches: a list needs some value.
+const listStart = { temp_above: 40, soc_below: 20, voltage_below: 49 };
+const userThresholds = {};
 const ranges = [
-  { key: "temp_above", label: "Hot", unit: "°C", help: "temperature above" },
-  { key: "soc_below", label: "Low charge", unit: "%", help: "state of charge below" },
-  { key: "voltage_below", label: "Low voltage", unit: "V", help: "voltage below" },
+  { key: "temp_above", metric: "temperature_c", op: ">", label: "Hot", unit: "°C", help: "temperature above" },
+  { key: "soc_below", metric: "soc_pct", op: "<", label: "Low charge", unit: "%", help: "state of charge below" },
+  { key: "voltage_below", metric: "voltage_v", op: "<", label: "Low voltage", unit: "V", help: "voltage below" },
 ];
+function listThreshold(r) {
+  if (r.key in userThresholds) return { value: userThresholds[r.key], from: "set here" };
+  const d = listDefault(r.metric, r.op);
+  return d ? { value: d.value, from: `rule ${d.rule}` } : { value: listStart[r.key], from: "no rule watches it" };
+}
+// mv is a shown value of a battery metric in its threshold look.
+const mv = (metric, id, value, digits, unit) => markValue(metric, value, num(id, value, digits, unit));
 
 const fleetPage = {
-  tab: "temp_above", after: [""], chart: null,
+  tab: "temp_above", after: [""], chart: null, thresholds: true,
   mount(main, _id, params) {
     // #/?range=soc_below&threshold=15 opens a given list (shareable links).
     if (ranges.some((r) => r.key === params.get("range"))) this.tab = params.get("range");
     const th = parseFloat(params.get("threshold"));
-    if (isFinite(th)) thresholds[this.tab] = th;
+    if (isFinite(th)) userThresholds[this.tab] = th;
     this.after = [""];
     main.innerHTML = `
-      <h1>Fleet overview</h1>
+      <h1>Fleet overview ${thresholdNote()}</h1>
       <div class="grid" id="fleet-cards"></div>
       <div class="grid wide">
         <div class="card"><h2>State of charge</h2><div class="hist" id="soc-hist"></div><div class="hist-labels">${
@@ -149,51 +168,55 @@ const fleetPage = {
     });
     $("#threshold").addEventListener("change", (e) => {
       const v = parseFloat(e.target.value);
-      if (isFinite(v)) { thresholds[this.tab] = v; this.after = [""]; refresh(); }
+      if (isFinite(v)) { userThresholds[this.tab] = v; this.after = [""]; refresh(); }
     });
     $("#next").addEventListener("click", () => { if (this.nextAfter) { this.after.push(this.nextAfter); refresh(); } });
     $("#prev").addEventListener("click", () => { if (this.after.length > 1) { this.after.pop(); refresh(); } });
-    this.chart = bandChart($("#fleet-chart"), "", " °C", "#f5a623");
+    this.chart = bandChart($("#fleet-chart"), "", " °C", "#f5a623", "temperature_c");
   },
   async update() {
     const now = await api("/v1/fleet/now?stale_after=60s");
     const f = now.fleet;
     showFreshness(now.freshness);
-    const ext = (m, unit, digits) => f.batteries ? `${num(`${m}-min`, f[m].min, digits, unit)} (${batteryLink(f[m].min_battery_id)}) – ${num(`${m}-max`, f[m].max, digits, unit)} (${batteryLink(f[m].max_battery_id)})` : "–";
+    const ext = (m, unit, digits) => f.batteries ? `${mv(m, `${m}-min`, f[m].min, digits, unit)} (${batteryLink(f[m].min_battery_id)}) – ${mv(m, `${m}-max`, f[m].max, digits, unit)} (${batteryLink(f[m].max_battery_id)})` : "–";
     $("#fleet-cards").innerHTML = `
       <div class="card"><h2>Reporting now</h2><div class="big">${num("fleet-reporting", f.reporting, 0)}</div>
         <div class="sub">of ${num("fleet-batteries", f.batteries, 0)} batteries; a reading in the last ${f.stale_after_s} s</div></div>
-      <div class="card"><h2>Mean state of charge</h2><div class="big">${num("fleet-soc-mean", f.soc_pct.mean, 1, " %")}</div>
-        <div class="sub">latest reading of every battery</div></div>
-      <div class="card"><h2>Temperature</h2><div>${ext("temperature_c", " °C", 1)}</div><div class="sub">mean ${num("", f.temperature_c.mean, 1, " °C")}</div></div>
-      <div class="card"><h2>Voltage</h2><div>${ext("voltage_v", " V", 2)}</div><div class="sub">mean ${num("", f.voltage_v.mean, 2, " V")}</div></div>`;
+      <div class="card"><h2>Mean state of charge</h2><div class="big">${mv("soc_pct", "fleet-soc-mean", f.soc_pct.mean, 1, " %")}</div>
+        <div class="sub">latest reading of every battery; ${ext("soc_pct", " %", 1)}</div></div>
+      <div class="card"><h2>Temperature</h2><div>${ext("temperature_c", " °C", 1)}</div><div class="sub">mean ${mv("temperature_c", "", f.temperature_c.mean, 1, " °C")}</div></div>
+      <div class="card"><h2>Voltage</h2><div>${ext("voltage_v", " V", 2)}</div><div class="sub">mean ${mv("voltage_v", "", f.voltage_v.mean, 2, " V")}</div></div>`;
     const peak = Math.max(1, ...f.soc_histogram);
     $("#soc-hist").innerHTML = f.soc_histogram.map((n, i) =>
       `<div id="soc-bin-${i}" data-value="${n}" title="${i * 10}–${i * 10 + 10} %: ${n} batteries" style="height:${(100 * n) / peak}%"></div>`).join("");
     $("#extremes").innerHTML = `<table><tr><th>metric</th><th>min</th><th>battery</th><th>max</th><th>battery</th><th>mean</th></tr>${
       [["voltage_v", "Voltage", " V", 2], ["current_a", "Current", " A", 1], ["temperature_c", "Temperature", " °C", 1], ["soc_pct", "State of charge", " %", 1]]
-        .map(([k, label, unit, d]) => `<tr><td>${label}</td><td>${num("", f[k].min, d, unit)}</td><td>${f.batteries ? batteryLink(f[k].min_battery_id) : ""}</td>
-          <td>${num("", f[k].max, d, unit)}</td><td>${f.batteries ? batteryLink(f[k].max_battery_id) : ""}</td><td>${num("", f[k].mean, d, unit)}</td></tr>`).join("")}</table>`;
+        .map(([k, label, unit, d]) => `<tr><td>${label}</td><td>${mv(k, "", f[k].min, d, unit)}</td><td>${f.batteries ? batteryLink(f[k].min_battery_id) : ""}</td>
+          <td>${mv(k, "", f[k].max, d, unit)}</td><td>${f.batteries ? batteryLink(f[k].max_battery_id) : ""}</td><td>${mv(k, "", f[k].mean, d, unit)}</td></tr>`).join("")}</table>`;
 
     const stats = await api("/v1/fleet/stats?res=1m");
     const w = stats.windows;
     this.chart.setRange(Date.parse(stats.from), Date.parse(stats.to));
+    this.chart.setThresholds();
     this.chart.setData([w.map((x) => x.start_ms / 1000), w.map((x) => x.temperature_c.max), w.map((x) => x.temperature_c.mean), w.map((x) => x.temperature_c.min)]);
 
     // Out of range: one page of batteries at a time, never the whole fleet.
     const r = ranges.find((x) => x.key === this.tab);
     document.querySelectorAll("#range-tabs button").forEach((b) => b.classList.toggle("on", b.dataset.tab === this.tab));
+    const th = listThreshold(r);
     $("#threshold-label").textContent = r.help;
-    if (document.activeElement !== $("#threshold")) $("#threshold").value = thresholds[this.tab];
+    $("#threshold").dataset.from = th.from;
+    $("#threshold").title = `starts at ${th.from === "set here" ? "the value set here" : th.from === "no rule watches it" ? "a plain value: no alert rule watches this" : `where ${th.from} fires`}`;
+    if (document.activeElement !== $("#threshold")) $("#threshold").value = th.value;
     const after = this.after[this.after.length - 1];
-    const list = await api(`/v1/batteries?${this.tab}=${thresholds[this.tab]}&limit=${PAGE_SIZE}&after=${encodeURIComponent(after)}`);
+    const list = await api(`/v1/batteries?${this.tab}=${th.value}&limit=${PAGE_SIZE}&after=${encodeURIComponent(after)}`);
     this.nextAfter = list.next_after || "";
     $("#next").disabled = !this.nextAfter;
     $("#prev").disabled = this.after.length < 2;
-    $("#range-count").innerHTML = `${num("range-matched", list.matched, 0)} of ${fmt(list.total, 0)} batteries ${r.help} ${thresholds[this.tab]} ${r.unit}`;
+    $("#range-count").innerHTML = `${num("range-matched", list.matched, 0)} of ${fmt(list.total, 0)} batteries ${r.help} ${th.value} ${r.unit} (${esc(th.from)})`;
     $("#out-of-range").innerHTML = `<table id="range-table"><tr><th>battery</th><th>voltage</th><th>current</th><th>temperature</th><th>state of charge</th><th>reading at</th></tr>${
-      list.batteries.map((b) => `<tr data-battery="${esc(b.battery_id)}"><td>${batteryLink(b.battery_id)}</td><td>${num("", b.voltage_v, 2, " V")}</td>
-        <td>${num("", b.current_a, 1, " A")}</td><td>${num("", b.temperature_c, 1, " °C")}</td><td>${num("", b.soc_pct, 1, " %")}</td>
+      list.batteries.map((b) => `<tr data-battery="${esc(b.battery_id)}"><td>${batteryLink(b.battery_id)}</td><td>${mv("voltage_v", "", b.voltage_v, 2, " V")}</td>
+        <td>${mv("current_a", "", b.current_a, 1, " A")}</td><td>${mv("temperature_c", "", b.temperature_c, 1, " °C")}</td><td>${mv("soc_pct", "", b.soc_pct, 1, " %")}</td>
         <td>${fmtTime(b.ts_ms)}</td></tr>`).join("")}</table>`;
   },
 };
@@ -204,11 +227,11 @@ const metrics = [
 ];
 
 const batteryPage = {
-  span: "hour", charts: [],
+  span: "hour", charts: [], thresholds: true,
   mount(main, id) {
     this.id = id;
     main.innerHTML = `
-      <h1>Battery <span id="battery-id">${esc(id)}</span></h1>
+      <h1>Battery <span id="battery-id">${esc(id)}</span> ${thresholdNote()}</h1>
       <div class="controls tabs" id="span-tabs"><button data-span="hour">last hour · 1 min</button><button data-span="day">last day · 1 h</button></div>
       <div class="grid" id="battery-latest"></div>
       <div class="grid wide">${metrics.map(([k]) => `<div class="card"><div id="chart-${k}"></div></div>`).join("")}</div>`;
@@ -216,7 +239,7 @@ const batteryPage = {
       const t = e.target.closest("button[data-span]");
       if (t) { this.span = t.dataset.span; refresh(); }
     });
-    this.charts = metrics.map(([k, label, unit, color]) => bandChart($(`#chart-${k}`), label, unit, color));
+    this.charts = metrics.map(([k, label, unit, color]) => bandChart($(`#chart-${k}`), label, unit, color, k));
   },
   async update() {
     const id = encodeURIComponent(this.id);
@@ -225,7 +248,7 @@ const batteryPage = {
     showFreshness(latest.freshness);
     const l = latest.latest;
     $("#battery-latest").innerHTML = metrics.map(([k, label, unit]) =>
-      `<div class="card"><h2>${label}</h2><div class="big">${num(`latest-${k}`, l[k], k === "voltage_v" ? 2 : 1, unit)}</div></div>`).join("") +
+      `<div class="card"><h2>${label}</h2><div class="big">${mv(k, `latest-${k}`, l[k], k === "voltage_v" ? 2 : 1, unit)}</div></div>`).join("") +
       `<div class="card"><h2>Latest reading</h2><div id="latest-ts" data-value="${l.ts_ms}">${fmtDateTime(l.ts_ms)}</div>
         <div class="sub">event time of the newest reading; ${esc(zoneLabel())}</div></div>`;
     const q = this.span === "hour" ? "res=1m" : `res=1h&from=${Date.now() - 86400000}`;
@@ -233,6 +256,7 @@ const batteryPage = {
     const w = stats.windows;
     const x = w.map((s) => s.start_ms / 1000);
     metrics.forEach(([k], i) => this.charts[i].setRange(Date.parse(stats.from), Date.parse(stats.to)));
+    metrics.forEach(([k], i) => this.charts[i].setThresholds());
     metrics.forEach(([k], i) => this.charts[i].setData([x, w.map((s) => s[k].max), w.map((s) => s[k].mean), w.map((s) => s[k].min)]));
     const last = w[w.length - 1];
     $("#battery-latest").insertAdjacentHTML("beforeend", `<div class="card"><h2>Windows</h2><div class="big">${num("windows-count", w.length, 0)}</div>
@@ -489,7 +513,9 @@ async function refresh() {
   clearTimeout(timer);
   const mine = ++seq, page = current;
   try {
+    if (page.thresholds) await loadThresholdRules(); // thresholds.js
     await page.update();
+    decorateThresholds(); // thresholds.js
     decorateStale(); // alerts.js
     document.body.dataset.loaded = String(mine);
     $("#page .error")?.remove();
