@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,13 +23,7 @@ func TestDashboard_BannerWhenTheFleetGoesSilent(t *testing.T) {
 	u := startUp(t, "--auth-users-file", users, "--jobs-enabled=false", "--simulate-duration", "4s",
 		"--alerts-rules-file", alertRulesFile(t, 3*time.Second), "--notify-pipeline-every", "200ms")
 	base := "http://" + u.http
-	shots, err := filepath.Abs(filepath.Join("..", "..", "artifacts", "dashboard"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := screenshotDir(t)
 	b := browser(t)
 	signIn(t, b, base, "vera", "vera-password", shots)
 	chromium(t, b, base+"/#/", "", 1280, 900)

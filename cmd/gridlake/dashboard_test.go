@@ -132,13 +132,7 @@ func TestDashboard_PagesShowWhatTheAPIReturns(t *testing.T) {
 		"--auth-users-file", users)
 	u.token = tokens[auth.Viewer]
 	base := "http://" + u.http
-	shots, err := filepath.Abs(filepath.Join("..", "..", "artifacts", "dashboard"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := screenshotDir(t)
 	// Let the simulator finish and the speed layer catch up, so the page
 	// and the API see the same data.
 	testenv.WaitUntil(t, 60*time.Second, "the simulator to finish", func() bool {
@@ -413,4 +407,18 @@ func checkHotelCharts(t *testing.T, b *headless.Browser, token, base, day, dom, 
 		t.Fatal(err)
 	}
 	trend(30)
+}
+
+// screenshotDir is artifacts/dashboard, where the browser tests leave
+// their screenshots for people to look at.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "artifacts", "dashboard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -103,13 +103,7 @@ func TestDashboard_ThresholdColoursAndLinesFollowTheRules(t *testing.T) {
 	u := startUp(t, "--simulate=false", "--jobs-enabled=false", "--auth-users-file", users, "--alerts-rules-file", path)
 	token := tokens[auth.Viewer]
 	base := "http://" + u.http
-	shots, err := filepath.Abs(filepath.Join("..", "..", "artifacts", "dashboard"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := screenshotDir(t)
 
 	// Four batteries, six readings each over the last five minutes:
 	// temperature and state of charge on either side of the rules.
