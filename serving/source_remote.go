@@ -154,6 +154,11 @@ func (g *fanGroup) fetch(ctx context.Context, p *remoteSource, op string, q url.
 	return c.bodies[p.idx], c.errs[p.idx]
 }
 
+// disjointGroup: the owners of one set hold disjoint partitions, so
+// disjoint batteries (a battery's records are keyed to one partition, the
+// same murmur2 of its id owns assumes).
+func (p *remoteSource) disjointGroup() any { return p.set }
+
 // owns reports whether this member holds id's partition of topic.
 func (p *remoteSource) owns(topic, id string) bool {
 	own := p.set.owner[topic]

@@ -219,5 +219,14 @@ func TestFleet_LayerFoldsPartitions(t *testing.T) {
 				t.Fatalf("%s window %d: FleetBatteries lists %d, the fleet counts %d", res, w.Start, n[w.Start], w.Stats.Batteries)
 			}
 		}
+		// A few starts are looked up per battery, many by the battery's own
+		// windows: both list the same.
+		for _, w := range got[:min(len(got), 5)] {
+			one := int64(0)
+			err = l.FleetBatteries(context.Background(), res, []int64{w.Start}, 0, func(int64, string) { one++ })
+			if err != nil || one != w.Stats.Batteries {
+				t.Fatalf("%s window %d alone: FleetBatteries lists %d (%v), the fleet counts %d", res, w.Start, one, err, w.Stats.Batteries)
+			}
+		}
 	}
 }

@@ -260,9 +260,36 @@ func (l *Layer) MaxLag() int64 {
 // the cut of manifest version in a window of res starting at one of starts:
 // what the serving merge reads back to count a battery several sides hold
 // once.
+//
+// Each battery costs the fewer of starts and its own windows of res, so
+// many starts (the source interface takes up to speed.source_max_items)
+// cost no more than the windows held.
 func (l *Layer) FleetBatteries(ctx context.Context, res agg.Res, starts []int64, version int64, fn func(start int64, id string)) error {
+	var want map[int64]bool
+	if len(starts) > 4 {
+		want = make(map[int64]bool, len(starts))
+		for _, s := range starts {
+			want[s] = true
+		}
+	}
 	return l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
 		for id, bt := range p.batts {
+			if want != nil && res == agg.Minutely && len(bt.minutes) < len(starts) {
+				for m := range bt.minutes {
+					if want[m] && bt.hasIn(res, m, gen) {
+						fn(m, id)
+					}
+				}
+				continue
+			}
+			if want != nil && res != agg.Minutely && len(bt.spans) < len(starts) {
+				for _, sp := range bt.spans {
+					if sp.res == res && want[sp.start] && sp.gen >= gen {
+						fn(sp.start, id)
+					}
+				}
+				continue
+			}
 			for _, s := range starts {
 				if bt.hasIn(res, s, gen) {
 					fn(s, id)

@@ -117,18 +117,10 @@ func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string)
 			if err != nil || len(starts) == 0 {
 				return true, err
 			}
-			want := make(map[int64]bool, len(starts))
-			lo, hi := starts[0], starts[0]
-			for _, s := range starts {
-				want[s] = true
-				lo, hi = min(lo, s), max(hi, s)
-			}
-			// The layer bounds the minutes it reads by [from, to): to lies
-			// past the last window's end.
-			return true, l.BatteryWindowsAll(ctx, res, lo, hi+res.Millis(), v, func(id string, start int64, _ *agg.BatteryStats) {
-				if want[start] {
-					emit(StartItem{Start: start, ID: id})
-				}
+			// From the fleet index, as an in-process serving layer asks:
+			// no battery's windows are folded to list who has one.
+			return true, l.FleetBatteries(ctx, res, starts, v, func(start int64, id string) {
+				emit(StartItem{Start: start, ID: id})
 			})
 		},
 		"latest": func(ctx context.Context, q url.Values, v int64, emit func(any)) (bool, error) {

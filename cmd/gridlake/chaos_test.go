@@ -758,22 +758,27 @@ func (c *comparison) latest(id string, want agg.Reading) {
 }
 
 func (c *comparison) fleet(want map[int64]reference.Fleet, from, to time.Time) {
+	c.fleetAt(agg.Hourly, want, from, to)
+}
+
+// fleetAt compares the fleet's windows of res with the reference.
+func (c *comparison) fleetAt(res agg.Res, want map[int64]reference.Fleet, from, to time.Time) {
 	var got struct {
 		Windows []struct {
 			StartMS             int64 `json:"start_ms"`
 			Readings, Batteries int64
 		}
 	}
-	if !c.get(fmt.Sprintf("/v1/fleet/stats?res=1h&from=%d&to=%d", from.UnixMilli(), to.UnixMilli()), &got) {
+	if !c.get(fmt.Sprintf("/v1/fleet/stats?res=%s&from=%d&to=%d", res, from.UnixMilli(), to.UnixMilli()), &got) {
 		return
 	}
 	if len(got.Windows) != len(want) {
-		c.problem("fleet: %d hourly windows, want %d", len(got.Windows), len(want))
+		c.problem("fleet: %d windows of %s, want %d", len(got.Windows), res, len(want))
 	}
 	for _, w := range got.Windows {
 		c.fleetHours++
 		if r := want[w.StartMS]; w.Readings != r.Readings || w.Batteries != r.Batteries {
-			c.problem("fleet hour %s: %d readings of %d batteries, want %d of %d", time.UnixMilli(w.StartMS).UTC(), w.Readings, w.Batteries, r.Readings, r.Batteries)
+			c.problem("fleet %s window %s: %d readings of %d batteries, want %d of %d", res, time.UnixMilli(w.StartMS).UTC(), w.Readings, w.Batteries, r.Readings, r.Batteries)
 		}
 	}
 }

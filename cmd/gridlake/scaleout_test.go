@@ -172,6 +172,12 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 				cmp.latest(id, want)
 			}
 			cmp.fleet(ref.FleetWindows(agg.Hourly), from, to)
+			// The fleet's minutes: each is held by three owners, whose
+			// counts add up, and those around a cut or with late readings
+			// by the batch side too, whose batteries the merge reads back
+			// from the owners (the source interface's batteries, from
+			// their fleet index) to count each battery once.
+			cmp.fleetAt(agg.Minutely, ref.FleetWindows(agg.Minutely), from, to)
 			for id := range ref.Rooms {
 				days := ref.Days(id, seoul)
 				want := map[string]agg.RoomDay{}
