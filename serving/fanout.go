@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridlake/gridlake/lake"
@@ -52,6 +53,11 @@ type Fanout struct {
 	stale   bool          // an owner failed an answer: read again before answering
 	reading chan struct{} // closed when the read under way ends; nil when none
 	last    *ownerSet     // the last set that settled
+
+	// replicas are the owners' newest readings by owner and version
+	// (latest_replica.go); latestChanges moves whenever one changes.
+	replicas      map[string]*latestReplica
+	latestChanges atomic.Uint64
 }
 
 // NewFanout returns a fanout over the published members of opts.Group.

@@ -96,7 +96,20 @@ func (m *Merger) BatteryLatest(ctx context.Context, id string) (l Latest, fr Fre
 func (m *Merger) BatteryLatestAll(ctx context.Context) (all []Latest, fr Freshness, err error) {
 	err = m.at(ctx, func(s *snapshot, v int64) error {
 		fr = m.freshness(s)
+		srcs := m.sources(s, v)
 		seq, cacheable := m.speedSeq()
+		if m.fan != nil {
+			// The speed processes' replicas brought up to date first: the
+			// merged list is kept until one of them changes.
+			for _, src := range srcs {
+				if lp, ok := src.(latestPreparer); ok {
+					if err := lp.prepareLatest(ctx); err != nil {
+						return err
+					}
+				}
+			}
+			seq, cacheable = m.fan.latestChanges.Load(), true
+		}
 		if cacheable {
 			if hit, ok := m.latest.get(s, v, seq); ok {
 				all = hit
@@ -106,7 +119,7 @@ func (m *Merger) BatteryLatestAll(ctx context.Context) (all []Latest, fr Freshne
 		}
 		// Sized for the fleet the batch side knows: growing a map of 30,000
 		// batteries entry by entry costs more than the fold.
-		merged, err := foldLatest(ctx, m.sources(s, v), "", len(s.latest))
+		merged, err := foldLatest(ctx, srcs, "", len(s.latest))
 		if err != nil {
 			return err
 		}

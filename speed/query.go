@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/lake"
@@ -183,6 +185,56 @@ func (l *Layer) BatteryLatestAll(ctx context.Context, version int64, fn func(id 
 		}
 		return true
 	})
+}
+
+// LatestCursor is where a reader of BatteryLatestSince stands: the
+// layer's epoch and state sequence when its last answer began.
+type LatestCursor struct{ Epoch, Seq uint64 }
+
+// String is the cursor as the source interface carries it.
+func (c LatestCursor) String() string { return fmt.Sprintf("%d.%d", c.Epoch, c.Seq) }
+
+// ParseLatestCursor reads a cursor String wrote.
+func ParseLatestCursor(s string) (LatestCursor, bool) {
+	e, q, ok := strings.Cut(s, ".")
+	if !ok || len(s) > 41 {
+		return LatestCursor{}, false
+	}
+	epoch, err1 := strconv.ParseUint(e, 10, 64)
+	seq, err2 := strconv.ParseUint(q, 10, 64)
+	return LatestCursor{epoch, seq}, err1 == nil && err2 == nil
+}
+
+// BatteryLatestSince is BatteryLatestAll for a reader that keeps the
+// answer: with the cursor of its last answer (since) it calls fn only with
+// the batteries that counted a reading after it, unless the layer's state
+// changed otherwise meanwhile (full: every battery, as BatteryLatestAll).
+// A cursor of epoch 0 (the zero cursor) asks for every battery. next is the cursor to send next
+// time. A battery whose reading is counted while the answer runs may come
+// in this answer and the next.
+func (l *Layer) BatteryLatestSince(ctx context.Context, version int64, since LatestCursor, fn func(id string, r agg.Reading)) (next LatestCursor, full bool, err error) {
+	// The epoch before the sequence: a change of state bumps the epoch
+	// first, so a cursor never pairs an old epoch with a sequence past
+	// such a change.
+	next = LatestCursor{Epoch: l.epoch.Load(), Seq: l.seq.Load()}
+	full = since.Epoch == 0 || since.Epoch != next.Epoch || since.Seq > next.Seq
+	err = l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
+		for id, bt := range p.batts {
+			if !full && bt.changed <= since.Seq {
+				continue
+			}
+			if r, ok := bt.latest(gen); ok {
+				fn(id, r)
+			}
+		}
+		return true
+	})
+	if err == nil && l.epoch.Load() != next.Epoch {
+		// The state changed otherwise while the answer ran: the next
+		// answer is a full one.
+		next.Epoch = 0
+	}
+	return next, full, err
 }
 
 // RoomEvents calls fn with a copy of the de-duplicated events the speed

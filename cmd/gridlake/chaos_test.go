@@ -757,6 +757,36 @@ func (c *comparison) latest(id string, want agg.Reading) {
 	}
 }
 
+// latestAll compares the listing of every battery's newest reading (the
+// merged list fleet/now and the out-of-range page read) with want.
+func (c *comparison) latestAll(want map[string]agg.Reading) {
+	if p := latestListProblem(c.token, c.serve, want); p != "" {
+		c.problem("%s", p)
+	}
+	c.latests += len(want)
+}
+
+// latestListProblem is what differs between the listing of every
+// battery's newest reading at serve and want; "" when nothing does.
+func latestListProblem(token, serve string, want map[string]agg.Reading) string {
+	var got struct {
+		Batteries []serving.Latest
+		Total     int
+	}
+	if !getOK(token, serve, "/v1/batteries?limit=10000", &got) {
+		return "GET /v1/batteries did not answer 200"
+	}
+	if got.Total != len(want) || len(got.Batteries) != len(want) {
+		return fmt.Sprintf("the listing holds %d of %d batteries, want %d", len(got.Batteries), got.Total, len(want))
+	}
+	for _, l := range got.Batteries {
+		if w, ok := want[l.BatteryID]; !ok || l.Reading != w {
+			return fmt.Sprintf("listed battery %s latest: got %+v, want %+v", l.BatteryID, l.Reading, w)
+		}
+	}
+	return ""
+}
+
 func (c *comparison) fleet(want map[int64]reference.Fleet, from, to time.Time) {
 	c.fleetAt(agg.Hourly, want, from, to)
 }
