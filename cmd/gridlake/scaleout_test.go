@@ -74,7 +74,10 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 	sim := simulate.New(simulate.Options{Batteries: 300, Rooms: 8, Rate: 0.2, Seed: 18, Start: simStart,
 		Faults: simulate.Faults{Duplicate: 0.03, Reorder: 10 * time.Second, Late: 0.01, LateDelay: 20 * time.Minute}})
 	ctx := context.Background()
-	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 2 * time.Hour, Fast: true}); err != nil {
+	// The first segment ends mid-hour: the batch commit's cut splits that
+	// hour's readings of every battery between batch and the speed
+	// processes, and the fleet merge reads its batteries back from them.
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 90 * time.Minute, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
 	speeds := []*chaos.Proc{speedProc(0), speedProc(1), speedProc(2)}
@@ -128,8 +131,26 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 		}
 		return man
 	}
+	// Batch cuts the battery partitions at a generation boundary the speed
+	// processes published; they rotate every 30 s. Without one past the
+	// start, batch would take no battery reading and every battery answer
+	// would come from the speed side alone.
+	testenv.WaitUntil(t, 90*time.Second, "every battery partition to publish a generation boundary past its start", func() bool {
+		for p := range partitions {
+			b, err := lake.ReadBoundaries(ctx, store, lake.SpeedGroup, schemas.TopicBattery, p)
+			if err != nil || len(b.Offsets) == 0 || b.Offsets[len(b.Offsets)-1] == 0 {
+				return false
+			}
+		}
+		return true
+	}, logFiles(root))
 	man := batchRun()
-	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: time.Hour, Fast: true}); err != nil {
+	for p := range partitions {
+		if man.Cut.Offset(schemas.TopicBattery, p) == 0 {
+			t.Fatalf("batch version %d took no reading of battery partition %d (cut %v)", man.Version, p, man.Cut)
+		}
+	}
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 90 * time.Minute, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
 
