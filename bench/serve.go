@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/serving"
+	"github.com/gridlake/gridlake/simulate"
 	"github.com/gridlake/gridlake/speed"
 )
 
@@ -52,6 +54,16 @@ type ServeOptions struct {
 	// across the serve processes; 0 and 0 is one in-process stack.
 	SpeedProcs int
 	ServeProcs int
+
+	// Ingest sends the fleet at its real rate (one reading per battery a
+	// second, and the rooms) into the broker while the load runs, as in
+	// production: the speed state then changes under every fleet query.
+	Ingest bool
+
+	// onMeasure, when set, runs as the measured run starts.
+	onMeasure func()
+	// brokers take the live readings of Ingest.
+	brokers []string
 }
 
 // ServeResult is the JSON line of `gridlake bench serve`.
@@ -79,6 +91,7 @@ type ServeResult struct {
 	Endpoints      map[string]EndpointFigures `json:"endpoints"`
 	MaxRate        int                        `json:"max_requests_per_s_within_target"`
 	Search         []RateStep                 `json:"search"`
+	IngestRate     float64                    `json:"ingest_events_per_s,omitempty"` // with --ingest: the live readings sent while measuring
 	LoadSeconds    float64                    `json:"load_seconds"`
 	Seconds        float64                    `json:"seconds"`
 }
@@ -147,6 +160,7 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	srv := &http.Server{Handler: protected}
 	go srv.Serve(ln)
 	defer srv.Close()
+	o.brokers = st.brokers
 	return measureServe(ctx, o, res, begin, []string{"http://" + ln.Addr().String()}, token)
 }
 
@@ -239,7 +253,8 @@ func ServeTarget(ctx context.Context, o ServeOptions, base, token string) (Serve
 // process at o.Rate against them (request i to bases[i mod len(bases)], as
 // a round-robin balancer would) and searches the highest rate within the
 // target.
-func measureServe(ctx context.Context, o ServeOptions, res ServeResult, begin time.Time, bases []string, token string) (ServeResult, error) {
+func measureServe(ctx context.Context, o ServeOptions, start ServeResult, begin time.Time, bases []string, token string) (res ServeResult, err error) {
+	res = start
 	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench serve: "+format+"\n", args...) }
 	// Warm up: touch every row group once, as a server in steady state has.
 	say("warming up")
@@ -260,7 +275,31 @@ func measureServe(ctx context.Context, o ServeOptions, res ServeResult, begin ti
 	load := func(ctx context.Context, rate int, d time.Duration) (LoadResult, error) {
 		return runLoadProcess(ctx, o.Binary, token, LoadOptions{Target: strings.Join(bases, ","), Rate: rate, Duration: d, Conns: o.Conns, Batteries: o.Batteries, Seed: 1}, o.Progress)
 	}
+	if o.Ingest {
+		if len(o.brokers) == 0 {
+			return res, errors.New("--ingest needs the bench's own broker, not --target")
+		}
+		ictx, stop := context.WithCancel(ctx)
+		w := kafkaio.NewWriter(o.brokers)
+		live := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 3, Start: time.Now()})
+		done := make(chan struct{})
+		t := time.Now()
+		go func() {
+			defer close(done)
+			_ = live.Run(ictx, w, simulate.RunOptions{})
+		}()
+		defer func() {
+			stop()
+			<-done
+			w.Close()
+			res.IngestRate = math.Round(float64(live.Stats().Sent) / time.Since(t).Seconds())
+		}()
+		say("sending the fleet live, %d batteries and %d rooms at one reading a second, while measuring", o.Batteries, o.Rooms)
+	}
 	say("measuring %d requests/s for %d s over %d connections, from a separate process", o.Rate, o.Seconds, o.Conns)
+	if o.onMeasure != nil {
+		o.onMeasure()
+	}
 	t0 := time.Now()
 	lr, err := load(ctx, o.Rate, time.Duration(o.Seconds)*time.Second)
 	if err != nil {

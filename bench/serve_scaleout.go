@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gridlake/gridlake/auth"
@@ -87,15 +89,17 @@ func serveScaleOut(ctx context.Context, o ServeOptions) (ServeResult, error) {
 		return "http://" + addr, nil
 	}
 	say("starting %d speed processes and %d serve processes (serve.speed=remote)", o.SpeedProcs, o.ServeProcs)
+	var speeds []string
 	for i := range o.SpeedProcs {
 		// The advertised URL named explicitly, as a deployment behind NAT
 		// or in containers names it.
-		_, err := start(fmt.Sprintf("speed-%d", i), func(addr string) []string {
+		base, err := start(fmt.Sprintf("speed-%d", i), func(addr string) []string {
 			return []string{"speed", "--speed-advertise-url", "http://" + addr}
 		})
 		if err != nil {
 			return res, err
 		}
+		speeds = append(speeds, base)
 	}
 	var bases []string
 	for i := range o.ServeProcs {
@@ -127,6 +131,24 @@ func serveScaleOut(ctx context.Context, o ServeOptions) (ServeResult, error) {
 			return res, err
 		}
 	}
+	if o.ProfileDir != "" {
+		// CPU profiles of the first serve and speed processes over the
+		// measured run (the bench's own profile holds the broker).
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		secs := strconv.Itoa(min(o.Seconds, 30))
+		o.onMeasure = func() {
+			for name, base := range map[string]string{"serve-0": bases[0], "speed-0": speeds[0]} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					saveProfile(&http.Client{Transport: withToken(token, nil)}, strings.TrimPrefix(base, "http://"),
+						"profile?seconds="+secs, filepath.Join(o.ProfileDir, name+"-cpu.pprof"))
+				}()
+			}
+		}
+	}
+	o.brokers = d.brokers
 	res, err = measureServe(ctx, o, res, begin, bases, token)
 	for _, p := range procs {
 		if !p.Running() && err == nil {

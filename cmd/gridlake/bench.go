@@ -48,7 +48,8 @@ Layers:
           --speed-procs 3 --serve-procs 2 runs the same data and load over
           three gridlake speed processes and two gridlake serve processes
           with serve.speed=remote, the load split across the two; the line
-          says speed_procs and serve_procs.
+          says speed_procs and serve_procs. --ingest sends the fleet live
+          (30,000 readings/s) while measuring.
   serve-load  the load process of serve: the dashboard mix at --rate for
           --duration against --target (several, comma-separated, take the
           requests in turn; token in $GRIDLAKE_TOKEN), latency
@@ -134,6 +135,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		target := fs.String("target", "", "measure a serving process already running at this base URL (token: $GRIDLAKE_TOKEN) instead of the bench's own")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save a pprof CPU profile of the measured part into this folder")
 		fs.IntVar(&o.SpeedProcs, "speed-procs", 0, "run the speed layer as this many gridlake speed processes (0: in the bench's own process)")
+		fs.BoolVar(&o.Ingest, "ingest", false, "send the fleet live at one reading per battery a second while measuring, as in production")
 		fs.IntVar(&o.ServeProcs, "serve-procs", 0, "with --speed-procs: this many gridlake serve --serve-speed remote processes share the load")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
