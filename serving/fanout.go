@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gridlake/gridlake/lake"
@@ -55,9 +54,8 @@ type Fanout struct {
 	last    *ownerSet     // the last set that settled
 
 	// replicas are the owners' newest readings by owner and version
-	// (latest_replica.go); latestChanges moves whenever one changes.
-	replicas      map[string]*latestReplica
-	latestChanges atomic.Uint64
+	// (latest_replica.go).
+	replicas map[string]*latestReplica
 }
 
 // NewFanout returns a fanout over the published members of opts.Group.

@@ -25,6 +25,12 @@ type latestReplica struct {
 	mu       sync.Mutex
 	cursor   string // "": the next answer is asked whole
 	readings map[string]agg.Reading
+	// What changed, for the merged list kept beside (merge_cache.go):
+	// resets counts the whole answers taken; log holds the batteries each
+	// later answer changed, in order, its last entry the end-th logged.
+	resets uint64
+	log    []string
+	end    uint64
 }
 
 // replica returns the replica of member idx of set at version v, making it
@@ -75,14 +81,22 @@ func (p *remoteSource) syncLatest(ctx context.Context, r *latestReplica) error {
 			return err
 		}
 		// A speed process that keeps no cursor answers whole every time.
-		if ans.Full || ans.Cursor == "" || r.readings == nil {
+		whole := ans.Full || ans.Cursor == "" || r.readings == nil
+		if whole {
 			r.readings = make(map[string]agg.Reading, len(ans.Items))
+			r.resets++
+			r.log = r.log[:0]
 		}
 		for _, it := range ans.Items {
 			r.readings[it.ID] = it.Reading
+			if !whole {
+				r.log = append(r.log, it.ID)
+				r.end++
+			}
 		}
-		if len(ans.Items) > 0 || ans.Full || ans.Cursor == "" {
-			p.f.latestChanges.Add(1)
+		// A reader that far behind merges again from the readings.
+		if len(r.log) > 2*len(r.readings)+4096 {
+			r.log = append(r.log[:0], r.log[len(r.log)/2:]...)
 		}
 		r.cursor = ans.Cursor
 		if len(r.readings) <= p.f.maxReplica() {
@@ -141,19 +155,56 @@ func (g *fanGroup) syncLatest(ctx context.Context, p *remoteSource) (*latestRepl
 	return g.replicas[p.idx], g.replicaErrs[p.idx]
 }
 
-// latestPreparer is a side that brings its newest readings up to date
-// before a fold reads them, so that the merger knows whether they changed
-// (Fanout.latestChanges) and can keep the merged list (merge_cache.go).
-type latestPreparer interface {
-	prepareLatest(ctx context.Context) error
-}
-
-func (p *remoteSource) prepareLatest(ctx context.Context) error {
-	if p.group == nil {
-		return nil
+// syncReplicas brings the replicas of the speed processes among srcs up
+// to date and returns them, in the order of srcs.
+func syncReplicas(ctx context.Context, srcs []Source) ([]*latestReplica, error) {
+	var out []*latestReplica
+	for _, src := range srcs {
+		switch s := src.(type) {
+		case failingSource:
+			return nil, s.err
+		case *remoteSource:
+			var r *latestReplica
+			var err error
+			if s.group != nil {
+				r, err = s.group.syncLatest(ctx, s)
+			} else {
+				r = s.f.replica(s.set, s.idx, s.version)
+				err = s.syncLatest(ctx, r)
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
 	}
-	_, err := p.group.syncLatest(ctx, p)
-	return err
+	return out, nil
 }
 
-func (s failingSource) prepareLatest(context.Context) error { return s.err }
+// changesSince calls fn with the batteries that changed since pos, and
+// moves pos on; false when it cannot tell (the replica was answered whole
+// since, or its log no longer reaches back to pos).
+func (r *latestReplica) changesSince(pos *replicaPos, fn func(string, agg.Reading)) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := r.end - uint64(len(r.log)) // the count logged before log[0]
+	if pos.resets != r.resets || pos.end < first || pos.end > r.end {
+		return false
+	}
+	for _, id := range r.log[pos.end-first:] {
+		fn(id, r.readings[id])
+	}
+	pos.end = r.end
+	return true
+}
+
+// all calls fn with every battery of the replica and sets pos to its
+// present state.
+func (r *latestReplica) all(pos *replicaPos, fn func(string, agg.Reading)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, rd := range r.readings {
+		fn(id, rd)
+	}
+	pos.resets, pos.end = r.resets, r.end
+}
