@@ -18,7 +18,7 @@ import (
 // LoadOptions configure one open-loop run of the dashboard mix against a
 // serving process (`gridlake bench serve-load`).
 type LoadOptions struct {
-	Target    string        // base URL, e.g. http://127.0.0.1:8080
+	Target    string        // base URL, e.g. http://127.0.0.1:8080; several, comma-separated, take turns
 	Token     string        // Bearer token (never a flag: GRIDLAKE_TOKEN)
 	Rate      int           // requests per second
 	Duration  time.Duration // of the run
@@ -32,12 +32,28 @@ const (
 	maxLoadRate     = 100_000
 	maxLoadDuration = 10 * time.Minute
 	maxLoadConns    = 1024
+	maxLoadTargets  = 64
 )
 
+// targets are the base URLs of o.Target.
+func (o LoadOptions) targets() []string {
+	if strings.Count(o.Target, ",") >= maxLoadTargets {
+		return nil
+	}
+	return strings.Split(o.Target, ",")
+}
+
 func (o LoadOptions) validate() error {
+	ts := o.targets()
+	if len(ts) == 0 {
+		return fmt.Errorf("target: send at most %d base URLs", maxLoadTargets)
+	}
+	for _, t := range ts {
+		if !strings.HasPrefix(t, "http://") && !strings.HasPrefix(t, "https://") {
+			return fmt.Errorf("target %q: send an http:// or https:// base URL (several: comma-separated)", t)
+		}
+	}
 	switch {
-	case !strings.HasPrefix(o.Target, "http://") && !strings.HasPrefix(o.Target, "https://"):
-		return fmt.Errorf("target %q: send an http:// or https:// base URL", o.Target)
 	case o.Rate < 1 || o.Rate > maxLoadRate:
 		return fmt.Errorf("rate %d: send 1 to %d requests per second", o.Rate, maxLoadRate)
 	case o.Duration < 100*time.Millisecond || o.Duration > maxLoadDuration:
@@ -77,7 +93,8 @@ type EndpointFigures struct {
 }
 
 // Load sends the dashboard mix to o.Target at a fixed rate over o.Conns
-// keep-alive connections and reports per-endpoint latency.
+// keep-alive connections and reports per-endpoint latency. Several targets
+// take the requests in turn, as behind a round-robin balancer.
 func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	if err := o.validate(); err != nil {
 		return LoadResult{}, err
@@ -86,14 +103,15 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	r := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	clients := make([]*http.Client, o.Conns)
 	for i := range clients {
-		// One transport per worker, one connection each: the load really
-		// travels over Conns connections.
+		// One transport per worker, one connection each (per target):
+		// the load really travels over Conns connections.
 		tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute}
 		defer tr.CloseIdleConnections()
 		clients[i] = &http.Client{Transport: withToken(o.Token, tr), Timeout: 30 * time.Second}
 	}
-	do := func(ctx context.Context, worker int, path string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.Target+path, nil)
+	targets := o.targets()
+	do := func(ctx context.Context, worker int, url string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
@@ -104,13 +122,13 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", path, resp.Status)
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
 		}
 		return err
 	}
-	next := func(int) (int, string) {
+	next := func(n int) (int, string) {
 		i := pick(mix, r)
-		return i, mix[i].Path(r)
+		return i, targets[n%len(targets)] + mix[i].Path(r)
 	}
 	lr, err := openLoop(ctx, loopOptions{Rate: o.Rate, Duration: o.Duration, Conns: o.Conns, Kinds: len(mix)}, next, do)
 	if err != nil {
@@ -158,10 +176,10 @@ type loopResult struct {
 	lag              []float64   // scheduled send to actual send, sorted
 }
 
-// scheduled is one request: its kind, its path and when it is due.
+// scheduled is one request: its kind, its URL and when it is due.
 type scheduled struct {
 	kind int
-	path string
+	url  string
 	at   time.Time
 }
 
@@ -170,10 +188,10 @@ type scheduled struct {
 // workers. A request's latency runs from when it was due, not from when a
 // worker got round to it: a server that stalls makes every request queued
 // behind the stall slow too, as its users would see (no coordinated
-// omission). next gives the i-th request's kind and path; do sends it on a
+// omission). next gives the i-th request's kind and URL; do sends it on a
 // worker's connection.
 func openLoop(ctx context.Context, o loopOptions, next func(i int) (int, string),
-	do func(ctx context.Context, worker int, path string) error) (loopResult, error) {
+	do func(ctx context.Context, worker int, url string) error) (loopResult, error) {
 	total := int(int64(o.Rate) * int64(o.Duration) / int64(time.Second))
 	if total < 1 || o.Conns < 1 || o.Kinds < 1 {
 		return loopResult{}, errors.New("open loop: nothing to send")
@@ -199,7 +217,7 @@ func openLoop(ctx context.Context, o loopOptions, next func(i int) (int, string)
 			wr.lag = make([]float64, 0, total/o.Conns+1)
 			for s := range queue {
 				wr.lag = append(wr.lag, ms(time.Since(s.at)))
-				err := do(ctx, w, s.path)
+				err := do(ctx, w, s.url)
 				if err != nil {
 					wr.errors++
 					if wr.firstError == "" {
@@ -218,8 +236,8 @@ func openLoop(ctx context.Context, o loopOptions, next func(i int) (int, string)
 		if err = wait.Sleep(ctx, time.Until(at)); err != nil {
 			break
 		}
-		kind, path := next(i)
-		queue <- scheduled{kind: kind, path: path, at: at}
+		kind, url := next(i)
+		queue <- scheduled{kind: kind, url: url, at: at}
 	}
 	close(queue)
 	wg.Wait()

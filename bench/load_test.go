@@ -90,9 +90,32 @@ func TestLoadOptions_Bounds(t *testing.T) {
 		"duration": {Target: "http://x", Rate: 10, Duration: time.Hour, Conns: 1, Batteries: 1},
 		"conns":    {Target: "http://x", Rate: 10, Duration: time.Second, Conns: 0, Batteries: 1},
 		"target":   {Target: "x", Rate: 10, Duration: time.Second, Conns: 1, Batteries: 1},
+		// One good URL and one bad, or more targets than the bound.
+		"target ":  {Target: "http://x,x", Rate: 10, Duration: time.Second, Conns: 1, Batteries: 1},
+		"target  ": {Target: strings.Repeat("http://x,", maxLoadTargets) + "http://x", Rate: 10, Duration: time.Second, Conns: 1, Batteries: 1},
 	} {
+		name = strings.TrimSpace(name)
 		if err := o.validate(); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: error %v, want one naming %s", name, err, name)
 		}
+	}
+}
+
+// Several targets take the requests in turn, as behind a round-robin
+// balancer: each sees its share.
+func TestLoad_SeveralTargetsTakeTurns(t *testing.T) {
+	var n [2]atomic.Int64
+	var urls []string
+	for i := range n {
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n[i].Add(1) }))
+		defer srv.Close()
+		urls = append(urls, srv.URL)
+	}
+	res, err := Load(context.Background(), LoadOptions{Target: strings.Join(urls, ","), Rate: 400, Duration: 500 * time.Millisecond, Conns: 4, Batteries: 10, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 200 || res.Errors != 0 || n[0].Load() != 100 || n[1].Load() != 100 {
+		t.Fatalf("%d requests (%d errors: %s), the targets saw %d and %d; want 100 each", res.Requests, res.Errors, res.FirstError, n[0].Load(), n[1].Load())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -15,14 +16,18 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gridlake/gridlake/batch"
+	"github.com/gridlake/gridlake/internal/devstack"
 	"github.com/gridlake/gridlake/internal/wait"
 	"github.com/gridlake/gridlake/kafkaio"
 	"github.com/gridlake/gridlake/lake"
+	"github.com/gridlake/gridlake/objstore"
 	"github.com/gridlake/gridlake/schemas"
 	"github.com/gridlake/gridlake/serving"
+	"github.com/gridlake/gridlake/simulate"
 	"github.com/gridlake/gridlake/speed"
 )
 
@@ -43,12 +48,30 @@ type ServeOptions struct {
 	Progress      io.Writer
 	// ProfileDir, when set, receives a CPU profile of the measured part.
 	ProfileDir string
+	// SpeedProcs and ServeProcs, when either is set, run the serving layer
+	// as ServeProcs `gridlake serve --serve-speed remote` processes over
+	// SpeedProcs `gridlake speed` processes (DESIGN §12), the load split
+	// across the serve processes; 0 and 0 is one in-process stack.
+	SpeedProcs int
+	ServeProcs int
+
+	// Ingest sends the fleet at its real rate (one reading per battery a
+	// second, and the rooms) into the broker while the load runs, as in
+	// production: the speed state then changes under every fleet query.
+	Ingest bool
+
+	// onMeasure, when set, runs as the measured run starts.
+	onMeasure func()
+	// brokers take the live readings of Ingest.
+	brokers []string
 }
 
 // ServeResult is the JSON line of `gridlake bench serve`.
 type ServeResult struct {
 	Bench          string                     `json:"bench"`
-	Target         string                     `json:"target,omitempty"` // an outside server (--target); empty: the bench's own
+	Target         string                     `json:"target,omitempty"`      // an outside server (--target); empty: the bench's own
+	SpeedProcs     int                        `json:"speed_procs,omitempty"` // gridlake speed processes; omitted: one in-process stack
+	ServeProcs     int                        `json:"serve_procs,omitempty"` // gridlake serve processes the load is split across
 	Batteries      int                        `json:"batteries"`
 	BatchReadings  int64                      `json:"batch_readings"`
 	SpeedEvents    int64                      `json:"speed_events"`
@@ -68,6 +91,7 @@ type ServeResult struct {
 	Endpoints      map[string]EndpointFigures `json:"endpoints"`
 	MaxRate        int                        `json:"max_requests_per_s_within_target"`
 	Search         []RateStep                 `json:"search"`
+	IngestRate     float64                    `json:"ingest_events_per_s,omitempty"` // with --ingest: the live readings sent while measuring
 	LoadSeconds    float64                    `json:"load_seconds"`
 	Seconds        float64                    `json:"seconds"`
 }
@@ -82,65 +106,29 @@ type ServeResult struct {
 // coordinated omission). Then a short search finds the highest rate at
 // which every endpoint's p99 stays under the target.
 func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
+	if o.SpeedProcs > 0 || o.ServeProcs > 0 {
+		return serveScaleOut(ctx, o)
+	}
 	begin := time.Now()
 	res := ServeResult{Bench: "serve", Batteries: o.Batteries, TargetRPS: o.Rate, Conns: o.Conns, TargetP99: o.TargetP99}
-	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench serve: "+format+"\n", args...) }
 	dir, err := os.MkdirTemp("", "gridlake-bench-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	store, stop, err := startMinIO(ctx, dir, "serve")
+	st, err := startServeData(ctx, o, dir, &res)
+	defer st.close()
 	if err != nil {
 		return res, err
 	}
-	defer stop()
-	b, brokers, err := startBroker(ctx, o.Partitions)
-	if err != nil {
-		return res, err
-	}
-	defer b.Close()
-
-	// The batch side: the previous full UTC hour, generated as raw files,
-	// recomputed and committed.
-	hour := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
-	say("generating %s of %d batteries as raw Parquet in MinIO and recomputing its views", hour.Format("2006-01-02T15"), o.Batteries)
-	files, err := batch.GenerateHour(ctx, batch.GenerateOptions{Store: store, Hour: hour, Batteries: o.Batteries, Partitions: o.Partitions, Dir: dir})
-	if err != nil {
-		return res, err
-	}
-	for _, f := range files {
-		res.BatchReadings += f.Rows
-	}
-	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work")})
-	if err != nil {
-		return res, err
-	}
-	defer rc.Close()
-	m := &lake.Manifest{Version: 1, Files: files, Cut: lake.Cut{}, CommittedAt: time.Now().UTC(), CutTime: time.Now().UTC()}
-	if _, err := rc.Update(ctx, m, true, nil); err != nil {
-		return res, err
-	}
-	if err := lake.Commit(ctx, store, m); err != nil {
-		return res, err
-	}
-
-	// The speed side: the last FillSeconds of the fleet in Kafka.
-	w := kafkaio.NewWriter(brokers)
-	defer w.Close()
-	sent, _, err := fill(ctx, w, o.Fleet, o.Progress)
-	if err != nil {
-		return res, err
-	}
-	res.SpeedEvents = sent
-	sp, err := speed.New(speed.Options{Brokers: brokers, Limits: schemas.DefaultLimits(), Store: store, Log: slog.New(slog.DiscardHandler)})
+	sp, err := speed.New(speed.Options{Brokers: st.brokers, Limits: schemas.DefaultLimits(), Store: st.store, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return res, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go sp.Run(sctx)
-	say("waiting for the speed layer to apply %d events and manifest 1", sent)
+	fmt.Fprintf(o.Progress, "bench serve: waiting for the speed layer to apply %d events and manifest 1\n", res.SpeedEvents)
 	for deadline := time.Now().Add(5 * time.Minute); ; {
 		if time.Now().After(deadline) {
 			return res, errors.New("the speed layer did not catch up in 5 minutes")
@@ -159,7 +147,7 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	}
 
 	mux := http.NewServeMux()
-	serving.NewAPI(serving.NewMerger(store, rc.Reader(), sp, time.UTC, nil), nil).Register(mux)
+	serving.NewAPI(serving.NewMerger(st.store, st.rc.Reader(), sp, time.UTC, nil), nil).Register(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err
@@ -172,7 +160,85 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 	srv := &http.Server{Handler: protected}
 	go srv.Serve(ln)
 	defer srv.Close()
-	return measureServe(ctx, o, res, begin, "http://"+ln.Addr().String(), token)
+	o.brokers = st.brokers
+	return measureServe(ctx, o, res, begin, []string{"http://" + ln.Addr().String()}, token)
+}
+
+// serveData is the reference fleet's data as the serving layer sees it in
+// steady state: the previous UTC hour compacted and recomputed in MinIO
+// (manifest 1), the last FillSeconds in Kafka above its cut.
+type serveData struct {
+	minio   *devstack.Server
+	store   *objstore.Store
+	brokers []string
+	rc      *batch.Recomputer
+	hour    time.Time // the compacted hour
+	// batteryReadings is how many battery readings both sides hold.
+	batteryReadings int64
+	closers         []func()
+}
+
+// close stops what startServeData started, last first.
+func (d *serveData) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// startServeData starts MinIO and the broker under dir and loads them with
+// the fleet's data; it fills res's BatchReadings and SpeedEvents. The
+// returned data is closed by the caller, also after an error.
+func startServeData(ctx context.Context, o ServeOptions, dir string, res *ServeResult) (*serveData, error) {
+	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench serve: "+format+"\n", args...) }
+	d := &serveData{}
+	srv, store, err := startMinIOServer(ctx, dir, "serve")
+	if err != nil {
+		return d, err
+	}
+	d.minio, d.store = srv, store
+	d.closers = append(d.closers, srv.Close)
+	b, brokers, err := startBroker(ctx, o.Partitions)
+	if err != nil {
+		return d, err
+	}
+	d.brokers = brokers
+	d.closers = append(d.closers, func() { b.Close() })
+
+	// The batch side: the previous full UTC hour, generated as raw files,
+	// recomputed and committed.
+	d.hour = time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	say("generating %s of %d batteries as raw Parquet in MinIO and recomputing its views", d.hour.Format("2006-01-02T15"), o.Batteries)
+	files, err := batch.GenerateHour(ctx, batch.GenerateOptions{Store: store, Hour: d.hour, Batteries: o.Batteries, Partitions: o.Partitions, Dir: dir})
+	if err != nil {
+		return d, err
+	}
+	for _, f := range files {
+		res.BatchReadings += f.Rows
+	}
+	rc, err := batch.OpenRecomputer(ctx, batch.RecomputeOptions{Store: store, Dir: filepath.Join(dir, "work")})
+	if err != nil {
+		return d, err
+	}
+	d.rc = rc
+	d.closers = append(d.closers, func() { rc.Close() })
+	m := &lake.Manifest{Version: 1, Files: files, Cut: lake.Cut{}, CommittedAt: time.Now().UTC(), CutTime: time.Now().UTC()}
+	if _, err := rc.Update(ctx, m, true, nil); err != nil {
+		return d, err
+	}
+	if err := lake.Commit(ctx, store, m); err != nil {
+		return d, err
+	}
+
+	// The speed side: the last FillSeconds of the fleet in Kafka.
+	w := kafkaio.NewWriter(brokers)
+	defer w.Close()
+	sent, _, err := fillStats(ctx, w, o.Fleet, o.Progress)
+	if err != nil {
+		return d, err
+	}
+	res.SpeedEvents = sent.Sent
+	d.batteryReadings = res.BatchReadings + sent.Batteries
+	return d, nil
 }
 
 // ServeTarget measures a serving process already running at base (for
@@ -180,20 +246,23 @@ func Serve(ctx context.Context, o ServeOptions) (ServeResult, error) {
 // way Serve measures its own, with token as the credential.
 func ServeTarget(ctx context.Context, o ServeOptions, base, token string) (ServeResult, error) {
 	res := ServeResult{Bench: "serve", Target: base, Batteries: o.Batteries, TargetRPS: o.Rate, Conns: o.Conns, TargetP99: o.TargetP99}
-	return measureServe(ctx, o, res, time.Now(), base, token)
+	return measureServe(ctx, o, res, time.Now(), strings.Split(base, ","), token)
 }
 
-// measureServe warms base up, runs the load process at o.Rate and searches
-// the highest rate within the target.
-func measureServe(ctx context.Context, o ServeOptions, res ServeResult, begin time.Time, base, token string) (ServeResult, error) {
+// measureServe warms the serving processes at bases up, runs the load
+// process at o.Rate against them (request i to bases[i mod len(bases)], as
+// a round-robin balancer would) and searches the highest rate within the
+// target.
+func measureServe(ctx context.Context, o ServeOptions, start ServeResult, begin time.Time, bases []string, token string) (res ServeResult, err error) {
+	res = start
 	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, "bench serve: "+format+"\n", args...) }
 	// Warm up: touch every row group once, as a server in steady state has.
 	say("warming up")
 	warmCl := &http.Client{Transport: withToken(token, nil), Timeout: 10 * time.Second}
 	warm := rand.New(rand.NewPCG(2, 2))
 	mix := dashboardMix(o.Batteries)
-	for i := 0; i < 2000; i++ {
-		get(warmCl, base+mix[i%len(mix)].Path(warm))
+	for i := 0; i < 2000*len(bases); i++ {
+		get(warmCl, bases[i%len(bases)]+mix[(i/len(bases))%len(mix)].Path(warm))
 	}
 	if o.ProfileDir != "" {
 		f, err := os.Create(filepath.Join(o.ProfileDir, "serve-cpu.pprof"))
@@ -204,9 +273,33 @@ func measureServe(ctx context.Context, o ServeOptions, res ServeResult, begin ti
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	load := func(ctx context.Context, rate int, d time.Duration) (LoadResult, error) {
-		return runLoadProcess(ctx, o.Binary, token, LoadOptions{Target: base, Rate: rate, Duration: d, Conns: o.Conns, Batteries: o.Batteries, Seed: 1}, o.Progress)
+		return runLoadProcess(ctx, o.Binary, token, LoadOptions{Target: strings.Join(bases, ","), Rate: rate, Duration: d, Conns: o.Conns, Batteries: o.Batteries, Seed: 1}, o.Progress)
+	}
+	if o.Ingest {
+		if len(o.brokers) == 0 {
+			return res, errors.New("--ingest needs the bench's own broker, not --target")
+		}
+		ictx, stop := context.WithCancel(ctx)
+		w := kafkaio.NewWriter(o.brokers)
+		live := simulate.New(simulate.Options{Batteries: o.Batteries, Rooms: o.Rooms, Rate: 1, Seed: 3, Start: time.Now()})
+		done := make(chan struct{})
+		t := time.Now()
+		go func() {
+			defer close(done)
+			_ = live.Run(ictx, w, simulate.RunOptions{})
+		}()
+		defer func() {
+			stop()
+			<-done
+			w.Close()
+			res.IngestRate = math.Round(float64(live.Stats().Sent) / time.Since(t).Seconds())
+		}()
+		say("sending the fleet live, %d batteries and %d rooms at one reading a second, while measuring", o.Batteries, o.Rooms)
 	}
 	say("measuring %d requests/s for %d s over %d connections, from a separate process", o.Rate, o.Seconds, o.Conns)
+	if o.onMeasure != nil {
+		o.onMeasure()
+	}
 	t0 := time.Now()
 	lr, err := load(ctx, o.Rate, time.Duration(o.Seconds)*time.Second)
 	if err != nil {

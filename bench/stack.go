@@ -36,7 +36,7 @@ func startStore(ctx context.Context, dir string, progress io.Writer) (*objstore.
 	if err != nil {
 		return nil, "", nil, err
 	}
-	store, err := objstore.Open(ctx, srv.StoreOptions("gridlake-bench"))
+	store, err := objstore.Open(ctx, srv.StoreOptions(benchBucket))
 	if err != nil {
 		srv.Close()
 		return nil, "", nil, err
@@ -47,15 +47,31 @@ func startStore(ctx context.Context, dir string, progress io.Writer) (*objstore.
 // startMinIO is startStore for benchmarks that measure MinIO itself and
 // refuse the embedded server.
 func startMinIO(ctx context.Context, dir, bench string) (*objstore.Store, func(), error) {
-	store, kind, stop, err := startStore(ctx, dir, nil)
+	srv, store, err := startMinIOServer(ctx, dir, bench)
 	if err != nil {
 		return nil, nil, err
 	}
-	if kind != string(devstack.MinIO) {
-		stop()
-		return nil, nil, fmt.Errorf("bench %s needs MinIO: run `make deps`", bench)
+	return store, srv.Close, nil
+}
+
+// benchBucket is the bucket every benchmark's store opens.
+const benchBucket = "gridlake-bench"
+
+// startMinIOServer starts a MinIO server under dir and opens the bench
+// bucket on it; the server is returned for benchmarks that start gridlake
+// processes on the same store (its endpoint and keys). Closing the server
+// is the caller's.
+func startMinIOServer(ctx context.Context, dir, bench string) (*devstack.Server, *objstore.Store, error) {
+	srv, err := devstack.StartServer(devstack.ServerOptions{Dir: dir, Kind: devstack.MinIO})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench %s needs MinIO (run `make deps`): %w", bench, err)
 	}
-	return store, stop, nil
+	store, err := objstore.Open(ctx, srv.StoreOptions(benchBucket))
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return srv, store, nil
 }
 
 // percentile is the p-quantile of sorted latencies (0 when none).
@@ -79,15 +95,21 @@ type Fleet struct {
 // them, stamped as the last FillSeconds, and returns how many messages went
 // and at what rate.
 func fill(ctx context.Context, w simulate.Sink, f Fleet, progress io.Writer) (int64, float64, error) {
+	st, rate, err := fillStats(ctx, w, f, progress)
+	return st.Sent, rate, err
+}
+
+// fillStats is fill returning what the simulator sent, by topic.
+func fillStats(ctx context.Context, w simulate.Sink, f Fleet, progress io.Writer) (simulate.Stats, float64, error) {
 	fmt.Fprintf(progress, "bench: filling the broker with %d fleet-seconds of %d batteries and %d rooms\n", f.FillSeconds, f.Batteries, f.Rooms)
 	d := time.Duration(f.FillSeconds) * time.Second
 	sim := simulate.New(simulate.Options{Batteries: f.Batteries, Rooms: f.Rooms, Rate: 1, Seed: 1, Start: time.Now().Add(-d)})
 	t0 := time.Now()
 	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: d, Fast: true, Progress: progress, ProgressEvery: 5 * time.Second}); err != nil {
-		return 0, 0, err
+		return simulate.Stats{}, 0, err
 	}
-	sent := sim.Stats().Sent
-	rate := float64(sent) / time.Since(t0).Seconds()
-	fmt.Fprintf(progress, "bench: filled %d events at %.0f/s\n", sent, rate)
-	return sent, rate, nil
+	st := sim.Stats()
+	rate := float64(st.Sent) / time.Since(t0).Seconds()
+	fmt.Fprintf(progress, "bench: filled %d events at %.0f/s\n", st.Sent, rate)
+	return st, rate, nil
 }

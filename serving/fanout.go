@@ -52,6 +52,10 @@ type Fanout struct {
 	stale   bool          // an owner failed an answer: read again before answering
 	reading chan struct{} // closed when the read under way ends; nil when none
 	last    *ownerSet     // the last set that settled
+
+	// replicas are the owners' newest readings by owner and version
+	// (latest_replica.go).
+	replicas map[string]*latestReplica
 }
 
 // NewFanout returns a fanout over the published members of opts.Group.

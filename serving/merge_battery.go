@@ -96,26 +96,26 @@ func (m *Merger) BatteryLatest(ctx context.Context, id string) (l Latest, fr Fre
 func (m *Merger) BatteryLatestAll(ctx context.Context) (all []Latest, fr Freshness, err error) {
 	err = m.at(ctx, func(s *snapshot, v int64) error {
 		fr = m.freshness(s)
-		seq, cacheable := m.speedSeq()
-		if cacheable {
-			if hit, ok := m.latest.get(s, v, seq); ok {
-				all = hit
-				return nil
-			}
-			defer func() { m.latest.put(s, v, seq, all) }()
-		}
-		// Sized for the fleet the batch side knows: growing a map of 30,000
-		// batteries entry by entry costs more than the fold.
-		merged, err := foldLatest(ctx, m.sources(s, v), "", len(s.latest))
-		if err != nil {
-			return err
-		}
-		all = make([]Latest, 0, len(merged))
-		for id, r := range merged {
-			all = append(all, Latest{BatteryID: id, Reading: r})
-		}
-		sort.Slice(all, func(i, j int) bool { return all[i].BatteryID < all[j].BatteryID })
-		return nil
+		var err error
+		all, err = m.latest.all(ctx, m, s, v)
+		return err
 	})
 	return all, fr, err
+}
+
+// mergeLatest folds the sides' newest readings of every battery into a
+// list sorted by id.
+func mergeLatest(ctx context.Context, srcs []Source, sizeHint int) ([]Latest, error) {
+	// Sized for the fleet the batch side knows: growing a map of 30,000
+	// batteries entry by entry costs more than the fold.
+	merged, err := foldLatest(ctx, srcs, "", sizeHint)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]Latest, 0, len(merged))
+	for id, r := range merged {
+		all = append(all, Latest{BatteryID: id, Reading: r})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].BatteryID < all[j].BatteryID })
+	return all, nil
 }

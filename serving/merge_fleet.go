@@ -14,21 +14,31 @@ import (
 // first side's (agg.FleetStats.Merge). A battery with readings on several
 // sides of one window (around the cut, or a late reading) is counted by
 // each, so for the windows more than one side holds the batteries are
-// read back and each counted once.
+// read back and each counted once. Sides of one disjoint group (the speed
+// processes of one owner set, see disjointSides) never hold the same
+// battery: a window only they share adds their counts as they are.
 func foldFleet(ctx context.Context, srcs []Source, res agg.Res, from, to int64) ([]agg.FleetWindow, error) {
 	acc := map[int64]*agg.FleetStats{}
+	firstGroup := map[int64]any{} // window → the group of the first side holding it
 	shared := map[int64]bool{}
-	for _, src := range srcs {
+	for i, src := range srcs {
+		var group any = i
+		if d, ok := src.(disjointSides); ok {
+			group = d.disjointGroup()
+		}
 		err := src.FleetWindows(ctx, res, from, to, func(w agg.FleetWindow) {
 			if w.Start < from || w.Start >= to {
 				return
 			}
 			if f := acc[w.Start]; f != nil {
 				f.Merge(&w.Stats)
-				shared[w.Start] = true
+				if firstGroup[w.Start] != group {
+					shared[w.Start] = true
+				}
 			} else {
 				st := w.Stats
 				acc[w.Start] = &st
+				firstGroup[w.Start] = group
 			}
 		})
 		if err != nil {

@@ -174,3 +174,85 @@ func closeTo(a, b float64) bool {
 	d := a - b
 	return d <= 1e-9*max(1, a, b, -a, -b) && -d <= 1e-9*max(1, a, b, -a, -b)
 }
+
+// groupedSource is a memSource in a disjoint group, as the speed processes
+// of one owner set are; it records the windows read back of it.
+type groupedSource struct {
+	memSource
+	group    *int
+	readBack map[int64]bool
+}
+
+func (s groupedSource) disjointGroup() any { return s.group }
+
+func (s groupedSource) Batteries(ctx context.Context, res agg.Res, starts []int64, fn func(int64, string)) error {
+	for _, st := range starts {
+		s.readBack[st] = true
+	}
+	return s.memSource.Batteries(ctx, res, starts, fn)
+}
+
+// Speed processes of one owner set hold disjoint batteries: the fleet
+// fold adds their counts without reading their batteries back, and reads
+// back only the windows the batch side shares with them; the answer equals
+// the aggregates of all readings on one side.
+func TestFold_DisjointSpeedSidesReadBackOnlyWindowsSharedWithBatch(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(4, 4))
+	for trial := 0; trial < 50; trial++ {
+		all := memSource{readings: map[string][]agg.Reading{}}
+		batch := memSource{readings: map[string][]agg.Reading{}}
+		var owners int
+		speed := []groupedSource{{memSource{map[string][]agg.Reading{}}, &owners, map[int64]bool{}}, {memSource{map[string][]agg.Reading{}}, &owners, map[int64]bool{}}}
+		for b := 0; b < 2+r.IntN(8); b++ {
+			id := fmt.Sprintf("B-%05d", b)
+			owner := speed[b%2] // a battery's partition has one owner
+			seen := map[int64]bool{}
+			for k := 0; k < 1+r.IntN(60); k++ {
+				ts := int64(r.IntN(3 * 3_600_000))
+				if seen[ts] {
+					continue
+				}
+				seen[ts] = true
+				rd := agg.Reading{TS: ts, Metrics: agg.Metrics{VoltageV: 50 + r.Float64(), CurrentA: r.NormFloat64(), TemperatureC: 20 + r.Float64(), SOCPct: 100 * r.Float64()}}
+				all.readings[id] = append(all.readings[id], rd)
+				if r.IntN(2) == 0 {
+					batch.readings[id] = append(batch.readings[id], rd)
+				} else {
+					owner.readings[id] = append(owner.readings[id], rd)
+				}
+			}
+		}
+		for _, res := range []agg.Res{agg.Minutely, agg.Hourly} {
+			for _, s := range speed {
+				clear(s.readBack)
+			}
+			lo, hi := int64(0), int64(3*3_600_000)
+			want, _ := foldFleet(ctx, []Source{all}, res, lo, hi)
+			got, err := foldFleet(ctx, []Source{batch, speed[0], speed[1]}, res, lo, hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("trial %d %s: %d fleet windows, want %d", trial, res, len(got), len(want))
+			}
+			for i := range got {
+				g, w := got[i].Stats, want[i].Stats
+				if got[i].Start != want[i].Start || g.Readings != w.Readings || g.Batteries != w.Batteries || g.SOC.Max != w.SOC.Max {
+					t.Fatalf("trial %d %s fleet window %d:\n got %+v\nwant %+v", trial, res, got[i].Start, got[i], want[i])
+				}
+			}
+			inBatch := map[int64]bool{}
+			for _, ws := range batch.windows(res) {
+				for start := range ws {
+					inBatch[start] = true
+				}
+			}
+			for start := range speed[0].readBack {
+				if !inBatch[start] {
+					t.Fatalf("trial %d %s: window %d only the speed processes hold was read back", trial, res, start)
+				}
+			}
+		}
+	}
+}

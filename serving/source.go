@@ -54,3 +54,14 @@ type Source interface {
 	// for closed days until batch closes those days again.
 	RoomEvents(ctx context.Context, room string, from, to int64, fn func(room string, evs []agg.RoomEvent, untaken int64)) error
 }
+
+// disjointSides is implemented by sides that hold disjoint sets of
+// batteries within one group: the speed processes of one owner set each
+// hold the partitions they own, and all of a battery's records lie in one
+// partition (the producers key them by battery id). The fleet merge adds
+// their distinct-battery counts as they are and reads batteries back only
+// for windows sides of different groups share. A group is compared with
+// ==; sides that do not implement it are each a group of their own.
+type disjointSides interface {
+	disjointGroup() any
+}

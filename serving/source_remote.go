@@ -37,30 +37,40 @@ type remoteSource struct {
 // every owner (no id) is sent to all owners of the query at once, in
 // parallel, the first time one of them is asked (fanGroup).
 func get[T any](ctx context.Context, p *remoteSource, op string, q url.Values, everyOwner bool) (items []T, found bool, err error) {
+	ans, err := sourceAnswer[T](ctx, p, op, q, everyOwner)
+	if err != nil {
+		return nil, false, err
+	}
+	return ans.Items, ans.Found, nil
+}
+
+// sourceAnswer is get's whole answer, with what it says beside its items.
+func sourceAnswer[T any](ctx context.Context, p *remoteSource, op string, q url.Values, everyOwner bool) (*speed.SourceAnswer[T], error) {
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("version", strconv.FormatInt(p.version, 10))
 	var body []byte
+	var err error
 	if everyOwner && p.group != nil {
 		body, err = p.group.fetch(ctx, p, op, q)
 	} else {
 		body, err = p.fetch(ctx, op, q)
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	m := p.set.members[p.idx]
 	var ans speed.SourceAnswer[T]
 	if err := json.Unmarshal(body, &ans); err != nil {
-		return nil, false, fmt.Errorf("decode the answer of speed process %s: %w", m.ID, err)
+		return nil, fmt.Errorf("decode the answer of speed process %s: %w", m.ID, err)
 	}
 	if ans.Ownership.Generation != m.Generation || !slices.Equal(ans.Ownership.Partitions, m.Partitions) {
 		p.f.unsettle()
-		return nil, false, fmt.Errorf("%w: speed process %s answered holding other partitions (generation %d) than it published (generation %d)",
+		return nil, fmt.Errorf("%w: speed process %s answered holding other partitions (generation %d) than it published (generation %d)",
 			ErrOwnersUnsettled, m.ID, ans.Ownership.Generation, m.Generation)
 	}
-	return ans.Items, ans.Found, nil
+	return &ans, nil
 }
 
 // fetch sends one question to this owner and returns its 200 answer.
@@ -111,6 +121,12 @@ func (p *remoteSource) fetch(ctx context.Context, op string, q url.Values) ([]by
 type fanGroup struct {
 	mu      sync.Mutex
 	pending map[string]*fanCall // op?query → the call to every owner
+
+	// The owners' replicas of their newest readings, brought up to date
+	// once for the query (latest_replica.go).
+	latestOnce  sync.Once
+	replicas    []*latestReplica
+	replicaErrs []error
 }
 
 type fanCall struct {
@@ -153,6 +169,11 @@ func (g *fanGroup) fetch(ctx context.Context, p *remoteSource, op string, q url.
 	}
 	return c.bodies[p.idx], c.errs[p.idx]
 }
+
+// disjointGroup: the owners of one set hold disjoint partitions, so
+// disjoint batteries (a battery's records are keyed to one partition, the
+// same murmur2 of its id owns assumes).
+func (p *remoteSource) disjointGroup() any { return p.set }
 
 // owns reports whether this member holds id's partition of topic.
 func (p *remoteSource) owns(topic, id string) bool {
@@ -210,7 +231,10 @@ func (p *remoteSource) Batteries(ctx context.Context, res agg.Res, starts []int6
 }
 
 func (p *remoteSource) Latest(ctx context.Context, id string, fn func(string, agg.Reading)) (bool, error) {
-	if id != "" && !p.owns(schemas.TopicBattery, id) {
+	if id == "" {
+		return p.latestAll(ctx, fn)
+	}
+	if !p.owns(schemas.TopicBattery, id) {
 		return false, nil
 	}
 	items, found, err := get[speed.LatestItem](ctx, p, "latest", url.Values{"id": {id}}, id == "")

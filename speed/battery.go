@@ -1,6 +1,8 @@
 package speed
 
 import (
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridlake/gridlake/agg"
@@ -27,6 +29,12 @@ type batteryPart struct {
 	watermark int64
 	// fleet is the fleet aggregates of the counted readings (fleetindex.go).
 	fleet fleetIndex
+	// seq is the layer's state sequence; stamp is the value it took for
+	// the fetch being applied (0: none yet), which every battery counting
+	// a reading in it keeps (battery.changed) so that a reader can ask
+	// which batteries changed since a value it saw (BatteryLatestSince).
+	seq   *atomic.Uint64
+	stamp uint64
 }
 
 // generation is an offset range of the partition: [start, end), end = -1
@@ -45,6 +53,9 @@ type battery struct {
 	// newest reading (fleetindex.go).
 	spans []span
 	last  []genLast
+	// changed is the stamp of the last fetch that counted a reading of
+	// the battery.
+	changed uint64
 }
 
 // cell is one battery-minute.
@@ -113,7 +124,23 @@ func (p *batteryPart) apply(b *schemas.Battery, recordMS int64, seedOnly bool) (
 	c.stats[len(c.stats)-1].s.Add(r)
 	p.fleet.add(minute, gen, prevGen, &r)
 	bt.noteLatest(gen, &r)
+	bt.changed = p.stampNow()
 	return counted, bt
+}
+
+// stampNow is the stamp of the fetch being applied, drawn from the layer's
+// sequence the first time a reading is counted in it. It is drawn while
+// the partition lock is held, so a reader that read the sequence at or
+// past it before taking the lock sees the fetch's readings. Without a
+// sequence (tests), every change is stamped as newest.
+func (p *batteryPart) stampNow() uint64 {
+	if p.stamp == 0 {
+		if p.seq == nil {
+			return math.MaxUint64
+		}
+		p.stamp = p.seq.Add(1)
+	}
+	return p.stamp
 }
 
 // rotate closes the active generation at offset and opens the next.

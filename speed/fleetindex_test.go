@@ -219,5 +219,94 @@ func TestFleet_LayerFoldsPartitions(t *testing.T) {
 				t.Fatalf("%s window %d: FleetBatteries lists %d, the fleet counts %d", res, w.Start, n[w.Start], w.Stats.Batteries)
 			}
 		}
+		// A few starts are looked up per battery, many by the battery's own
+		// windows: both list the same.
+		for _, w := range got[:min(len(got), 5)] {
+			one := int64(0)
+			err = l.FleetBatteries(context.Background(), res, []int64{w.Start}, 0, func(int64, string) { one++ })
+			if err != nil || one != w.Stats.Batteries {
+				t.Fatalf("%s window %d alone: FleetBatteries lists %d (%v), the fleet counts %d", res, w.Start, one, err, w.Stats.Batteries)
+			}
+		}
+	}
+}
+
+// A reader that keeps every battery's newest reading and asks only for the
+// batteries changed since its cursor (BatteryLatestSince) holds what
+// BatteryLatestAll answers after every fetch, though each answer lists only
+// the batteries of the fetches since; a change of state other than
+// readings counted (the epoch) makes the next answer whole.
+func TestBatteryLatestSince_ChangesAddUpToTheWhole(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 5))
+	l := &Layer{parts: map[partKey]*part{}, cuts: map[int64]lake.Cut{0: {}}}
+	l.epoch.Store(1)
+	var parts []*part
+	for id := range 2 {
+		p := &part{key: partKey{schemas.TopicBattery, id}, bat: newBatteryPart(0)}
+		p.bat.seq = &l.seq
+		l.parts[p.key] = p
+		parts = append(parts, p)
+	}
+	replica := map[string]agg.Reading{}
+	var cur LatestCursor
+	base := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC).UnixMilli()
+	for fetch := range 60 {
+		// One fetch per partition: a few batteries of 50 read, in any
+		// order of time.
+		touched := map[string]bool{}
+		for _, p := range parts {
+			p.mu.Lock()
+			p.bat.stamp = 0
+			for range 1 + r.IntN(5) {
+				id := fmt.Sprintf("P%d-B-%02d", p.key.id, r.IntN(25))
+				b := schemas.Battery{BatteryID: id, TS: base + int64(fetch)*1000 - r.Int64N(120_000), SOCPct: r.Float64() * 100}
+				if res, _ := p.bat.apply(&b, base+int64(fetch)*1000, false); res == counted {
+					touched[id] = true
+				}
+			}
+			p.mu.Unlock()
+			l.seq.Add(1)
+		}
+		listed := map[string]bool{}
+		next, full, err := l.BatteryLatestSince(ctx, 0, cur, func(id string, rd agg.Reading) {
+			replica[id] = rd
+			listed[id] = true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full != (fetch == 0) {
+			t.Fatalf("fetch %d: full %v, want a whole answer only first", fetch, full)
+		}
+		if fetch > 0 && len(listed) != len(touched) {
+			t.Fatalf("fetch %d: the answer lists %d batteries, %d counted a reading since the cursor", fetch, len(listed), len(touched))
+		}
+		want := map[string]agg.Reading{}
+		if err := l.BatteryLatestAll(ctx, 0, func(id string, rd agg.Reading) { want[id] = rd }); err != nil {
+			t.Fatal(err)
+		}
+		if len(replica) != len(want) {
+			t.Fatalf("fetch %d: the replica holds %d batteries, the layer %d", fetch, len(replica), len(want))
+		}
+		for id, w := range want {
+			if replica[id] != w {
+				t.Fatalf("fetch %d battery %s: replica %+v, layer %+v", fetch, id, replica[id], w)
+			}
+		}
+		cur = next
+	}
+	l.epoch.Add(1)
+	n := 0
+	if _, full, err := l.BatteryLatestSince(ctx, 0, cur, func(string, agg.Reading) { n++ }); err != nil || !full || n != len(replica) {
+		t.Fatalf("after another epoch: full %v with %d batteries (%v), want a whole answer of %d", full, n, err, len(replica))
+	}
+	if c, ok := ParseLatestCursor(cur.String()); !ok || c != cur {
+		t.Fatalf("cursor %s reads back as %v (%v)", cur, c, ok)
+	}
+	for _, bad := range []string{"", "1", "x.2", "1.2.3", "-1.2", strings.Repeat("9", 40) + ".1"} {
+		if _, ok := ParseLatestCursor(bad); ok {
+			t.Errorf("cursor %q read as valid", bad)
+		}
 	}
 }

@@ -103,6 +103,11 @@ type Layer struct {
 	rejects                                        map[schemas.Reason]*metrics.Counter
 	// seq moves after every change of the battery state (StateSeq).
 	seq atomic.Uint64
+	// epoch moves before any change of the battery state other than
+	// readings counted (partitions assigned, started or cut): a reader
+	// holding what changed since a seq of an older epoch reads it all
+	// again (BatteryLatestSince).
+	epoch atomic.Uint64
 
 	// failure is the error that stopped Run (a partition behind the cut);
 	// stopRun ends Run's context. Both are set once, under failMu.
@@ -270,6 +275,7 @@ func (l *Layer) assign(gen *kafka.Generation) {
 			keep[partKey{topic, pa.ID}] = pa.Offset
 		}
 	}
+	l.epoch.Add(1)
 	l.mu.Lock()
 	l.groupGen = gen.ID
 	for k := range l.parts {
@@ -363,6 +369,7 @@ func (l *Layer) pollCut(ctx context.Context) error {
 	}
 	l.manifest = m
 	l.cuts[m.Version] = m.Cut
+	l.epoch.Add(1) // the drop below may forget batteries
 	parts := make([]*part, 0, len(l.parts))
 	for _, p := range l.parts {
 		parts = append(parts, p)

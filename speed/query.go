@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/gridlake/gridlake/agg"
 	"github.com/gridlake/gridlake/lake"
@@ -185,6 +187,56 @@ func (l *Layer) BatteryLatestAll(ctx context.Context, version int64, fn func(id 
 	})
 }
 
+// LatestCursor is where a reader of BatteryLatestSince stands: the
+// layer's epoch and state sequence when its last answer began.
+type LatestCursor struct{ Epoch, Seq uint64 }
+
+// String is the cursor as the source interface carries it.
+func (c LatestCursor) String() string { return fmt.Sprintf("%d.%d", c.Epoch, c.Seq) }
+
+// ParseLatestCursor reads a cursor String wrote.
+func ParseLatestCursor(s string) (LatestCursor, bool) {
+	e, q, ok := strings.Cut(s, ".")
+	if !ok || len(s) > 41 {
+		return LatestCursor{}, false
+	}
+	epoch, err1 := strconv.ParseUint(e, 10, 64)
+	seq, err2 := strconv.ParseUint(q, 10, 64)
+	return LatestCursor{epoch, seq}, err1 == nil && err2 == nil
+}
+
+// BatteryLatestSince is BatteryLatestAll for a reader that keeps the
+// answer: with the cursor of its last answer (since) it calls fn only with
+// the batteries that counted a reading after it, unless the layer's state
+// changed otherwise meanwhile (full: every battery, as BatteryLatestAll).
+// A cursor of epoch 0 (the zero cursor) asks for every battery. next is the cursor to send next
+// time. A battery whose reading is counted while the answer runs may come
+// in this answer and the next.
+func (l *Layer) BatteryLatestSince(ctx context.Context, version int64, since LatestCursor, fn func(id string, r agg.Reading)) (next LatestCursor, full bool, err error) {
+	// The epoch before the sequence: a change of state bumps the epoch
+	// first, so a cursor never pairs an old epoch with a sequence past
+	// such a change.
+	next = LatestCursor{Epoch: l.epoch.Load(), Seq: l.seq.Load()}
+	full = since.Epoch == 0 || since.Epoch != next.Epoch || since.Seq > next.Seq
+	err = l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
+		for id, bt := range p.batts {
+			if !full && bt.changed <= since.Seq {
+				continue
+			}
+			if r, ok := bt.latest(gen); ok {
+				fn(id, r)
+			}
+		}
+		return true
+	})
+	if err == nil && l.epoch.Load() != next.Epoch {
+		// The state changed otherwise while the answer ran: the next
+		// answer is a full one.
+		next.Epoch = 0
+	}
+	return next, full, err
+}
+
 // RoomEvents calls fn with a copy of the de-duplicated events the speed
 // state holds of room (every owned room when room is "") with ts in
 // [from, to), and with untaken: the earliest ts among the room's events at
@@ -260,9 +312,36 @@ func (l *Layer) MaxLag() int64 {
 // the cut of manifest version in a window of res starting at one of starts:
 // what the serving merge reads back to count a battery several sides hold
 // once.
+//
+// Each battery costs the fewer of starts and its own windows of res, so
+// many starts (the source interface takes up to speed.source_max_items)
+// cost no more than the windows held.
 func (l *Layer) FleetBatteries(ctx context.Context, res agg.Res, starts []int64, version int64, fn func(start int64, id string)) error {
+	var want map[int64]bool
+	if len(starts) > 4 {
+		want = make(map[int64]bool, len(starts))
+		for _, s := range starts {
+			want[s] = true
+		}
+	}
 	return l.batteryParts(ctx, version, func(p *batteryPart, gen uint32) bool {
 		for id, bt := range p.batts {
+			if want != nil && res == agg.Minutely && len(bt.minutes) < len(starts) {
+				for m := range bt.minutes {
+					if want[m] && bt.hasIn(res, m, gen) {
+						fn(m, id)
+					}
+				}
+				continue
+			}
+			if want != nil && res != agg.Minutely && len(bt.spans) < len(starts) {
+				for _, sp := range bt.spans {
+					if sp.res == res && want[sp.start] && sp.gen >= gen {
+						fn(sp.start, id)
+					}
+				}
+				continue
+			}
 			for _, s := range starts {
 				if bt.hasIn(res, s, gen) {
 					fn(s, id)

@@ -34,6 +34,11 @@ type SourceAnswer[T any] struct {
 	// Found says whether the process knows the battery asked for by id.
 	Found bool `json:"found"`
 	Items []T  `json:"items"`
+	// Cursor, on an answer of latest for every battery, is the since= of
+	// the next: that answer then holds only the batteries that changed,
+	// unless Full says it holds every battery (LatestCursor).
+	Cursor string `json:"cursor,omitempty"`
+	Full   bool   `json:"full,omitempty"`
 }
 
 // Item types of the operations.
@@ -59,8 +64,9 @@ type (
 )
 
 // sourceOp answers one operation: it calls emit per item, and emit fails
-// once the answer holds more than the bound.
-type sourceOp func(ctx context.Context, q url.Values, version int64, emit func(any)) (found bool, err error)
+// once the answer holds more than the bound; ans takes what the answer
+// says beside its items (the cursor of latest).
+type sourceOp func(ctx context.Context, q url.Values, version int64, emit func(any), ans *SourceAnswer[any]) (found bool, err error)
 
 // RegisterSource mounts the source interface on mux: GET SourcePath+op
 // with version= (the manifest whose cut the answer sits above) and the
@@ -73,12 +79,13 @@ type sourceOp func(ctx context.Context, q url.Values, version int64, emit func(a
 //	windows    id (empty: every battery), res, from, to
 //	fleet      res, from, to
 //	batteries  res, starts (comma-separated window starts)
-//	latest     id (empty: every battery)
+//	latest     id (empty: every battery, and since: the cursor of the
+//	           last such answer, for the batteries changed since)
 //	rooms
 //	roomevents room (empty: every room), from, to
 func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string) {
 	ops := map[string]sourceOp{
-		"windows": func(ctx context.Context, q url.Values, v int64, emit func(any)) (bool, error) {
+		"windows": func(ctx context.Context, q url.Values, v int64, emit func(any), _ *SourceAnswer[any]) (bool, error) {
 			rq, err := rangeOf(q)
 			if err != nil {
 				return false, err
@@ -97,7 +104,7 @@ func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string)
 			}
 			return found, err
 		},
-		"fleet": func(ctx context.Context, q url.Values, v int64, emit func(any)) (bool, error) {
+		"fleet": func(ctx context.Context, q url.Values, v int64, emit func(any), _ *SourceAnswer[any]) (bool, error) {
 			rq, err := rangeOf(q)
 			if err != nil {
 				return false, err
@@ -108,7 +115,7 @@ func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string)
 			}
 			return true, err
 		},
-		"batteries": func(ctx context.Context, q url.Values, v int64, emit func(any)) (bool, error) {
+		"batteries": func(ctx context.Context, q url.Values, v int64, emit func(any), _ *SourceAnswer[any]) (bool, error) {
 			res, ok := agg.ParseRes(q.Get("res"))
 			if !ok {
 				return false, badParam("res: send 1m, 1h or 1d")
@@ -117,25 +124,26 @@ func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string)
 			if err != nil || len(starts) == 0 {
 				return true, err
 			}
-			want := make(map[int64]bool, len(starts))
-			lo, hi := starts[0], starts[0]
-			for _, s := range starts {
-				want[s] = true
-				lo, hi = min(lo, s), max(hi, s)
-			}
-			// The layer bounds the minutes it reads by [from, to): to lies
-			// past the last window's end.
-			return true, l.BatteryWindowsAll(ctx, res, lo, hi+res.Millis(), v, func(id string, start int64, _ *agg.BatteryStats) {
-				if want[start] {
-					emit(StartItem{Start: start, ID: id})
-				}
+			// From the fleet index, as an in-process serving layer asks:
+			// no battery's windows are folded to list who has one.
+			return true, l.FleetBatteries(ctx, res, starts, v, func(start int64, id string) {
+				emit(StartItem{Start: start, ID: id})
 			})
 		},
-		"latest": func(ctx context.Context, q url.Values, v int64, emit func(any)) (bool, error) {
+		"latest": func(ctx context.Context, q url.Values, v int64, emit func(any), ans *SourceAnswer[any]) (bool, error) {
 			id := q.Get("id")
 			if id == "" {
+				var since LatestCursor
+				if s := q.Get("since"); s != "" {
+					var ok bool
+					if since, ok = ParseLatestCursor(s); !ok {
+						return false, badParam("since: send the cursor of the last answer")
+					}
+				}
 				found := false
-				return found, l.BatteryLatestAll(ctx, v, func(id string, r agg.Reading) { found = true; emit(LatestItem{ID: id, Reading: r}) })
+				next, full, err := l.BatteryLatestSince(ctx, v, since, func(id string, r agg.Reading) { found = true; emit(LatestItem{ID: id, Reading: r}) })
+				ans.Cursor, ans.Full = next.String(), full
+				return found, err
 			}
 			r, found, err := l.BatteryLatest(ctx, id, v)
 			if found {
@@ -143,13 +151,13 @@ func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string)
 			}
 			return found, err
 		},
-		"rooms": func(_ context.Context, _ url.Values, _ int64, emit func(any)) (bool, error) {
+		"rooms": func(_ context.Context, _ url.Values, _ int64, emit func(any), _ *SourceAnswer[any]) (bool, error) {
 			for _, r := range l.Rooms() {
 				emit(r)
 			}
 			return true, nil
 		},
-		"roomevents": func(ctx context.Context, q url.Values, v int64, emit func(any)) (bool, error) {
+		"roomevents": func(ctx context.Context, q url.Values, v int64, emit func(any), _ *SourceAnswer[any]) (bool, error) {
 			from, to, err := spanOf(q)
 			if err != nil {
 				return false, err
@@ -179,13 +187,14 @@ func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string)
 		before, parts := l.ownership()
 		items := make([]any, 0, 64)
 		over := false
+		var ans SourceAnswer[any]
 		found, err := op(r.Context(), q, version, func(it any) {
 			if len(items) >= maxItems {
 				over = true
 				return
 			}
 			items = append(items, it)
-		})
+		}, &ans)
 		after, partsAfter := l.ownership()
 		var bad badParam
 		switch {
@@ -202,7 +211,8 @@ func (l *Layer) RegisterSource(mux *http.ServeMux, maxItems int, setting string)
 		case over:
 			httpx.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the answer holds more than %d items (%s); ask for a narrower range", maxItems, setting))
 		default:
-			body, err := json.Marshal(SourceAnswer[any]{Ownership: after, Found: found, Items: items})
+			ans.Ownership, ans.Found, ans.Items = after, found, items
+			body, err := json.Marshal(ans)
 			if err != nil {
 				httpx.Error(w, http.StatusInternalServerError, fmt.Sprintf("encode the answer: %v", err))
 				return

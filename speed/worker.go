@@ -209,6 +209,7 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 			}
 		}
 		p.bat, p.next, p.seedUntil = newBatteryPart(cut), seed, cut
+		p.bat.seq = &l.seq
 		if err := l.adoptBoundaries(ctx, p, cut); err != nil {
 			l.opts.Log.Warn("read published generation boundaries", "topic", k.topic, "partition", k.id, "err", err)
 		}
@@ -237,6 +238,7 @@ func (l *Layer) newPart(ctx context.Context, conn *kafka.Conn, k partKey, commit
 		}
 	}
 	p.lag.Store(max(0, p.hwm-p.next))
+	l.epoch.Add(1)
 	l.mu.Lock()
 	l.parts[k] = p
 	l.mu.Unlock()
@@ -291,6 +293,9 @@ func (l *Layer) apply(p *part, evs []decoded) ([]int, []alerts.Transition) {
 	var out []alerts.Transition
 	rejects := map[schemas.Reason]uint64{}
 	p.mu.Lock()
+	if p.bat != nil {
+		p.bat.stamp = 0 // a fetch of its own
+	}
 	for i := range evs {
 		d := &evs[i]
 		if d.offset < p.next {

@@ -43,9 +43,16 @@ Layers:
           then up to --search-steps short runs find the highest rate with
           every p99 under --target-p99-ms. Target: p99 < 10 ms for every
           endpoint at 2,000 requests/s. About 2 minutes of load after the
-          setup. --target URL measures a running gridlake serve instead.
+          setup. --target URL measures a running gridlake serve instead
+          (several, comma-separated, take the requests in turn).
+          --speed-procs 3 --serve-procs 2 runs the same data and load over
+          three gridlake speed processes and two gridlake serve processes
+          with serve.speed=remote, the load split across the two; the line
+          says speed_procs and serve_procs. --ingest sends the fleet live
+          (30,000 readings/s) while measuring.
   serve-load  the load process of serve: the dashboard mix at --rate for
-          --duration against --target (token in $GRIDLAKE_TOKEN), latency
+          --duration against --target (several, comma-separated, take the
+          requests in turn; token in $GRIDLAKE_TOKEN), latency
           from each request's scheduled send time; prints p50/p99/max per
           endpoint.
   sql     one serving layer's SQL engine behind the PostgreSQL protocol, Arrow
@@ -127,6 +134,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fs.IntVar(&o.SearchCeiling, "search-ceiling", 20000, "the highest rate the search tries")
 		target := fs.String("target", "", "measure a serving process already running at this base URL (token: $GRIDLAKE_TOKEN) instead of the bench's own")
 		fs.StringVar(&o.ProfileDir, "profile", "", "save a pprof CPU profile of the measured part into this folder")
+		fs.IntVar(&o.SpeedProcs, "speed-procs", 0, "run the speed layer as this many gridlake speed processes (0: in the bench's own process)")
+		fs.BoolVar(&o.Ingest, "ingest", false, "send the fleet live at one reading per battery a second while measuring, as in production")
+		fs.IntVar(&o.ServeProcs, "serve-procs", 0, "with --speed-procs: this many gridlake serve --serve-speed remote processes share the load")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -136,6 +146,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		o.Binary = bin
 		var res bench.ServeResult
+		if *target != "" && (o.SpeedProcs > 0 || o.ServeProcs > 0) {
+			return fmt.Errorf("%w: --target measures a running server; --speed-procs and --serve-procs start the bench's own", errUsage)
+		}
 		if *target != "" {
 			res, err = bench.ServeTarget(ctx, o, strings.TrimRight(*target, "/"), os.Getenv("GRIDLAKE_TOKEN"))
 		} else {

@@ -757,23 +757,58 @@ func (c *comparison) latest(id string, want agg.Reading) {
 	}
 }
 
+// latestAll compares the listing of every battery's newest reading (the
+// merged list fleet/now and the out-of-range page read) with want.
+func (c *comparison) latestAll(want map[string]agg.Reading) {
+	if p := latestListProblem(c.token, c.serve, want); p != "" {
+		c.problem("%s", p)
+	}
+	c.latests += len(want)
+}
+
+// latestListProblem is what differs between the listing of every
+// battery's newest reading at serve and want; "" when nothing does.
+func latestListProblem(token, serve string, want map[string]agg.Reading) string {
+	var got struct {
+		Batteries []serving.Latest
+		Total     int
+	}
+	if !getOK(token, serve, "/v1/batteries?limit=10000", &got) {
+		return "GET /v1/batteries did not answer 200"
+	}
+	if got.Total != len(want) || len(got.Batteries) != len(want) {
+		return fmt.Sprintf("the listing holds %d of %d batteries, want %d", len(got.Batteries), got.Total, len(want))
+	}
+	for _, l := range got.Batteries {
+		if w, ok := want[l.BatteryID]; !ok || l.Reading != w {
+			return fmt.Sprintf("listed battery %s latest: got %+v, want %+v", l.BatteryID, l.Reading, w)
+		}
+	}
+	return ""
+}
+
 func (c *comparison) fleet(want map[int64]reference.Fleet, from, to time.Time) {
+	c.fleetAt(agg.Hourly, want, from, to)
+}
+
+// fleetAt compares the fleet's windows of res with the reference.
+func (c *comparison) fleetAt(res agg.Res, want map[int64]reference.Fleet, from, to time.Time) {
 	var got struct {
 		Windows []struct {
 			StartMS             int64 `json:"start_ms"`
 			Readings, Batteries int64
 		}
 	}
-	if !c.get(fmt.Sprintf("/v1/fleet/stats?res=1h&from=%d&to=%d", from.UnixMilli(), to.UnixMilli()), &got) {
+	if !c.get(fmt.Sprintf("/v1/fleet/stats?res=%s&from=%d&to=%d", res, from.UnixMilli(), to.UnixMilli()), &got) {
 		return
 	}
 	if len(got.Windows) != len(want) {
-		c.problem("fleet: %d hourly windows, want %d", len(got.Windows), len(want))
+		c.problem("fleet: %d windows of %s, want %d", len(got.Windows), res, len(want))
 	}
 	for _, w := range got.Windows {
 		c.fleetHours++
 		if r := want[w.StartMS]; w.Readings != r.Readings || w.Batteries != r.Batteries {
-			c.problem("fleet hour %s: %d readings of %d batteries, want %d of %d", time.UnixMilli(w.StartMS).UTC(), w.Readings, w.Batteries, r.Readings, r.Batteries)
+			c.problem("fleet %s window %s: %d readings of %d batteries, want %d of %d", res, time.UnixMilli(w.StartMS).UTC(), w.Readings, w.Batteries, r.Readings, r.Batteries)
 		}
 	}
 }

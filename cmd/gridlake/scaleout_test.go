@@ -74,7 +74,10 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 	sim := simulate.New(simulate.Options{Batteries: 300, Rooms: 8, Rate: 0.2, Seed: 18, Start: simStart,
 		Faults: simulate.Faults{Duplicate: 0.03, Reorder: 10 * time.Second, Late: 0.01, LateDelay: 20 * time.Minute}})
 	ctx := context.Background()
-	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 2 * time.Hour, Fast: true}); err != nil {
+	// The first segment ends mid-hour: the batch commit's cut splits that
+	// hour's readings of every battery between batch and the speed
+	// processes, and the fleet merge reads its batteries back from them.
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 90 * time.Minute, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
 	speeds := []*chaos.Proc{speedProc(0), speedProc(1), speedProc(2)}
@@ -128,8 +131,26 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 		}
 		return man
 	}
+	// Batch cuts the battery partitions at a generation boundary the speed
+	// processes published; they rotate every 30 s. Without one past the
+	// start, batch would take no battery reading and every battery answer
+	// would come from the speed side alone.
+	testenv.WaitUntil(t, 90*time.Second, "every battery partition to publish a generation boundary past its start", func() bool {
+		for p := range partitions {
+			b, err := lake.ReadBoundaries(ctx, store, lake.SpeedGroup, schemas.TopicBattery, p)
+			if err != nil || len(b.Offsets) == 0 || b.Offsets[len(b.Offsets)-1] == 0 {
+				return false
+			}
+		}
+		return true
+	}, logFiles(root))
 	man := batchRun()
-	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: time.Hour, Fast: true}); err != nil {
+	for p := range partitions {
+		if man.Cut.Offset(schemas.TopicBattery, p) == 0 {
+			t.Fatalf("batch version %d took no reading of battery partition %d (cut %v)", man.Version, p, man.Cut)
+		}
+	}
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 90 * time.Minute, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -161,9 +182,20 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 		}
 	}
 	caughtUp(man)
+	latestWant := func() map[string]agg.Reading {
+		out := map[string]agg.Reading{}
+		for id := range ref.Readings {
+			out[id], _ = ref.Latest(id)
+		}
+		return out
+	}
 	compareAll := func(phase string) {
 		for _, a := range serves {
 			cmp := &comparison{t: t, serve: a, token: admin}
+			// Twice: the second listing comes from the serve's replicas of
+			// the owners' newest readings, asked for what changed since.
+			cmp.latestAll(latestWant())
+			cmp.latestAll(latestWant())
 			for id := range ref.Readings {
 				for _, res := range []agg.Res{agg.Minutely, agg.Hourly} {
 					cmp.battery(id, res, ref.Windows(id, res), from, to)
@@ -172,6 +204,12 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 				cmp.latest(id, want)
 			}
 			cmp.fleet(ref.FleetWindows(agg.Hourly), from, to)
+			// The fleet's minutes: each is held by three owners, whose
+			// counts add up, and those around a cut or with late readings
+			// by the batch side too, whose batteries the merge reads back
+			// from the owners (the source interface's batteries, from
+			// their fleet index) to count each battery once.
+			cmp.fleetAt(agg.Minutely, ref.FleetWindows(agg.Minutely), from, to)
 			for id := range ref.Rooms {
 				days := ref.Days(id, seoul)
 				want := map[string]agg.RoomDay{}
@@ -186,6 +224,24 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 	// The speed side answers may trail by a poll of lag; the first full
 	// comparison waits for every process to have caught up.
 	compareAll("three speed processes")
+
+	// More readings arrive above the cut: each serve keeps the owners'
+	// newest readings and asks only for those that changed since its
+	// cursor; its listing must come to equal the reference (a change the
+	// cursor missed would stay missing until the next batch version).
+	if err := sim.Run(ctx, w, simulate.RunOptions{Duration: 10 * time.Minute, Fast: true}); err != nil {
+		t.Fatal(err)
+	}
+	all = testenv.ReadAll(t, broker, schemas.TopicBattery, schemas.TopicRoom)
+	ref = reference.Build(schemas.DefaultLimits(), all)
+	for _, a := range serves {
+		var last string
+		testenv.WaitUntil(t, 90*time.Second, "serve "+a+"'s listing of the newest readings to take the new readings", func() bool {
+			last = latestListProblem(admin, a, latestWant())
+			return last == ""
+		}, lastProblem{&last})
+	}
+	compareAll("after more readings")
 
 	// SIGKILL one speed process and start another; ask both serves
 	// throughout the rebalance.
@@ -335,3 +391,8 @@ func TestScaleOut_TwoServeOverThreeSpeedProcesses(t *testing.T) {
 	caughtUp(next2)
 	compareAll(fmt.Sprintf("after batch version %d (was %d)", next2.Version, man.Version))
 }
+
+// lastProblem shows the last problem a wait saw when it times out.
+type lastProblem struct{ s *string }
+
+func (p lastProblem) String() string { return "last seen: " + *p.s }
