@@ -139,18 +139,10 @@ func (g *fanGroup) syncLatest(ctx context.Context, p *remoteSource) (*latestRepl
 	g.latestOnce.Do(func() {
 		n := len(p.set.members)
 		g.replicas, g.replicaErrs = make([]*latestReplica, n), make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				o := *p
-				o.idx = i
-				g.replicas[i] = o.f.replica(o.set, i, o.version)
-				g.replicaErrs[i] = o.syncLatest(ctx, g.replicas[i])
-			}()
-		}
-		wg.Wait()
+		p.eachOwner(func(i int, o *remoteSource) {
+			g.replicas[i] = o.f.replica(o.set, i, o.version)
+			g.replicaErrs[i] = o.syncLatest(ctx, g.replicas[i])
+		})
 	})
 	return g.replicas[p.idx], g.replicaErrs[p.idx]
 }

@@ -147,17 +147,7 @@ func (g *fanGroup) fetch(ctx context.Context, p *remoteSource, op string, q url.
 		}
 		g.pending[key] = c
 		g.mu.Unlock()
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				o := *p
-				o.idx = i
-				c.bodies[i], c.errs[i] = o.fetch(ctx, op, q)
-			}()
-		}
-		wg.Wait()
+		p.eachOwner(func(i int, o *remoteSource) { c.bodies[i], c.errs[i] = o.fetch(ctx, op, q) })
 		close(c.done)
 	} else {
 		g.mu.Unlock()
@@ -168,6 +158,22 @@ func (g *fanGroup) fetch(ctx context.Context, p *remoteSource, op string, q url.
 		}
 	}
 	return c.bodies[p.idx], c.errs[p.idx]
+}
+
+// eachOwner calls fn, in parallel, with a copy of p for each owner of its
+// set (member i), and waits for every call.
+func (p *remoteSource) eachOwner(fn func(i int, o *remoteSource)) {
+	var wg sync.WaitGroup
+	for i := range p.set.members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := *p
+			o.idx = i
+			fn(i, &o)
+		}()
+	}
+	wg.Wait()
 }
 
 // disjointGroup: the owners of one set hold disjoint partitions, so
